@@ -1,0 +1,58 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/* mod_mtls_authz: which verified TLS client certificates may reach which
+ * locations. This file holds only the module record and its hooks; see
+ * mtls_conf.c (directives, startup checks), mtls_conn.c (the certificate
+ * of a connection), mtls_access.c (the decision) and mtls_rules.c /
+ * mtls_dn.c (matching, without httpd). */
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_request.h"
+#include "apr_optional.h"
+#include "apr_optional_hooks.h"
+
+#include "mod_mtls_authz.h"
+#include "mtls_access.h"
+#include "mtls_conf.h"
+#include "mtls_conn.h"
+
+static void register_hooks(apr_pool_t *p)
+{
+    /* mod_ssl's access check may renegotiate or request the certificate
+     * post-handshake; before it there may be no certificate yet. */
+    static const char *const after_ssl[] = {"mod_ssl.c", NULL};
+    (void)p;
+
+    ap_hook_pre_config(mtls_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(mtls_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(mtls_post_config, after_ssl, NULL, APR_HOOK_MIDDLE);
+
+    /* Per-conf: subrequests and internal redirects with a different
+     * per-dir configuration are checked again; same ones are not. */
+    ap_hook_check_access(mtls_access_checker, after_ssl, NULL, APR_HOOK_MIDDLE,
+                         AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_check_access_ex(mtls_access_checker_ex, NULL, NULL, APR_HOOK_FIRST,
+                            AP_AUTH_INTERNAL_PER_CONF);
+
+    APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ssl, init_server, mtls_init_server, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+
+    APR_REGISTER_OPTIONAL_FN(mtls_authz_matched_rule);
+    APR_REGISTER_OPTIONAL_FN(mtls_authz_client_subject);
+}
+
+AP_DECLARE_MODULE(mtls_authz) = {
+    STANDARD20_MODULE_STUFF,
+    mtls_dir_create,
+    mtls_dir_merge,
+    mtls_srv_create,
+    NULL, /* server configs are not inherited: each host checks its own */
+    mtls_cmds,
+    register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_NONE
+#endif
+};

@@ -1,0 +1,146 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_request.h"
+#include "apr_strings.h"
+
+#include "mtls_access.h"
+#include "mtls_conf.h"
+#include "mtls_conn.h"
+
+APLOG_USE_MODULE(mtls_authz);
+
+/* The decision for one request, in r->request_config. */
+typedef struct {
+    int denied;
+    const mtls_rule_t *rule; /* what admitted it */
+    const mtls_identity_t *id;
+} mtls_req_t;
+
+static const char *issuer_text(request_rec *r, const mtls_identity_t *id)
+{
+    if (id == NULL)
+        return "-";
+    if (id->n_issuers == 0)
+        return "unknown (not in the trust store)";
+    return apr_pstrcat(r->pool, "sha256:", mtls_fp_hex(r->pool, id->issuer_fps),
+                       NULL);
+}
+
+/* One line per denial, at error level like AH01630; every string that
+ * the client chose is escaped so that it cannot forge log lines. */
+static int deny(request_rec *r, mtls_req_t *rq, const char *reason,
+                const mtls_identity_t *id)
+{
+    rq->denied = 1;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "mtls_authz: client denied by server configuration: %s: "
+                  "%s; subject \"%s\", issuer %s",
+                  ap_escape_logitem(r->pool, r->uri), reason,
+                  id ? ap_escape_logitem(r->pool, id->subject_text) : "-",
+                  issuer_text(r, id));
+    return HTTP_FORBIDDEN;
+}
+
+static void trace_rule(void *baton, const mtls_rule_t *rule, mtls_miss_e m)
+{
+    request_rec *r = baton;
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mtls_authz: rule %s: %s",
+                  rule->source,
+                  m == MTLS_MISS_NONE     ? "matched"
+                  : m == MTLS_MISS_ISSUER ? "issuer not allowed"
+                                          : "no match");
+}
+
+static int decide(request_rec *r, const mtls_dir_conf_t *dc, mtls_req_t *rq)
+{
+    const mtls_identity_t *id;
+    const char *detail;
+    const mtls_rule_t *rule;
+    mtls_miss_e miss;
+
+    switch (mtls_conn_identity(r, &id, &detail)) {
+    case MTLS_CONN_NO_TLS:
+        return deny(r, rq, "no TLS (plain HTTP)", NULL);
+    case MTLS_CONN_NO_CERT:
+        return deny(r, rq, "no certificate", NULL);
+    case MTLS_CONN_UNVERIFIED:
+        return deny(r, rq,
+                    apr_pstrcat(r->pool, "not verified: ",
+                                ap_escape_logitem(r->pool, detail), NULL),
+                    id);
+    case MTLS_CONN_VERIFIED:
+        break;
+    }
+    if (mtls_ruleset_is_empty(dc->rules))
+        return deny(r, rq, "MTLSAuthz On but no MTLSAllow* rule applies here",
+                    id);
+
+    rule = mtls_ruleset_match(dc->rules, id, APLOGrdebug(r) ? trace_rule : NULL,
+                              r, &miss);
+    if (rule == NULL)
+        return deny(r, rq,
+                    miss == MTLS_MISS_ISSUER ? "issuer not allowed"
+                                             : "no rule matched",
+                    id);
+    rq->rule = rule;
+    rq->id = id;
+    return DECLINED;
+}
+
+/* Runs after mod_ssl's access check, which may first renegotiate or ask
+ * for the certificate after the handshake (per-location SSLVerifyClient). */
+int mtls_access_checker(request_rec *r)
+{
+    const mtls_dir_conf_t *dc =
+        ap_get_module_config(r->per_dir_config, &mtls_authz_module);
+    mtls_req_t *rq;
+
+    if (dc->enforce != 1)
+        return DECLINED;
+    rq = apr_pcalloc(r->pool, sizeof(*rq));
+    ap_set_module_config(r->request_config, &mtls_authz_module, rq);
+    return decide(r, dc, rq);
+}
+
+/* Under "Satisfy Any" a 403 from the access checkers only means "now try
+ * authentication", and an earlier checker's 403 may have kept ours from
+ * running at all. This hook runs before authn in that case and makes the
+ * denial final, deciding now if the access checker did not. */
+int mtls_access_checker_ex(request_rec *r)
+{
+    const mtls_dir_conf_t *dc =
+        ap_get_module_config(r->per_dir_config, &mtls_authz_module);
+    mtls_req_t *rq;
+
+    if (dc->enforce != 1)
+        return DECLINED;
+    rq = ap_get_module_config(r->request_config, &mtls_authz_module);
+    if (rq == NULL) {
+        rq = apr_pcalloc(r->pool, sizeof(*rq));
+        ap_set_module_config(r->request_config, &mtls_authz_module, rq);
+        return decide(r, dc, rq);
+    }
+    return rq->denied ? HTTP_FORBIDDEN : DECLINED;
+}
+
+static const mtls_req_t *admitted(request_rec *r)
+{
+    const mtls_req_t *rq =
+        ap_get_module_config(r->request_config, &mtls_authz_module);
+    return rq && !rq->denied && rq->rule ? rq : NULL;
+}
+
+const char *mtls_authz_matched_rule(request_rec *r)
+{
+    const mtls_req_t *rq = admitted(r);
+    return rq ? rq->rule->source : NULL;
+}
+
+const char *mtls_authz_client_subject(request_rec *r)
+{
+    const mtls_req_t *rq = admitted(r);
+    return rq ? rq->id->subject_text : NULL;
+}

@@ -1,0 +1,17 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/* mtls_access: the access decision, its log line, and what it tells
+ * other modules about an admitted request. */
+
+#ifndef MTLS_ACCESS_H
+#define MTLS_ACCESS_H
+
+#include "httpd.h"
+
+int mtls_access_checker(request_rec *r);
+int mtls_access_checker_ex(request_rec *r);
+
+const char *mtls_authz_matched_rule(request_rec *r);
+const char *mtls_authz_client_subject(request_rec *r);
+
+#endif

@@ -1,0 +1,285 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "apr_strings.h"
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "mtls_conf.h"
+
+APLOG_USE_MODULE(mtls_authz);
+
+/* True while the server configuration is read; false while .htaccess
+ * files are, which must not touch the per-server startup records. */
+static int reading_server_config;
+/* "file:line" of the first MTLSAuthz On, for the mod_ssl check. */
+static const char *first_enforced;
+
+/* ---- per-directory configuration ------------------------------------- */
+
+void *mtls_dir_create(apr_pool_t *p, char *dir)
+{
+    mtls_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+    (void)dir;
+    dc->enforce = MTLS_UNSET;
+    dc->rules = NULL;
+    return dc;
+}
+
+/* Every field of mtls_dir_conf_t is listed here: an unset field (UNSET or
+ * NULL) inherits, a set one replaces, so a child scope can turn
+ * enforcement back Off and a scope's rules replace the inherited ones. */
+void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
+{
+    mtls_dir_conf_t *base = basev, *add = addv;
+    mtls_dir_conf_t *dc = apr_palloc(p, sizeof(*dc));
+    dc->enforce = add->enforce != MTLS_UNSET ? add->enforce : base->enforce;
+    dc->rules = add->rules ? add->rules : base->rules;
+    return dc;
+}
+
+void *mtls_srv_create(apr_pool_t *p, server_rec *s)
+{
+    mtls_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    (void)s;
+    sc->pins = apr_array_make(p, 4, sizeof(mtls_pin_t));
+    sc->enforced = apr_array_make(p, 2, sizeof(const char *));
+    return sc;
+}
+
+static mtls_srv_conf_t *srv_conf(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &mtls_authz_module);
+}
+
+/* ---- directives ------------------------------------------------------- */
+
+static const char *source_of(cmd_parms *cmd)
+{
+    return apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                        cmd->directive->line_num);
+}
+
+static const char *directive_error(cmd_parms *cmd, const char *err)
+{
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+}
+
+static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
+{
+    if (dc->rules == NULL)
+        dc->rules = mtls_ruleset_make(cmd->pool);
+    if (reading_server_config)
+        srv_conf(cmd->server)->n_rule_directives++;
+    return dc->rules;
+}
+
+static void record_pin(cmd_parms *cmd, const unsigned char *fp)
+{
+    mtls_pin_t *pin;
+    if (fp == NULL || !reading_server_config)
+        return;
+    pin = apr_array_push(srv_conf(cmd->server)->pins);
+    pin->fp = fp;
+    pin->source = source_of(cmd);
+}
+
+static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
+{
+    mtls_dir_conf_t *dc = dcfg;
+    dc->enforce = on;
+    if (on && reading_server_config) {
+        const char *src = source_of(cmd);
+        APR_ARRAY_PUSH(srv_conf(cmd->server)->enforced, const char *) = src;
+        if (first_enforced == NULL)
+            first_enforced = src;
+    }
+    return NULL;
+}
+
+static const char *add_subject(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    const char *err = mtls_ruleset_add_subject(scope_rules(cmd, dcfg),
+                                               cmd->pool, arg, source_of(cmd));
+    return err ? directive_error(cmd, err) : NULL;
+}
+
+static const char *add_san(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    const char *err = mtls_ruleset_add_san(scope_rules(cmd, dcfg), cmd->pool,
+                                           arg, source_of(cmd));
+    return err ? directive_error(cmd, err) : NULL;
+}
+
+static const char *add_issuer(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    const unsigned char *fp = NULL;
+    const char *err = mtls_ruleset_add_issuer(scope_rules(cmd, dcfg), cmd->pool,
+                                              arg, source_of(cmd), &fp);
+    if (err)
+        return directive_error(cmd, err);
+    record_pin(cmd, fp);
+    return NULL;
+}
+
+static const char *add_rule(cmd_parms *cmd, void *dcfg, const char *args)
+{
+    const unsigned char *fp = NULL;
+    const char *err = mtls_ruleset_add_rule(scope_rules(cmd, dcfg), cmd->pool,
+                                            args, source_of(cmd), &fp);
+    if (err)
+        return directive_error(cmd, err);
+    record_pin(cmd, fp);
+    return NULL;
+}
+
+#define MTLS_CONTEXT (RSRC_CONF | ACCESS_CONF | OR_AUTHCFG)
+
+const command_rec mtls_cmds[] = {
+    AP_INIT_FLAG("MTLSAuthz", set_enforce, NULL, MTLS_CONTEXT,
+                 "On|Off: admit only clients with a verified certificate "
+                 "that an MTLSAllow* rule matches (default Off)"),
+    AP_INIT_ITERATE("MTLSAllowSubject", add_subject, NULL, MTLS_CONTEXT,
+                    "\"<DN>\"...: allowed subject DNs in RFC 4514 form, "
+                    "e.g. \"CN=billing,O=Acme Inc.,C=US\" (default none)"),
+    AP_INIT_ITERATE("MTLSAllowSAN", add_san, NULL, MTLS_CONTEXT,
+                    "<type>:<value>...: allowed subjectAltNames, type DNS, "
+                    "email, URI (a trailing /* is a path prefix) or IP "
+                    "(default none)"),
+    AP_INIT_ITERATE("MTLSAllowIssuerFingerprint", add_issuer, NULL,
+                    MTLS_CONTEXT,
+                    "sha256:<hex>...: the client certificate must be signed "
+                    "by one of these trusted CA certificates (default any)"),
+    AP_INIT_RAW_ARGS("MTLSAllow", add_rule, NULL, MTLS_CONTEXT,
+                     "key=value...: one rule whose every constraint must "
+                     "hold; keys subject=<DN>, san=<type>:<value>, "
+                     "issuer=sha256:<hex>, cert=sha256:<hex> (default none)"),
+    {NULL}};
+
+/* ---- startup checks ---------------------------------------------------- */
+
+int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    reading_server_config = 1;
+    first_enforced = NULL;
+    return OK;
+}
+
+static const char *server_name(apr_pool_t *p, server_rec *s)
+{
+    return apr_psprintf(p, "%s:%u (%s:%d)",
+                        s->server_hostname ? s->server_hostname : "-",
+                        (unsigned)s->port, s->defn_name ? s->defn_name : "-",
+                        s->defn_line_number);
+}
+
+/* Runs for "httpd -t" too, unlike post_config. */
+int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                      server_rec *s)
+{
+    mtls_srv_conf_t *main_sc = srv_conf(s);
+    int total_rules = 0;
+    server_rec *vs;
+    (void)pconf;
+    (void)plog;
+
+    if (first_enforced && ap_find_linked_module("mod_ssl.c") == NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "mtls_authz: MTLSAuthz On (%s) needs mod_ssl, which is "
+                     "not loaded",
+                     first_enforced);
+        return !OK;
+    }
+    for (vs = s; vs; vs = vs->next)
+        total_rules += srv_conf(vs)->n_rule_directives;
+    for (vs = s; vs; vs = vs->next) {
+        mtls_srv_conf_t *sc = srv_conf(vs);
+        /* Sections of the main server apply to every virtual host. */
+        int rules = vs == s
+                        ? total_rules
+                        : sc->n_rule_directives + main_sc->n_rule_directives;
+        if (sc->enforced->nelts && rules == 0) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         "mtls_authz: MTLSAuthz On (%s) but no MTLSAllow, "
+                         "MTLSAllowSubject, MTLSAllowSAN or "
+                         "MTLSAllowIssuerFingerprint is configured for %s: "
+                         "every request would be denied",
+                         APR_ARRAY_IDX(sc->enforced, 0, const char *),
+                         server_name(ptemp, vs));
+            return !OK;
+        }
+    }
+    return OK;
+}
+
+int mtls_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx)
+{
+    mtls_srv_conf_t *sc = srv_conf(s);
+    STACK_OF(X509_OBJECT) * objs;
+    int i;
+
+    if (is_proxy || ctx == NULL)
+        return DECLINED;
+    sc->trusted = apr_hash_make(p);
+    objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+    for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        unsigned char *fp = apr_palloc(p, MTLS_FP_LEN);
+        unsigned int n = 0;
+        if (ca && X509_digest(ca, EVP_sha256(), fp, &n) && n == MTLS_FP_LEN)
+            apr_hash_set(sc->trusted, fp, MTLS_FP_LEN, "");
+    }
+    return DECLINED;
+}
+
+static int is_trusted(server_rec *main_s, server_rec *s,
+                      const unsigned char *fp)
+{
+    server_rec *vs;
+    if (s != main_s) {
+        mtls_srv_conf_t *sc = srv_conf(s);
+        return sc->trusted && apr_hash_get(sc->trusted, fp, MTLS_FP_LEN);
+    }
+    /* A pin in the main server's sections applies to every host. */
+    for (vs = main_s; vs; vs = vs->next) {
+        mtls_srv_conf_t *sc = srv_conf(vs);
+        if (sc->trusted && apr_hash_get(sc->trusted, fp, MTLS_FP_LEN))
+            return 1;
+    }
+    return 0;
+}
+
+/* After mod_ssl's post_config, which ran mtls_init_server for each
+ * SSL host: every pinned issuer must be a CA that host trusts, or the
+ * pin could never match and is surely a mistake. */
+int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                     server_rec *s)
+{
+    server_rec *vs;
+    int i;
+    (void)pconf;
+    (void)plog;
+
+    reading_server_config = 0;
+    for (vs = s; vs; vs = vs->next) {
+        mtls_srv_conf_t *sc = srv_conf(vs);
+        for (i = 0; i < sc->pins->nelts; i++) {
+            const mtls_pin_t *pin = &APR_ARRAY_IDX(sc->pins, i, mtls_pin_t);
+            if (is_trusted(s, vs, pin->fp))
+                continue;
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         "mtls_authz: %s: issuer sha256:%s is not a CA "
+                         "certificate in the trust store "
+                         "(SSLCACertificateFile) of %s",
+                         pin->source, mtls_fp_hex(ptemp, pin->fp),
+                         server_name(ptemp, vs));
+            return !OK;
+        }
+    }
+    return OK;
+}

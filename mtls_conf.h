@@ -1,0 +1,48 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/* mtls_conf: directives, per-directory and per-server configuration, and
+ * the startup checks that refuse a configuration that cannot work. */
+
+#ifndef MTLS_CONF_H
+#define MTLS_CONF_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "mtls_rules.h"
+#include <openssl/ssl.h>
+
+#define MTLS_UNSET (-1)
+
+typedef struct {
+    int enforce;           /* MTLS_UNSET, 0 or 1 */
+    mtls_ruleset_t *rules; /* NULL: this scope sets no rule */
+} mtls_dir_conf_t;
+
+typedef struct {
+    const unsigned char *fp;
+    const char *source;
+} mtls_pin_t;
+
+/* What the startup checks need to know about one (virtual) server. */
+typedef struct {
+    apr_array_header_t *pins;     /* mtls_pin_t from this server's config */
+    apr_array_header_t *enforced; /* "file:line" of each MTLSAuthz On */
+    int n_rule_directives;
+    apr_hash_t *trusted; /* CA fingerprints from mod_ssl, or NULL */
+} mtls_srv_conf_t;
+
+extern module AP_MODULE_DECLARE_DATA mtls_authz_module;
+extern const command_rec mtls_cmds[];
+
+void *mtls_dir_create(apr_pool_t *p, char *dir);
+void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv);
+void *mtls_srv_create(apr_pool_t *p, server_rec *s);
+
+int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                      server_rec *s);
+int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                     server_rec *s);
+int mtls_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx);
+
+#endif

@@ -1,0 +1,42 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/* mtls_conn: the connection's SSL, from mod_ssl's optional hooks, and
+ * the client identity extracted from it once per certificate. */
+
+#ifndef MTLS_CONN_H
+#define MTLS_CONN_H
+
+#include "httpd.h"
+#include "mtls_rules.h"
+#include <openssl/ssl.h>
+
+#if defined(__has_include)
+#if __has_include("mod_ssl_openssl.h")
+#include "mod_ssl_openssl.h"
+#define MTLS_HAVE_MOD_SSL_OPENSSL_H 1
+#endif
+#endif
+
+#ifndef MTLS_HAVE_MOD_SSL_OPENSSL_H
+/* Debian's apache2-dev lacks mod_ssl_openssl.h, but its mod_ssl runs
+ * these hooks. Optional hooks are found by name, so these declarations
+ * must match mod_ssl_openssl.h exactly. */
+typedef int ssl_HOOK_pre_handshake_t(conn_rec *c, SSL *ssl, int is_proxy);
+typedef int ssl_HOOK_init_server_t(server_rec *s, apr_pool_t *p, int is_proxy,
+                                   SSL_CTX *ctx);
+#endif
+
+typedef enum {
+    MTLS_CONN_VERIFIED = 0,
+    MTLS_CONN_NO_TLS, /* plain HTTP, or TLS not from mod_ssl */
+    MTLS_CONN_NO_CERT,
+    MTLS_CONN_UNVERIFIED /* *detail says why; *id is still set */
+} mtls_conn_status_e;
+
+int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy);
+
+mtls_conn_status_e mtls_conn_identity(request_rec *r,
+                                      const mtls_identity_t **id,
+                                      const char **detail);
+
+#endif

@@ -1,0 +1,669 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/* Rule parsing, rule compilation into hash indexes, certificate identity
+ * extraction and matching. See mtls_rules.h. */
+
+#include <apr_lib.h>
+#include <apr_network_io.h>
+#include <apr_strings.h>
+#include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+#include "mtls_rules.h"
+
+/* ---- keys ---------------------------------------------------------- */
+
+static mtls_key_t key_make(apr_pool_t *p, char tag, const void *v,
+                           apr_size_t len)
+{
+    mtls_key_t k;
+    char *d = apr_palloc(p, len + 1);
+    d[0] = tag;
+    memcpy(d + 1, v, len);
+    k.data = d;
+    k.len = len + 1;
+    return k;
+}
+
+static void ascii_lower(char *s, apr_size_t len)
+{
+    apr_size_t i;
+    for (i = 0; i < len; i++)
+        s[i] = (char)apr_tolower((unsigned char)s[i]);
+}
+
+/* DNS names compare case-insensitively, ignoring one trailing dot. */
+static mtls_key_t key_dns(apr_pool_t *p, const char *v, apr_size_t len)
+{
+    mtls_key_t k;
+    if (len > 1 && v[len - 1] == '.')
+        len--;
+    k = key_make(p, MTLS_K_DNS, v, len);
+    ascii_lower((char *)k.data + 1, len);
+    return k;
+}
+
+/* Email: the domain after the last '@' is case-insensitive, the local
+ * part is compared exactly. */
+static mtls_key_t key_email(apr_pool_t *p, const char *v, apr_size_t len)
+{
+    mtls_key_t k = key_make(p, MTLS_K_EMAIL, v, len);
+    apr_size_t at = len;
+    while (at > 0 && v[at - 1] != '@')
+        at--;
+    if (at > 0)
+        ascii_lower((char *)k.data + 1 + at, len - at);
+    return k;
+}
+
+static mtls_key_t key_subject(apr_pool_t *p, const X509_NAME *name, int *ok)
+{
+    unsigned char h[4];
+    unsigned long v = X509_NAME_hash_ex(name, NULL, NULL, ok);
+    h[0] = (unsigned char)(v >> 24);
+    h[1] = (unsigned char)(v >> 16);
+    h[2] = (unsigned char)(v >> 8);
+    h[3] = (unsigned char)v;
+    return key_make(p, MTLS_K_SUBJECT, h, sizeof(h));
+}
+
+const char *mtls_fp_hex(apr_pool_t *p, const unsigned char *fp)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *s = apr_palloc(p, MTLS_FP_LEN * 2 + 1);
+    int i;
+    for (i = 0; i < MTLS_FP_LEN; i++) {
+        s[2 * i] = hex[fp[i] >> 4];
+        s[2 * i + 1] = hex[fp[i] & 15];
+    }
+    s[MTLS_FP_LEN * 2] = '\0';
+    return s;
+}
+
+/* ---- value parsers --------------------------------------------------- */
+
+const char *mtls_fp_parse(apr_pool_t *p, const char *text,
+                          unsigned char out[MTLS_FP_LEN])
+{
+    const char *colon = strchr(text, ':'), *s;
+    int n = 0, hi = -1;
+
+    if (colon == NULL)
+        return apr_psprintf(p, "'%s': expected sha256:<64 hex digits>", text);
+    if ((colon - text == 4 && strncasecmp(text, "sha1", 4) == 0) ||
+        (colon - text == 3 && strncasecmp(text, "md5", 3) == 0))
+        return apr_psprintf(p, "'%s': %.*s is too weak; use sha256:<hex>", text,
+                            (int)(colon - text), text);
+    if (colon - text != 6 || strncasecmp(text, "sha256", 6) != 0)
+        return apr_psprintf(p,
+                            "'%s': unsupported hash '%.*s'; use sha256:<hex>",
+                            text, (int)(colon - text), text);
+    for (s = colon + 1; *s; s++) {
+        int v;
+        if (*s == ':' && hi < 0 && n > 0 && s[1] != '\0')
+            continue; /* separator between byte pairs */
+        if (*s >= '0' && *s <= '9')
+            v = *s - '0';
+        else if (*s >= 'a' && *s <= 'f')
+            v = *s - 'a' + 10;
+        else if (*s >= 'A' && *s <= 'F')
+            v = *s - 'A' + 10;
+        else
+            return apr_psprintf(p, "'%s': not a hex fingerprint", text);
+        if (hi < 0) {
+            hi = v;
+            continue;
+        }
+        if (n == MTLS_FP_LEN)
+            break;
+        out[n++] = (unsigned char)(hi << 4 | v);
+        hi = -1;
+    }
+    if (n != MTLS_FP_LEN || hi >= 0 || *s)
+        return apr_psprintf(p,
+                            "'%s': a sha256 fingerprint has 32 bytes "
+                            "(64 hex digits)",
+                            text);
+    return NULL;
+}
+
+/* DNS, email and URI SANs are IA5Strings: printable ASCII here. */
+static const char *check_ia5(apr_pool_t *p, const char *what, const char *v)
+{
+    const unsigned char *s;
+    if (*v == '\0')
+        return apr_psprintf(p, "empty %s value", what);
+    for (s = (const unsigned char *)v; *s; s++) {
+        if (*s <= 0x20 || *s >= 0x7f)
+            return apr_psprintf(p,
+                                "%s value '%s' has a space, control or "
+                                "non-ASCII character (use its ASCII form)",
+                                what, v);
+    }
+    return NULL;
+}
+
+const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
+{
+    const char *colon = strchr(text, ':'), *v, *err;
+    apr_size_t tlen, vlen;
+
+    if (colon == NULL)
+        return apr_psprintf(p,
+                            "'%s': expected <type>:<value> with type DNS, "
+                            "email, URI or IP",
+                            text);
+    tlen = colon - text;
+    v = colon + 1;
+    vlen = strlen(v);
+    if (tlen == 3 && strncasecmp(text, "DNS", 3) == 0) {
+        if ((err = check_ia5(p, "DNS", v)) != NULL)
+            return err;
+        if (strcmp(v, ".") == 0)
+            return "'.' is not a DNS name";
+        *out = key_dns(p, v, vlen);
+        return NULL;
+    }
+    if (tlen == 5 && strncasecmp(text, "email", 5) == 0) {
+        const char *at = strrchr(v, '@');
+        if ((err = check_ia5(p, "email", v)) != NULL)
+            return err;
+        if (at == NULL || at == v || at[1] == '\0')
+            return apr_psprintf(p, "'%s' is not an email address", v);
+        *out = key_email(p, v, vlen);
+        return NULL;
+    }
+    if (tlen == 3 && strncasecmp(text, "URI", 3) == 0) {
+        if ((err = check_ia5(p, "URI", v)) != NULL)
+            return err;
+        if (vlen >= 2 && strcmp(v + vlen - 2, "/*") == 0) {
+            if (vlen == 2)
+                return "a URI prefix needs something before '/*'";
+            *out = key_make(p, MTLS_K_URI_PREFIX, v, vlen - 2);
+        }
+        else {
+            *out = key_make(p, MTLS_K_URI, v, vlen);
+        }
+        return NULL;
+    }
+    if (tlen == 2 && strncasecmp(text, "IP", 2) == 0) {
+        unsigned char a[16];
+        if (inet_pton(AF_INET, v, a) == 1)
+            *out = key_make(p, MTLS_K_IP4, a, 4);
+        else if (inet_pton(AF_INET6, v, a) == 1)
+            *out = key_make(p, MTLS_K_IP6, a, 16);
+        else
+            return apr_psprintf(p, "'%s' is not an IPv4 or IPv6 address", v);
+        return NULL;
+    }
+    return apr_psprintf(p,
+                        "unknown SAN type '%.*s' (use DNS, email, URI or IP)",
+                        (int)tlen, text);
+}
+
+/* ---- rule sets -------------------------------------------------------- */
+
+mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p)
+{
+    mtls_ruleset_t *rs = apr_pcalloc(p, sizeof(*rs));
+    rs->names = apr_hash_make(p);
+    rs->issuers = apr_hash_make(p);
+    rs->rules = apr_hash_make(p);
+    return rs;
+}
+
+int mtls_ruleset_is_empty(const mtls_ruleset_t *rs)
+{
+    return rs == NULL || (apr_hash_count(rs->names) == 0 &&
+                          apr_hash_count(rs->issuers) == 0 && rs->n_rules == 0);
+}
+
+static void index_add(apr_hash_t *index, mtls_key_t key, mtls_rule_t *rule)
+{
+    rule->next = apr_hash_get(index, key.data, key.len);
+    apr_hash_set(index, key.data, key.len, rule);
+}
+
+static mtls_rule_t *rule_make(apr_pool_t *p, const char *source)
+{
+    mtls_rule_t *r = apr_pcalloc(p, sizeof(*r));
+    r->source = source;
+    r->sans = apr_array_make(p, 1, sizeof(mtls_key_t));
+    return r;
+}
+
+static mtls_key_t subject_index_key(apr_pool_t *p, X509_NAME *name)
+{
+    int ok = 0;
+    return key_subject(p, name, &ok);
+}
+
+const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
+                                     const char *dn, const char *source)
+{
+    mtls_rule_t *r = rule_make(p, source);
+    const char *err = mtls_dn_parse(p, dn, &r->subject);
+    if (err)
+        return apr_psprintf(p, "bad DN '%s': %s", dn, err);
+    index_add(rs->names, subject_index_key(p, r->subject), r);
+    return NULL;
+}
+
+const char *mtls_ruleset_add_san(mtls_ruleset_t *rs, apr_pool_t *p,
+                                 const char *san, const char *source)
+{
+    mtls_rule_t *r = rule_make(p, source);
+    mtls_key_t k;
+    const char *err = mtls_san_parse(p, san, &k);
+    if (err)
+        return err;
+    APR_ARRAY_PUSH(r->sans, mtls_key_t) = k;
+    index_add(rs->names, k, r);
+    return NULL;
+}
+
+const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
+                                    const char *fp, const char *source,
+                                    const unsigned char **fp_out)
+{
+    mtls_rule_t *r = rule_make(p, source);
+    unsigned char *buf = apr_palloc(p, MTLS_FP_LEN);
+    mtls_key_t k;
+    const char *err = mtls_fp_parse(p, fp, buf);
+    if (err)
+        return err;
+    r->issuer = buf;
+    k = key_make(p, MTLS_K_ISSUER, buf, MTLS_FP_LEN);
+    apr_hash_set(rs->issuers, k.data, k.len, r);
+    if (rs->issuer_rule == NULL)
+        rs->issuer_rule = r;
+    if (fp_out)
+        *fp_out = buf;
+    return NULL;
+}
+
+/* One word of an MTLSAllow line: key=value, where the whole word or the
+ * value alone may be double-quoted; \" inside quotes is a quote. */
+static const char *next_word(apr_pool_t *p, const char **line, char **word)
+{
+    const char *s = *line;
+    char *out;
+    int quoted = 0;
+
+    while (apr_isspace(*s))
+        s++;
+    if (*s == '\0') {
+        *word = NULL;
+        *line = s;
+        return NULL;
+    }
+    out = *word = apr_palloc(p, strlen(s) + 1);
+    while (*s && (quoted || !apr_isspace(*s))) {
+        if (*s == '"') {
+            quoted = !quoted;
+            s++;
+            continue;
+        }
+        if (quoted && s[0] == '\\' && s[1] == '"') {
+            *out++ = '"';
+            s += 2;
+            continue;
+        }
+        *out++ = *s++;
+    }
+    *out = '\0';
+    *line = s;
+    return quoted ? "unbalanced double quote" : NULL;
+}
+
+const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
+                                  const char *line, const char *source,
+                                  const unsigned char **pin_out)
+{
+    mtls_rule_t *r = rule_make(p, source);
+    mtls_key_t anchor = {NULL, 0}, k;
+    const char *err;
+    char *word;
+
+    for (;;) {
+        char *eq, *v;
+        if ((err = next_word(p, &line, &word)) != NULL)
+            return err;
+        if (word == NULL)
+            break;
+        eq = strchr(word, '=');
+        if (eq == NULL)
+            return apr_psprintf(p,
+                                "'%s': expected key=value with key "
+                                "subject, san, issuer or cert",
+                                word);
+        *eq = '\0';
+        v = eq + 1;
+        if (strcasecmp(word, "subject") == 0) {
+            if (r->subject)
+                return "subject= given twice";
+            if ((err = mtls_dn_parse(p, v, &r->subject)) != NULL)
+                return apr_psprintf(p, "bad DN '%s': %s", v, err);
+        }
+        else if (strcasecmp(word, "san") == 0) {
+            if ((err = mtls_san_parse(p, v, &k)) != NULL)
+                return err;
+            APR_ARRAY_PUSH(r->sans, mtls_key_t) = k;
+        }
+        else if (strcasecmp(word, "issuer") == 0 ||
+                 strcasecmp(word, "cert") == 0) {
+            int is_issuer = apr_tolower(word[0]) == 'i';
+            unsigned char *fp = apr_palloc(p, MTLS_FP_LEN);
+            if (is_issuer ? r->issuer != NULL : r->cert != NULL)
+                return apr_psprintf(p, "%s= given twice", word);
+            if ((err = mtls_fp_parse(p, v, fp)) != NULL)
+                return apr_psprintf(p, "%s=%s", word, err);
+            if (is_issuer)
+                r->issuer = fp;
+            else
+                r->cert = fp;
+        }
+        else {
+            return apr_psprintf(p,
+                                "unknown key '%s' (use subject, san, "
+                                "issuer or cert)",
+                                word);
+        }
+    }
+
+    /* Index under the most selective constraint: a certificate, then a
+     * subject, then an exact SAN, then a URI prefix, then the issuer. */
+    if (r->cert) {
+        anchor = key_make(p, MTLS_K_CERT, r->cert, MTLS_FP_LEN);
+    }
+    else if (r->subject) {
+        anchor = subject_index_key(p, r->subject);
+    }
+    else {
+        int i;
+        for (i = 0; i < r->sans->nelts; i++) {
+            k = APR_ARRAY_IDX(r->sans, i, mtls_key_t);
+            if (anchor.data == NULL || anchor.data[0] == MTLS_K_URI_PREFIX)
+                anchor = k;
+        }
+        if (anchor.data == NULL && r->issuer)
+            anchor = key_make(p, MTLS_K_ISSUER, r->issuer, MTLS_FP_LEN);
+    }
+    if (anchor.data == NULL)
+        return "needs at least one of subject=, san=, issuer=, cert=";
+    index_add(rs->rules, anchor, r);
+    rs->n_rules++;
+    if (pin_out)
+        *pin_out = r->issuer;
+    return NULL;
+}
+
+/* ---- identity ----------------------------------------------------------- */
+
+static apr_status_t free_cert(void *cert)
+{
+    X509_free(cert);
+    return APR_SUCCESS;
+}
+
+static void id_add_key(mtls_identity_t *id, mtls_key_t k)
+{
+    if (apr_hash_get(id->keyset, k.data, k.len))
+        return;
+    apr_hash_set(id->keyset, k.data, k.len, "");
+    APR_ARRAY_PUSH(id->keys, mtls_key_t) = k;
+}
+
+/* A URI also produces a prefix key for itself and for each of its
+ * leading parts that ends before a '/', so that the rule "x/ns/prod/<star>"
+ * matches "x/ns/prod" and "x/ns/prod/a" but not "x/ns/production". */
+static void id_add_uri(apr_pool_t *p, mtls_identity_t *id, const char *v,
+                       apr_size_t len)
+{
+    apr_size_t i;
+    id_add_key(id, key_make(p, MTLS_K_URI, v, len));
+    id_add_key(id, key_make(p, MTLS_K_URI_PREFIX, v, len));
+    for (i = 1; i < len; i++) {
+        if (v[i] == '/')
+            id_add_key(id, key_make(p, MTLS_K_URI_PREFIX, v, i));
+    }
+}
+
+static void id_add_sans(apr_pool_t *p, mtls_identity_t *id, X509 *cert)
+{
+    int crit = -1, i;
+    GENERAL_NAMES *gens =
+        X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
+    if (gens == NULL) {
+        /* -1: absent. Otherwise present but undecodable, or repeated. */
+        id->san_malformed = crit != -1;
+        return;
+    }
+    for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        int type;
+        const ASN1_STRING *s = GENERAL_NAME_get0_value(g, &type);
+        const char *v;
+        apr_size_t len;
+
+        if (s == NULL)
+            continue;
+        v = (const char *)ASN1_STRING_get0_data(s);
+        len = (apr_size_t)ASN1_STRING_length(s);
+        if (type != GEN_IPADD && (len == 0 || memchr(v, '\0', len)))
+            continue; /* a NUL byte never matches */
+        switch (type) {
+        case GEN_DNS:
+            id_add_key(id, key_dns(p, v, len));
+            break;
+        case GEN_EMAIL:
+            id_add_key(id, key_email(p, v, len));
+            break;
+        case GEN_URI:
+            id_add_uri(p, id, v, len);
+            break;
+        case GEN_IPADD:
+            if (len == 4)
+                id_add_key(id, key_make(p, MTLS_K_IP4, v, 4));
+            else if (len == 16)
+                id_add_key(id, key_make(p, MTLS_K_IP6, v, 16));
+            break;
+        default:
+            break;
+        }
+    }
+    GENERAL_NAMES_free(gens);
+}
+
+/* The trusted certificates that really issued cert: same name, key
+ * identifiers and usage (X509_check_issued) and a valid signature.
+ * Looked up in the trust store, never in what the client sent, so the
+ * answer is the same after session resumption. */
+static void id_add_issuers(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
+                           X509_STORE *store)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *cands = NULL;
+    unsigned char *fps;
+    int i;
+
+    if (ctx && X509_STORE_CTX_init(ctx, store, cert, NULL))
+        cands = X509_STORE_CTX_get1_certs(ctx, X509_get_issuer_name(cert));
+    if (cands) {
+        fps = apr_palloc(p, MTLS_FP_LEN * (apr_size_t)sk_X509_num(cands));
+        for (i = 0; i < sk_X509_num(cands); i++) {
+            X509 *ca = sk_X509_value(cands, i);
+            unsigned char *fp = fps + MTLS_FP_LEN * id->n_issuers;
+            unsigned int n = 0;
+            EVP_PKEY *key = X509_get0_pubkey(ca);
+            if (ca == cert || key == NULL ||
+                X509_check_issued(ca, cert) != X509_V_OK ||
+                X509_verify(cert, key) != 1 ||
+                !X509_digest(ca, EVP_sha256(), fp, &n) || n != MTLS_FP_LEN)
+                continue;
+            id->n_issuers++;
+            id_add_key(id, key_make(p, MTLS_K_ISSUER, fp, MTLS_FP_LEN));
+        }
+        id->issuer_fps = fps;
+        sk_X509_pop_free(cands, X509_free);
+    }
+    X509_STORE_CTX_free(ctx);
+}
+
+static const char *name_text(apr_pool_t *p, const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    const char *text = "";
+    char *data;
+    long n;
+    if (b == NULL)
+        return text;
+    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
+        (n = BIO_get_mem_data(b, &data)) >= 0)
+        text = apr_pstrmemdup(p, data, (apr_size_t)n);
+    BIO_free(b);
+    return text;
+}
+
+mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
+                                     X509_STORE *store)
+{
+    mtls_identity_t *id = apr_pcalloc(p, sizeof(*id));
+    unsigned int n = 0;
+    int ok = 0;
+    mtls_key_t sk;
+
+    X509_up_ref(cert);
+    apr_pool_cleanup_register(p, cert, free_cert, apr_pool_cleanup_null);
+    id->cert = cert;
+    id->keys = apr_array_make(p, 8, sizeof(mtls_key_t));
+    id->keyset = apr_hash_make(p);
+    id->subject = X509_get_subject_name(cert);
+    id->subject_text = name_text(p, id->subject);
+
+    sk = key_subject(p, id->subject, &ok);
+    if (ok)
+        id_add_key(id, sk);
+    if (X509_digest(cert, EVP_sha256(), id->cert_fp, &n) && n == MTLS_FP_LEN)
+        id_add_key(id, key_make(p, MTLS_K_CERT, id->cert_fp, MTLS_FP_LEN));
+    id_add_sans(p, id, cert);
+    if (store)
+        id_add_issuers(p, id, cert, store);
+    return id;
+}
+
+/* ---- matching ---------------------------------------------------------- */
+
+static int id_has(const mtls_identity_t *id, char tag, const void *v,
+                  apr_size_t len)
+{
+    char buf[1 + MTLS_FP_LEN];
+    buf[0] = tag;
+    memcpy(buf + 1, v, len);
+    return apr_hash_get(id->keyset, buf, len + 1) != NULL;
+}
+
+static mtls_miss_e rule_check(const mtls_rule_t *r, const mtls_identity_t *id)
+{
+    int i;
+    if (r->cert && !id_has(id, MTLS_K_CERT, r->cert, MTLS_FP_LEN))
+        return MTLS_MISS_NO_RULE;
+    if (r->subject && X509_NAME_cmp(r->subject, id->subject) != 0)
+        return MTLS_MISS_NO_RULE;
+    for (i = 0; i < r->sans->nelts; i++) {
+        const mtls_key_t *k = &APR_ARRAY_IDX(r->sans, i, mtls_key_t);
+        if (!apr_hash_get(id->keyset, k->data, k->len))
+            return MTLS_MISS_NO_RULE;
+    }
+    if (r->issuer && !id_has(id, MTLS_K_ISSUER, r->issuer, MTLS_FP_LEN))
+        return MTLS_MISS_ISSUER;
+    return MTLS_MISS_NONE;
+}
+
+/* Tries the rules indexed under each of the identity's keys. Each rule is
+ * indexed once and the keys are distinct, so each is tried at most once;
+ * the work depends on the certificate, not on the number of rules. */
+static const mtls_rule_t *index_match(apr_hash_t *index,
+                                      const mtls_identity_t *id, int issuer_ok,
+                                      mtls_trace_fn *trace, void *baton,
+                                      mtls_miss_e *miss)
+{
+    int i;
+    if (apr_hash_count(index) == 0)
+        return NULL;
+    for (i = 0; i < id->keys->nelts; i++) {
+        const mtls_key_t *k = &APR_ARRAY_IDX(id->keys, i, mtls_key_t);
+        const mtls_rule_t *r;
+        for (r = apr_hash_get(index, k->data, k->len); r; r = r->next) {
+            mtls_miss_e m = rule_check(r, id);
+            if (m == MTLS_MISS_NONE && !issuer_ok)
+                m = MTLS_MISS_ISSUER;
+            if (trace)
+                trace(baton, r, m);
+            if (m == MTLS_MISS_NONE)
+                return r;
+            if (m == MTLS_MISS_ISSUER)
+                *miss = MTLS_MISS_ISSUER;
+        }
+    }
+    return NULL;
+}
+
+/* The issuer directive that admits one of id's issuers, if any. */
+static const mtls_rule_t *issuer_match(const mtls_ruleset_t *rs,
+                                       const mtls_identity_t *id)
+{
+    char buf[1 + MTLS_FP_LEN];
+    int i;
+    buf[0] = MTLS_K_ISSUER;
+    for (i = 0; i < id->n_issuers; i++) {
+        const mtls_rule_t *r;
+        memcpy(buf + 1, id->issuer_fps + i * MTLS_FP_LEN, MTLS_FP_LEN);
+        if ((r = apr_hash_get(rs->issuers, buf, sizeof(buf))) != NULL)
+            return r;
+    }
+    return NULL;
+}
+
+const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
+                                      const mtls_identity_t *id,
+                                      mtls_trace_fn *trace, void *baton,
+                                      mtls_miss_e *miss)
+{
+    const mtls_rule_t *r;
+    *miss = MTLS_MISS_NO_RULE;
+
+    /* The one-field directives, as one rule. */
+    if (apr_hash_count(rs->issuers) || apr_hash_count(rs->names)) {
+        const mtls_rule_t *by_issuer = NULL;
+        int issuer_ok = 1;
+        if (apr_hash_count(rs->issuers)) {
+            by_issuer = issuer_match(rs, id);
+            issuer_ok = by_issuer != NULL;
+        }
+        if (apr_hash_count(rs->names)) {
+            r = index_match(rs->names, id, issuer_ok, trace, baton, miss);
+            if (r) {
+                *miss = MTLS_MISS_NONE;
+                return r;
+            }
+        }
+        else {
+            if (trace)
+                trace(baton, rs->issuer_rule,
+                      issuer_ok ? MTLS_MISS_NONE : MTLS_MISS_ISSUER);
+            if (issuer_ok) {
+                *miss = MTLS_MISS_NONE;
+                return by_issuer;
+            }
+            *miss = MTLS_MISS_ISSUER;
+        }
+    }
+
+    r = index_match(rs->rules, id, 1, trace, baton, miss);
+    if (r)
+        *miss = MTLS_MISS_NONE;
+    return r;
+}

@@ -1,0 +1,124 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/* mtls_rules: the certificate and rule logic of mod_mtls_authz.
+ *
+ * Pure APR + OpenSSL, no httpd: parsed and compiled at config time,
+ * looked up at request time, unit-tested and fuzzed without a server. */
+
+#ifndef MTLS_RULES_H
+#define MTLS_RULES_H
+
+#include <apr_hash.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <openssl/x509.h>
+
+#define MTLS_FP_LEN 32 /* SHA-256 */
+
+/* Every identity attribute and every rule constraint is reduced to a
+ * "key": a tag byte followed by the normalised value. Equal keys mean
+ * equal values under the matching rules of the README, so a lookup is
+ * one hash probe. Subjects are the exception: their key is a hash of
+ * OpenSSL's canonical encoding, confirmed with X509_NAME_cmp. */
+enum {
+    MTLS_K_SUBJECT = 'S',
+    MTLS_K_CERT = 'C',
+    MTLS_K_ISSUER = 'F',
+    MTLS_K_DNS = 'D',
+    MTLS_K_EMAIL = 'E',
+    MTLS_K_URI = 'U',
+    MTLS_K_URI_PREFIX = 'P',
+    MTLS_K_IP4 = '4',
+    MTLS_K_IP6 = '6'
+};
+
+typedef struct {
+    const char *data;
+    apr_size_t len;
+} mtls_key_t;
+
+typedef struct mtls_rule_t mtls_rule_t;
+struct mtls_rule_t {
+    const char *source;          /* "file:line" of the directive */
+    X509_NAME *subject;          /* NULL: no subject constraint */
+    const unsigned char *issuer; /* NULL: no issuer constraint */
+    const unsigned char *cert;   /* NULL: no certificate pin */
+    apr_array_header_t *sans;    /* mtls_key_t, all must be present */
+    mtls_rule_t *next;           /* next rule indexed under the same key */
+};
+
+/* The rules of one configuration scope. */
+typedef struct {
+    /* The one-field directives (MTLSAllowSubject/SAN/IssuerFingerprint)
+     * form one rule: issuer in `issuers` (if any) and subject or a SAN
+     * in `names` (if any). */
+    apr_hash_t *names;        /* key -> mtls_rule_t chain */
+    apr_hash_t *issuers;      /* 'F'+fp -> mtls_rule_t (issuer only) */
+    mtls_rule_t *issuer_rule; /* first issuer directive, for reporting */
+    /* Each MTLSAllow line, indexed under one of its own keys. */
+    apr_hash_t *rules; /* key -> mtls_rule_t chain */
+    int n_rules;       /* MTLSAllow lines */
+} mtls_ruleset_t;
+
+/* What is known about one verified client certificate. */
+typedef struct {
+    X509 *cert;               /* referenced for the pool's life */
+    const X509_NAME *subject; /* owned by cert */
+    unsigned char cert_fp[MTLS_FP_LEN];
+    int n_issuers;                   /* trusted CAs that really signed it */
+    const unsigned char *issuer_fps; /* n_issuers * MTLS_FP_LEN */
+    apr_array_header_t *keys;        /* mtls_key_t: every lookup key */
+    apr_hash_t *keyset;              /* the same keys, for membership */
+    const char *subject_text;        /* RFC 4514, for logs */
+    int san_malformed;
+} mtls_identity_t;
+
+typedef enum {
+    MTLS_MISS_NONE = 0, /* matched */
+    MTLS_MISS_NO_RULE,  /* no rule matched */
+    MTLS_MISS_ISSUER    /* a rule matched except for its issuer */
+} mtls_miss_e;
+
+/* Called for each candidate rule tried, for debug logging. */
+typedef void mtls_trace_fn(void *baton, const mtls_rule_t *rule,
+                           mtls_miss_e result);
+
+/* Parsers. Each returns NULL on success or an error message allocated
+ * in p (without the directive name; the caller adds it). */
+const char *mtls_dn_parse(apr_pool_t *p, const char *text, X509_NAME **out);
+const char *mtls_fp_parse(apr_pool_t *p, const char *text,
+                          unsigned char out[MTLS_FP_LEN]);
+const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out);
+
+mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p);
+const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
+                                     const char *dn, const char *source);
+const char *mtls_ruleset_add_san(mtls_ruleset_t *rs, apr_pool_t *p,
+                                 const char *san, const char *source);
+const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
+                                    const char *fp, const char *source,
+                                    const unsigned char **fp_out);
+/* One MTLSAllow line: space-separated key=value words, quoted as httpd
+ * quotes arguments. Issuer pins are returned through pins (may be NULL). */
+const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
+                                  const char *line, const char *source,
+                                  const unsigned char **pin_out);
+int mtls_ruleset_is_empty(const mtls_ruleset_t *rs);
+
+/* Builds the identity of cert. store is the trust store that the
+ * issuer is looked up in (may be NULL: no issuer is then known). The
+ * certificate is referenced until p is cleared. Never fails: attributes
+ * that cannot be read simply produce no key. */
+mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
+                                     X509_STORE *store);
+
+/* The rule that admits id, or NULL with *miss saying why not. */
+const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
+                                      const mtls_identity_t *id,
+                                      mtls_trace_fn *trace, void *baton,
+                                      mtls_miss_e *miss);
+
+/* Lowercase hex of a fingerprint, in p. */
+const char *mtls_fp_hex(apr_pool_t *p, const unsigned char *fp);
+
+#endif

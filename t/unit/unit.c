@@ -1,0 +1,359 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/* Unit tests of the matching code (mtls_rules.c, mtls_dn.c), without
+ * httpd: certificates are built in memory with OpenSSL. */
+
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mtls_rules.h"
+
+static int passed, failed;
+static apr_pool_t *pool;
+
+static void check(int cond, const char *what)
+{
+    if (cond) {
+        passed++;
+        printf("ok %d - %s\n", passed + failed, what);
+    }
+    else {
+        failed++;
+        printf("not ok %d - %s\n", passed + failed, what);
+    }
+}
+
+static EVP_PKEY *new_key(void)
+{
+    return EVP_EC_gen("P-256");
+}
+
+/* entries: NULL-terminated (type, value) pairs in ASN.1 order; a type
+ * starting with '+' joins the previous RDN. value_len < 0: strlen. */
+static X509_NAME *name_of(const char *const *e)
+{
+    X509_NAME *n = X509_NAME_new();
+    for (; e[0]; e += 2) {
+        int set = e[0][0] == '+' ? -1 : 0;
+        X509_NAME_add_entry_by_txt(n, e[0] + (set ? 1 : 0), MBSTRING_UTF8,
+                                   (const unsigned char *)e[1], -1, -1, set);
+    }
+    return n;
+}
+
+static X509 *make_cert(X509_NAME *subject, const char *san, X509 *ca,
+                       EVP_PKEY *ca_key, EVP_PKEY *key)
+{
+    X509 *x = X509_new();
+    X509V3_CTX ctx;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(passed + failed + 1));
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_subject_name(x, subject);
+    X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : subject);
+    X509_set_pubkey(x, key);
+    X509V3_set_ctx(&ctx, ca ? ca : x, x, NULL, NULL, 0);
+    if (san) {
+        X509_EXTENSION *ext =
+            X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san);
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    if (ca == NULL) {
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(
+            NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    X509_sign(x, ca_key, EVP_sha256());
+    return x;
+}
+
+typedef struct {
+    X509 *ca, *ca2, *forged;
+    EVP_PKEY *ca_key, *ca2_key, *forged_key, *leaf_key;
+    X509_STORE *store; /* trusts ca and ca2 */
+    const char *ca_pin, *ca2_pin, *forged_pin;
+} pki_t;
+
+static const char *pin_of(X509 *x)
+{
+    unsigned char fp[32];
+    unsigned int n;
+    X509_digest(x, EVP_sha256(), fp, &n);
+    return apr_pstrcat(pool, "sha256:", mtls_fp_hex(pool, fp), NULL);
+}
+
+static void pki_init(pki_t *k)
+{
+    static const char *const ca_dn[] = {"O", "Test", "CN", "CA A", NULL};
+    static const char *const ca2_dn[] = {"O", "Test", "CN", "CA B", NULL};
+    X509_NAME *n;
+    k->ca_key = new_key();
+    k->ca2_key = new_key();
+    k->forged_key = new_key();
+    k->leaf_key = new_key();
+    n = name_of(ca_dn);
+    k->ca = make_cert(n, NULL, NULL, k->ca_key, k->ca_key);
+    k->forged = make_cert(n, NULL, NULL, k->forged_key, k->forged_key);
+    X509_NAME_free(n);
+    n = name_of(ca2_dn);
+    k->ca2 = make_cert(n, NULL, NULL, k->ca2_key, k->ca2_key);
+    X509_NAME_free(n);
+    k->store = X509_STORE_new();
+    X509_STORE_add_cert(k->store, k->ca);
+    X509_STORE_add_cert(k->store, k->ca2);
+    k->ca_pin = pin_of(k->ca);
+    k->ca2_pin = pin_of(k->ca2);
+    k->forged_pin = pin_of(k->forged);
+}
+
+static const char *const alice[] = {"C",  "US",    "O", "Acme Inc.",
+                                    "CN", "alice", NULL};
+
+static const mtls_identity_t *leaf(pki_t *k, const char *const *dn,
+                                   const char *san, int issuer)
+{
+    X509_NAME *n = name_of(dn);
+    X509 *ca = issuer == 0 ? k->ca : issuer == 1 ? k->ca2 : k->forged;
+    EVP_PKEY *key = issuer == 0   ? k->ca_key
+                    : issuer == 1 ? k->ca2_key
+                                  : k->forged_key;
+    X509 *x = make_cert(n, san, ca, key, k->leaf_key);
+    const mtls_identity_t *id = mtls_identity_build(pool, x, k->store);
+    X509_NAME_free(n);
+    X509_free(x);
+    return id;
+}
+
+/* Does a scope made of these directive lines admit id? Each line is
+ * "Directive value". */
+static int admits(const mtls_identity_t *id, const char *const *lines)
+{
+    mtls_ruleset_t *rs = mtls_ruleset_make(pool);
+    mtls_miss_e miss;
+    for (; *lines; lines++) {
+        const char *l = *lines, *sp = strchr(l, ' '), *err;
+        const char *v = sp ? sp + 1 : "";
+        if (strncmp(l, "MTLSAllowSubject ", 17) == 0)
+            err = mtls_ruleset_add_subject(rs, pool, v, "t:1");
+        else if (strncmp(l, "MTLSAllowSAN ", 13) == 0)
+            err = mtls_ruleset_add_san(rs, pool, v, "t:1");
+        else if (strncmp(l, "MTLSAllowIssuerFingerprint ", 27) == 0)
+            err = mtls_ruleset_add_issuer(rs, pool, v, "t:1", NULL);
+        else
+            err = mtls_ruleset_add_rule(rs, pool, v, "t:1", NULL);
+        if (err) {
+            printf("# config error: %s\n", err);
+            return -1;
+        }
+    }
+    return mtls_ruleset_match(rs, id, NULL, NULL, &miss) != NULL;
+}
+
+#define ADMITS(id, ...) admits(id, (const char *const[]){__VA_ARGS__, NULL})
+
+static int parse_fails(const char *dn, const char *needle)
+{
+    X509_NAME *n = NULL;
+    const char *err = mtls_dn_parse(pool, dn, &n);
+    if (err == NULL)
+        return 0;
+    return needle == NULL || strstr(err, needle) != NULL;
+}
+
+static int dn_equal(const char *dn, const char *const *entries)
+{
+    X509_NAME *a = NULL, *b = name_of(entries);
+    int eq = mtls_dn_parse(pool, dn, &a) == NULL && X509_NAME_cmp(a, b) == 0;
+    X509_NAME_free(b);
+    return eq;
+}
+
+int main(void)
+{
+    pki_t k;
+    const mtls_identity_t *id, *id_b, *id_forged;
+    const char *sans = "DNS:alice.example.com,email:Alice@Example.COM,"
+                       "URI:spiffe://example.org/ns/prod/sa/alice,"
+                       "IP:192.0.2.7,IP:2001:db8::7";
+    unsigned char fp[32];
+
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    pki_init(&k);
+
+    /* DN parser */
+    check(dn_equal("CN=alice,O=Acme Inc.,C=US", alice), "RFC 4514 DN");
+    check(dn_equal("cn=alice, o=Acme Inc. ,c=US", alice),
+          "type case and spaces around separators");
+    check(dn_equal("2.5.4.3=alice,O=Acme Inc.,C=US", alice), "dotted OID");
+    check(dn_equal("CN=#0c05616c696365,O=Acme Inc.,C=US", alice),
+          "#hex BER value");
+    check(!dn_equal("O=Acme Inc.,CN=alice,C=US", alice), "RDN order matters");
+    check(!dn_equal("CN=alice\\,O=Acme Inc.\\,C=US", alice),
+          "escaped comma is not a separator");
+    {
+        static const char *const multi[] = {
+            "C", "US", "O", "Acme Inc.", "UID", "7", "+CN", "alice", NULL};
+        static const char *const sep[] = {
+            "C", "US", "O", "Acme Inc.", "UID", "7", "CN", "alice", NULL};
+        check(dn_equal("UID=7+CN=alice,O=Acme Inc.,C=US", multi),
+              "multi-valued RDN");
+        check(dn_equal("CN=alice+UID=7,O=Acme Inc.,C=US", multi),
+              "multi-valued RDN in either order");
+        check(!dn_equal("UID=7+CN=alice,O=Acme Inc.,C=US", sep),
+              "multi-valued RDN differs from separate RDNs");
+        check(dn_equal("CN=alice,UID=7,O=Acme Inc.,C=US", sep),
+              "separate RDNs");
+    }
+    check(parse_fails("/C=US/O=Acme/CN=alice", "legacy"),
+          "legacy form refused");
+    check(parse_fails("", "empty"), "empty DN refused");
+    check(parse_fails("CN=alice,", "empty RDN"), "trailing comma refused");
+    check(parse_fails("XX=alice", "unknown attribute"), "unknown type refused");
+    check(parse_fails("CN=al\\00ice", "NUL"), "NUL escape refused");
+    check(parse_fails("CN=a;b", "escaped"), "unescaped ; refused");
+    check(parse_fails("CN=a\\q", "escape"), "bad escape refused");
+    check(parse_fails("CN alice", "'='"), "missing = refused");
+    check(parse_fails("C=USA", NULL), "country of three letters refused");
+    check(parse_fails("CN=#zz", NULL), "bad hex refused");
+
+    /* fingerprints */
+    check(mtls_fp_parse(pool, k.ca_pin, fp) == NULL, "sha256 fingerprint");
+    check(mtls_fp_parse(pool,
+                        "SHA256:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:"
+                        "67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89",
+                        fp) == NULL,
+          "colons and upper case");
+    check(strstr(mtls_fp_parse(pool,
+                               "sha1:00112233445566778899aabbccddeeff0011"
+                               "2233",
+                               fp),
+                 "too weak") != NULL,
+          "sha1 refused as too weak");
+    check(
+        strstr(mtls_fp_parse(pool, "md5:00112233445566778899aabbccddeeff", fp),
+               "too weak") != NULL,
+        "md5 refused as too weak");
+    check(mtls_fp_parse(pool, "sha256:abcd", fp) != NULL, "short refused");
+    check(mtls_fp_parse(pool,
+                        "sha256:zz112233445566778899aabbccddeeff00112233445566"
+                        "778899aabbccddeeff",
+                        fp) != NULL,
+          "non-hex refused");
+    check(mtls_fp_parse(pool,
+                        "sha256:00112233445566778899aabbccddeeff00112233445566"
+                        "778899aabbccddeeff00",
+                        fp) != NULL,
+          "long refused");
+
+    id = leaf(&k, alice, sans, 0);
+    id_b = leaf(&k, alice, sans, 1);
+    id_forged = leaf(&k, alice, sans, 2);
+    check(id->n_issuers == 1, "issuer found in the store");
+    check(id_forged->n_issuers == 0, "forged CA with the same DN is no issuer");
+
+    /* subject */
+    check(ADMITS(id, "MTLSAllowSubject CN=alice,O=Acme Inc.,C=US") == 1,
+          "subject allow");
+    check(ADMITS(id, "MTLSAllowSubject CN=ALICE,O=acme inc.,C=us") == 1,
+          "subject ASCII case-insensitive (X509_NAME_cmp)");
+    check(ADMITS(id, "MTLSAllowSubject CN=bob,O=Acme Inc.,C=US") == 0,
+          "subject deny");
+    check(ADMITS(id, "MTLSAllowSubject CN=alice,O=Acme Inc.") == 0,
+          "missing RDN does not match");
+    check(ADMITS(id, "MTLSAllowSubject CN=alice,OU=x,O=Acme Inc.,C=US") == 0,
+          "extra RDN does not match");
+
+    /* SANs */
+    check(ADMITS(id, "MTLSAllowSAN DNS:ALICE.example.com.") == 1,
+          "DNS case-insensitive, trailing dot");
+    check(ADMITS(id, "MTLSAllowSAN DNS:alice.example.com..") == 0,
+          "only one trailing dot ignored");
+    check(ADMITS(id, "MTLSAllowSAN DNS:*.example.com") == 0,
+          "wildcard in a rule is literal");
+    check(ADMITS(id, "MTLSAllowSAN email:Alice@example.com") == 1,
+          "email domain case-insensitive");
+    check(ADMITS(id, "MTLSAllowSAN email:alice@Example.COM") == 0,
+          "email local part exact");
+    check(ADMITS(id, "MTLSAllowSAN URI:spiffe://example.org/ns/prod/*") == 1,
+          "URI prefix");
+    check(ADMITS(id, "MTLSAllowSAN URI:spiffe://example.org/ns/pro/*") == 0,
+          "URI prefix only at a / boundary");
+    check(ADMITS(id,
+                 "MTLSAllowSAN URI:spiffe://example.org/ns/prod/sa/alice/*") ==
+              1,
+          "URI prefix matches the path itself");
+    check(ADMITS(id, "MTLSAllowSAN URI:spiffe://example.org/ns/prod") == 0,
+          "URI exact is exact");
+    check(ADMITS(id,
+                 "MTLSAllowSAN URI:SPIFFE://example.org/ns/prod/sa/alice") == 0,
+          "URI case-sensitive");
+    check(ADMITS(id, "MTLSAllowSAN IP:192.0.2.7") == 1, "IPv4");
+    check(ADMITS(id, "MTLSAllowSAN IP:::ffff:192.0.2.7") == 0,
+          "IPv4-mapped IPv6 is not IPv4");
+    check(ADMITS(id, "MTLSAllowSAN IP:2001:0db8:0:0:0:0:0:0007") == 1,
+          "IPv6 compared as address");
+    check(ADMITS(id, "MTLSAllowSAN ip:192.0.2.8") == 0, "IP deny");
+    /* issuer */
+    check(ADMITS(id, apr_pstrcat(pool, "MTLSAllowIssuerFingerprint ", k.ca_pin,
+                                 NULL)) == 1,
+          "issuer allow");
+    check(ADMITS(id_b, apr_pstrcat(pool, "MTLSAllowIssuerFingerprint ",
+                                   k.ca_pin, NULL)) == 0,
+          "issuer deny");
+    check(ADMITS(id_forged, apr_pstrcat(pool, "MTLSAllowIssuerFingerprint ",
+                                        k.forged_pin, NULL)) == 0,
+          "untrusted forged CA never matches");
+    check(ADMITS(id_b, "MTLSAllowSubject CN=alice,O=Acme Inc.,C=US",
+                 apr_pstrcat(pool, "MTLSAllowIssuerFingerprint ", k.ca_pin,
+                             NULL)) == 0,
+          "one-field rule: subject and issuer must both hold");
+
+    /* MTLSAllow */
+    {
+        const char *rule_a = apr_pstrcat(
+            pool,
+            "MTLSAllow \"subject=CN=alice,O=Acme Inc.,C=US\" issuer=", k.ca_pin,
+            NULL);
+        const char *rule_b = apr_pstrcat(
+            pool, "MTLSAllow subject=\"CN=alice,O=Acme Inc.,C=US\" issuer=",
+            k.ca2_pin, NULL);
+        check(ADMITS(id, rule_a) == 1, "MTLSAllow subject+issuer");
+        check(ADMITS(id_b, rule_a) == 0, "MTLSAllow binds to its CA");
+        check(ADMITS(id_b, rule_a, rule_b) == 1, "second rule binds CA B");
+        check(ADMITS(id, "MTLSAllow san=DNS:alice.example.com "
+                         "san=URI:spiffe://example.org/ns/*") == 1,
+              "MTLSAllow two SANs");
+        check(ADMITS(id, "MTLSAllow san=DNS:alice.example.com "
+                         "san=URI:spiffe://example.org/ns/dev/*") == 0,
+              "MTLSAllow every SAN must hold");
+        check(ADMITS(id, apr_pstrcat(pool, "MTLSAllow cert=", pin_of(id->cert),
+                                     NULL)) == 1,
+              "MTLSAllow cert pin");
+        check(ADMITS(id_b, apr_pstrcat(pool, "MTLSAllow cert=",
+                                       pin_of(id->cert), NULL)) == 0,
+              "MTLSAllow cert pin deny");
+        check(ADMITS(id, "MTLSAllow bogus=1") == -1, "unknown key refused");
+        check(ADMITS(id, "MTLSAllow") == -1, "empty rule refused");
+        check(ADMITS(id, "MTLSAllow subject=CN=a subject=CN=b") == -1,
+              "duplicate subject refused");
+        check(ADMITS(id, "MTLSAllow \"subject=CN=a") == -1,
+              "unbalanced quote refused");
+    }
+    check(ADMITS(id, "MTLSAllowSAN foo:bar") == -1, "unknown SAN type");
+    check(ADMITS(id, "MTLSAllowSAN IP:300.1.1.1") == -1, "bad IP");
+    check(ADMITS(id, "MTLSAllowSAN email:nobody") == -1, "bad email");
+    check(ADMITS(id, "MTLSAllowSAN URI:/*") == -1, "empty URI prefix");
+
+    printf("%d passed, %d failed\n", passed, failed);
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return failed ? 1 : 0;
+}
