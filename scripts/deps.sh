@@ -1,0 +1,62 @@
+#!/bin/sh
+# Makes sure the system packages mod_mtls_authz needs are present.
+# On Debian/Ubuntu it installs the missing ones with apt-get (as root, or
+# through sudo) after saying so; elsewhere it lists them and stops.
+set -eu
+
+# Debian package -> a file it provides (checked instead of dpkg status so
+# that a source-built httpd in the same place also counts).
+need="
+apache2:/usr/sbin/apache2
+apache2-dev:/usr/bin/apxs
+libssl-dev:/usr/include/openssl/ssl.h
+libapache2-mod-perl2:/usr/share/perl5/Apache/Test.pm
+libwww-perl:/usr/share/perl5/LWP/UserAgent.pm
+libio-socket-ssl-perl:/usr/share/perl5/IO/Socket/SSL.pm
+curl:/usr/bin/curl
+openssl:/usr/bin/openssl
+gcc:/usr/bin/gcc
+make:/usr/bin/make
+perl:/usr/bin/perl
+pkg-config:/usr/bin/pkg-config
+"
+
+missing=""
+for entry in $need; do
+    pkg=${entry%%:*}
+    file=${entry#*:}
+    if [ "$pkg" = libapache2-mod-perl2 ]; then
+        # Apache::Test's module lives under the arch-specific perl path.
+        perl -MApache::Test -e 1 >/dev/null 2>&1 && continue
+    elif [ -e "$file" ]; then
+        continue
+    fi
+    missing="$missing $pkg"
+done
+
+[ -z "$missing" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "mod_mtls_authz needs these packages (Debian names):$missing" >&2
+    echo "Install the equivalents for your system (httpd with apxs and" >&2
+    echo "mod_ssl, OpenSSL headers, Perl Apache::Test, LWP, IO::Socket::SSL," >&2
+    echo "curl, openssl, a C compiler) and run again." >&2
+    exit 1
+fi
+
+if [ "$(id -u)" = 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "Missing packages:$missing" >&2
+    echo "Run as root, or: apt-get install$missing" >&2
+    exit 1
+fi
+
+# libssl3 comes from the same update as apache2, or mod_ssl may refuse
+# to load against an older library.
+echo "Installing missing packages with apt-get:$missing libssl3"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+    --no-install-recommends $missing libssl3
