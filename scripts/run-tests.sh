@@ -1,0 +1,65 @@
+#!/bin/sh
+# Runs the whole suite: unit tests of the matching code, then the
+# Apache::Test suite against a real httpd + mod_ssl with a PKI generated
+# for the run. Called by `make test` after the build.
+#
+# Apache::Test refuses to run as root ("Apache cannot spawn child
+# processes as root"), so as root the suite runs as the unprivileged user
+# $MTLS_TEST_USER (default nobody) in a copy of the tree that it owns.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+APXS=${APXS:-$(command -v apxs2 2>/dev/null || command -v apxs)}
+
+if [ "$(id -u)" = 0 ] && [ -z "${MTLS_AS_USER:-}" ]; then
+    user=${MTLS_TEST_USER:-nobody}
+    work=$(mktemp -d /tmp/mtls-authz-test.XXXXXX)
+    trap 'rm -rf "$work"' EXIT
+    echo "Running as root: the suite runs as '$user' in $work"
+    tar -C "$top" --exclude=.git -cf - . | tar -C "$work" -xf -
+    chown -R "$user" "$work"
+    chmod 755 "$work"
+    rc=0
+    runuser -u "$user" -- env MTLS_AS_USER=1 HOME="$work" APXS="$APXS" \
+        sh "$work/scripts/run-tests.sh" "$@" || rc=$?
+    # Keep the logs where the caller can read them.
+    rm -rf "$top/t/logs"
+    cp -r "$work/t/logs" "$top/t/logs" 2>/dev/null || true
+    exit $rc
+fi
+
+httpd="$($APXS -q SBINDIR)/$($APXS -q progname)"
+libexec=$($APXS -q LIBEXECDIR)
+mkdir -p build
+
+echo "== unit tests"
+./build/unit
+
+echo "== test PKI"
+bash t/pki/mkpki.sh "$top/t/pki/out" >build/pki.log 2>&1 || {
+    cat build/pki.log
+    exit 1
+}
+
+# The modules the test configuration uses, from this httpd's own tree;
+# Apache::Test inherits the LoadModule lines from this file.
+{
+    for m in mpm_event authz_core authz_host authz_user authn_core \
+        authn_file auth_basic access_compat alias dir mime rewrite env \
+        headers setenvif log_config socache_shmcb ssl http2; do
+        if [ -f "$libexec/mod_$m.so" ]; then
+            echo "LoadModule ${m}_module $libexec/mod_$m.so"
+        fi
+    done
+    echo "TypesConfig /etc/mime.types"
+} >build/base-httpd.conf
+grep -q ssl_module build/base-httpd.conf || {
+    echo "mod_ssl.so not found in $libexec" >&2
+    exit 1
+}
+
+echo "== Apache::Test suite"
+rm -rf t/logs
+exec perl t/TEST.PL -apxs "$APXS" -httpd "$httpd" \
+    -httpd_conf "$top/build/base-httpd.conf" "$@"
