@@ -100,9 +100,13 @@ my @cases = (
     ['/rw/x', 'bob-a', 403, 'mod_rewrite passthrough is checked again'],
     ['/dirindex/', 'alice-a', 200, 'DirectoryIndex subrequest allowed'],
     ['/dirindex/', 'bob-a', 403, 'DirectoryIndex subrequest denied'],
+    ['/htaccess/', 'alice-a', 200, '.htaccess under AuthConfig allows'],
+    ['/htaccess/', 'bob-a', 403, '.htaccess under AuthConfig denies'],
+    ['/htaccess/none/', 'bob-a', 403, 'AllowOverride None: .htaccess cannot turn it Off'],
+    ['/htaccess/bad/', 'alice-a', 500, 'a malformed directive in .htaccess is a 500, never a 200'],
 );
 
-plan tests => scalar(@cases), need_module 'mod_ssl.c';
+plan tests => scalar(@cases);
 
 for my $c (@cases) {
     my ($path, $cert, $want, $what) = @$c;

@@ -7,7 +7,7 @@ use Apache::Test qw(-withtestmore);
 use lib 't/lib';
 use MTLS qw(req status log_mark error_log_since fp);
 
-plan tests => 15, need_module 'mod_ssl.c';
+plan tests => 15;
 
 sub denial_lines {
     my ($log) = @_;

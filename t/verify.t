@@ -9,7 +9,7 @@ use IO::Socket::SSL ();
 use lib 't/lib';
 use MTLS qw(req status);
 
-plan tests => 27, need_module 'mod_ssl.c';
+plan tests => 27;
 
 # --- no or unverified certificates
 is(status('/t/subject', vhost => 'mtls_optional', cert => undef), 403,
