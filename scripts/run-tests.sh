@@ -34,7 +34,9 @@ libexec=$($APXS -q LIBEXECDIR)
 mkdir -p build
 
 echo "== unit tests"
-./build/unit
+unit_rc=0
+./build/unit >build/unit.log 2>&1 || unit_rc=1
+cat build/unit.log
 
 echo "== test PKI"
 bash t/pki/mkpki.sh "$top/t/pki/out" >build/pki.log 2>&1 || {
@@ -52,7 +54,7 @@ bash t/pki/mkpki.sh "$top/t/pki/out" >build/pki.log 2>&1 || {
             echo "LoadModule ${m}_module $libexec/mod_$m.so"
         fi
     done
-    echo "TypesConfig /etc/mime.types"
+    [ -f /etc/mime.types ] && echo "TypesConfig /etc/mime.types"
 } >build/base-httpd.conf
 grep -q ssl_module build/base-httpd.conf || {
     echo "mod_ssl.so not found in $libexec" >&2
@@ -61,5 +63,15 @@ grep -q ssl_module build/base-httpd.conf || {
 
 echo "== Apache::Test suite"
 rm -rf t/logs
-exec perl t/TEST.PL -apxs "$APXS" -httpd "$httpd" \
-    -httpd_conf "$top/build/base-httpd.conf" "$@"
+perl t/TEST.PL -apxs "$APXS" -httpd "$httpd" \
+    -httpd_conf "$top/build/base-httpd.conf" "$@" 2>&1 | tee build/suite.log
+
+# One closing line for both parts, from what the runners reported.
+unit=$(tail -n 1 build/unit.log)
+total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' build/suite.log)
+bad=$(sed -n 's/^Failed [0-9]*\/[0-9]* test programs\. \([0-9]*\)\/[0-9]* subtests failed\./\1/p' build/suite.log)
+rc=$unit_rc
+grep -q '^Result: PASS' build/suite.log || rc=1
+echo "unit: $unit"
+echo "suite: $((${total:-0} - ${bad:-0})) passed, ${bad:-0} failed"
+exit $rc
