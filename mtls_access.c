@@ -90,19 +90,29 @@ static int decide(request_rec *r, const mtls_dir_conf_t *dc, mtls_req_t *rq)
     return DECLINED;
 }
 
+/* The merged configuration if this module enforces here, else NULL. */
+static const mtls_dir_conf_t *enforcing(request_rec *r)
+{
+    const mtls_dir_conf_t *dc =
+        ap_get_module_config(r->per_dir_config, &mtls_authz_module);
+    return dc->enforce == 1 ? dc : NULL;
+}
+
+/* Decides r and records the decision for the _ex hook and the optional
+ * functions. */
+static int decide_once(request_rec *r, const mtls_dir_conf_t *dc)
+{
+    mtls_req_t *rq = apr_pcalloc(r->pool, sizeof(*rq));
+    ap_set_module_config(r->request_config, &mtls_authz_module, rq);
+    return decide(r, dc, rq);
+}
+
 /* Runs after mod_ssl's access check, which may first renegotiate or ask
  * for the certificate after the handshake (per-location SSLVerifyClient). */
 int mtls_access_checker(request_rec *r)
 {
-    const mtls_dir_conf_t *dc =
-        ap_get_module_config(r->per_dir_config, &mtls_authz_module);
-    mtls_req_t *rq;
-
-    if (dc->enforce != 1)
-        return DECLINED;
-    rq = apr_pcalloc(r->pool, sizeof(*rq));
-    ap_set_module_config(r->request_config, &mtls_authz_module, rq);
-    return decide(r, dc, rq);
+    const mtls_dir_conf_t *dc = enforcing(r);
+    return dc ? decide_once(r, dc) : DECLINED;
 }
 
 /* Under "Satisfy Any" a 403 from the access checkers only means "now try
@@ -111,18 +121,14 @@ int mtls_access_checker(request_rec *r)
  * denial final, deciding now if the access checker did not. */
 int mtls_access_checker_ex(request_rec *r)
 {
-    const mtls_dir_conf_t *dc =
-        ap_get_module_config(r->per_dir_config, &mtls_authz_module);
-    mtls_req_t *rq;
+    const mtls_dir_conf_t *dc = enforcing(r);
+    const mtls_req_t *rq;
 
-    if (dc->enforce != 1)
+    if (dc == NULL)
         return DECLINED;
     rq = ap_get_module_config(r->request_config, &mtls_authz_module);
-    if (rq == NULL) {
-        rq = apr_pcalloc(r->pool, sizeof(*rq));
-        ap_set_module_config(r->request_config, &mtls_authz_module, rq);
-        return decide(r, dc, rq);
-    }
+    if (rq == NULL)
+        return decide_once(r, dc);
     return rq->denied ? HTTP_FORBIDDEN : DECLINED;
 }
 
