@@ -86,7 +86,6 @@ static int decide(request_rec *r, const mtls_dir_conf_t *dc, mtls_req_t *rq)
                                              : "no rule matched",
                     id);
     rq->rule = rule;
-    rq->id = id;
     return DECLINED;
 }
 
@@ -145,8 +144,11 @@ const char *mtls_authz_matched_rule(request_rec *r)
     return rq ? rq->rule->source : NULL;
 }
 
+/* From the connection rather than the decision: a later renegotiation may
+ * have replaced the identity the decision saw, and then checked it too. */
 const char *mtls_authz_client_subject(request_rec *r)
 {
-    const mtls_req_t *rq = admitted(r);
-    return rq ? rq->id->subject_text : NULL;
+    const mtls_identity_t *id =
+        admitted(r) ? mtls_conn_cached_identity(r->connection) : NULL;
+    return id ? id->subject_text : NULL;
 }

@@ -99,3 +99,9 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
     }
     return MTLS_CONN_VERIFIED;
 }
+
+const mtls_identity_t *mtls_conn_cached_identity(conn_rec *c)
+{
+    const mtls_conn_t *cc = conn_get(c, 0);
+    return cc ? cc->id : NULL;
+}

@@ -39,4 +39,8 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
                                       const mtls_identity_t **id,
                                       const char **detail);
 
+/* The identity last extracted for c, or NULL; valid until the next
+ * request on c. */
+const mtls_identity_t *mtls_conn_cached_identity(conn_rec *c);
+
 #endif
