@@ -206,6 +206,8 @@ static const char *parse_string_value(dn_cursor *c, ASN1_OBJECT *obj,
             keep = len;
         c->s++;
     }
+    if (keep == 0)
+        return dn_err(c, "empty value");
     if (!X509_NAME_add_entry_by_OBJ(name, obj, MBSTRING_UTF8,
                                     (unsigned char *)buf, (int)keep, -1, set))
         return apr_psprintf(c->p,

@@ -27,11 +27,17 @@ static mtls_key_t key_make(apr_pool_t *p, char tag, const void *v,
     return k;
 }
 
+/* ASCII only, whatever the locale, as OpenSSL's canonical form. */
+static char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
 static void ascii_lower(char *s, apr_size_t len)
 {
     apr_size_t i;
     for (i = 0; i < len; i++)
-        s[i] = (char)apr_tolower((unsigned char)s[i]);
+        s[i] = lower(s[i]);
 }
 
 /* DNS names compare case-insensitively, ignoring one trailing dot. */
@@ -205,25 +211,46 @@ const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
 
 /* ---- rule sets -------------------------------------------------------- */
 
+static void index_init(apr_pool_t *p, mtls_index_t *idx)
+{
+    idx->exact = apr_hash_make(p);
+    idx->prefixes = apr_hash_make(p);
+    idx->max_prefix = 0;
+}
+
+static int index_is_empty(const mtls_index_t *idx)
+{
+    return apr_hash_count(idx->exact) == 0 &&
+           apr_hash_count(idx->prefixes) == 0;
+}
+
+static void index_add(mtls_index_t *idx, mtls_key_t key, mtls_rule_t *rule)
+{
+    apr_hash_t *h = idx->exact;
+    if (key.data[0] == MTLS_K_URI_PREFIX) {
+        h = idx->prefixes;
+        key.data++;
+        key.len--;
+        if (key.len > idx->max_prefix)
+            idx->max_prefix = key.len;
+    }
+    rule->next = apr_hash_get(h, key.data, key.len);
+    apr_hash_set(h, key.data, key.len, rule);
+}
+
 mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p)
 {
     mtls_ruleset_t *rs = apr_pcalloc(p, sizeof(*rs));
-    rs->names = apr_hash_make(p);
+    index_init(p, &rs->names);
+    index_init(p, &rs->rules);
     rs->issuers = apr_hash_make(p);
-    rs->rules = apr_hash_make(p);
     return rs;
 }
 
 int mtls_ruleset_is_empty(const mtls_ruleset_t *rs)
 {
-    return rs == NULL || (apr_hash_count(rs->names) == 0 &&
+    return rs == NULL || (index_is_empty(&rs->names) &&
                           apr_hash_count(rs->issuers) == 0 && rs->n_rules == 0);
-}
-
-static void index_add(apr_hash_t *index, mtls_key_t key, mtls_rule_t *rule)
-{
-    rule->next = apr_hash_get(index, key.data, key.len);
-    apr_hash_set(index, key.data, key.len, rule);
 }
 
 static mtls_rule_t *rule_make(apr_pool_t *p, const char *source)
@@ -247,7 +274,7 @@ const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
     const char *err = mtls_dn_parse(p, dn, &r->subject);
     if (err)
         return apr_psprintf(p, "bad DN '%s': %s", dn, err);
-    index_add(rs->names, subject_index_key(p, r->subject), r);
+    index_add(&rs->names, subject_index_key(p, r->subject), r);
     return NULL;
 }
 
@@ -260,7 +287,7 @@ const char *mtls_ruleset_add_san(mtls_ruleset_t *rs, apr_pool_t *p,
     if (err)
         return err;
     APR_ARRAY_PUSH(r->sans, mtls_key_t) = k;
-    index_add(rs->names, k, r);
+    index_add(&rs->names, k, r);
     return NULL;
 }
 
@@ -354,7 +381,7 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
         }
         else if (strcasecmp(word, "issuer") == 0 ||
                  strcasecmp(word, "cert") == 0) {
-            int is_issuer = apr_tolower(word[0]) == 'i';
+            int is_issuer = lower(word[0]) == 'i';
             unsigned char *fp = apr_palloc(p, MTLS_FP_LEN);
             if (is_issuer ? r->issuer != NULL : r->cert != NULL)
                 return apr_psprintf(p, "%s= given twice", word);
@@ -393,7 +420,7 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
     }
     if (anchor.data == NULL)
         return "needs at least one of subject=, san=, issuer=, cert=";
-    index_add(rs->rules, anchor, r);
+    index_add(&rs->rules, anchor, r);
     rs->n_rules++;
     if (pin_out)
         *pin_out = r->issuer;
@@ -416,19 +443,14 @@ static void id_add_key(mtls_identity_t *id, mtls_key_t k)
     APR_ARRAY_PUSH(id->keys, mtls_key_t) = k;
 }
 
-/* A URI also produces a prefix key for itself and for each of its
- * leading parts that ends before a '/', so that the rule "x/ns/prod/<star>"
- * matches "x/ns/prod" and "x/ns/prod/a" but not "x/ns/production". */
 static void id_add_uri(apr_pool_t *p, mtls_identity_t *id, const char *v,
                        apr_size_t len)
 {
-    apr_size_t i;
+    mtls_key_t *u;
     id_add_key(id, key_make(p, MTLS_K_URI, v, len));
-    id_add_key(id, key_make(p, MTLS_K_URI_PREFIX, v, len));
-    for (i = 1; i < len; i++) {
-        if (v[i] == '/')
-            id_add_key(id, key_make(p, MTLS_K_URI_PREFIX, v, i));
-    }
+    u = apr_array_push(id->uris);
+    u->data = v;
+    u->len = len;
 }
 
 static void id_add_sans(apr_pool_t *p, mtls_identity_t *id, X509 *cert)
@@ -443,36 +465,36 @@ static void id_add_sans(apr_pool_t *p, mtls_identity_t *id, X509 *cert)
     }
     for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        int type;
-        const ASN1_STRING *s = GENERAL_NAME_get0_value(g, &type);
+        const ASN1_STRING *s;
         const char *v;
         apr_size_t len;
 
+        /* Only these four types are strings; the others (dirName,
+         * otherName, ...) are structures and are ignored. */
+        if (g->type != GEN_DNS && g->type != GEN_EMAIL && g->type != GEN_URI &&
+            g->type != GEN_IPADD)
+            continue;
+        s = GENERAL_NAME_get0_value(g, NULL);
         if (s == NULL)
             continue;
-        v = (const char *)ASN1_STRING_get0_data(s);
         len = (apr_size_t)ASN1_STRING_length(s);
-        if (type != GEN_IPADD && (len == 0 || memchr(v, '\0', len)))
-            continue; /* a NUL byte never matches */
-        switch (type) {
-        case GEN_DNS:
-            id_add_key(id, key_dns(p, v, len));
-            break;
-        case GEN_EMAIL:
-            id_add_key(id, key_email(p, v, len));
-            break;
-        case GEN_URI:
-            id_add_uri(p, id, v, len);
-            break;
-        case GEN_IPADD:
+        /* Copied: the identity outlives the decoded extension. */
+        v = apr_pstrmemdup(p, (const char *)ASN1_STRING_get0_data(s), len);
+        if (g->type == GEN_IPADD) {
             if (len == 4)
                 id_add_key(id, key_make(p, MTLS_K_IP4, v, 4));
             else if (len == 16)
                 id_add_key(id, key_make(p, MTLS_K_IP6, v, 16));
-            break;
-        default:
-            break;
+            continue;
         }
+        if (len == 0 || memchr(v, '\0', len))
+            continue; /* a NUL byte never matches */
+        if (g->type == GEN_DNS)
+            id_add_key(id, key_dns(p, v, len));
+        else if (g->type == GEN_EMAIL)
+            id_add_key(id, key_email(p, v, len));
+        else
+            id_add_uri(p, id, v, len);
     }
     GENERAL_NAMES_free(gens);
 }
@@ -521,14 +543,14 @@ static const char *name_text(apr_pool_t *p, const X509_NAME *name)
     if (b == NULL)
         return text;
     if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
-        (n = BIO_get_mem_data(b, &data)) >= 0)
+        (n = BIO_get_mem_data(b, &data)) > 0)
         text = apr_pstrmemdup(p, data, (apr_size_t)n);
     BIO_free(b);
     return text;
 }
 
 mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
-                                     X509_STORE *store)
+                                     X509_STORE *store, int full)
 {
     mtls_identity_t *id = apr_pcalloc(p, sizeof(*id));
     unsigned int n = 0;
@@ -540,8 +562,11 @@ mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
     id->cert = cert;
     id->keys = apr_array_make(p, 8, sizeof(mtls_key_t));
     id->keyset = apr_hash_make(p);
+    id->uris = apr_array_make(p, 1, sizeof(mtls_key_t));
     id->subject = X509_get_subject_name(cert);
     id->subject_text = name_text(p, id->subject);
+    if (!full)
+        return id;
 
     sk = key_subject(p, id->subject, &ok);
     if (ok)
@@ -565,6 +590,27 @@ static int id_has(const mtls_identity_t *id, char tag, const void *v,
     return apr_hash_get(id->keyset, buf, len + 1) != NULL;
 }
 
+/* Has id a URI SAN equal to prefix or below it at a '/'? */
+static int id_has_uri_prefix(const mtls_identity_t *id, const char *prefix,
+                             apr_size_t plen)
+{
+    int i;
+    for (i = 0; i < id->uris->nelts; i++) {
+        const mtls_key_t *u = &APR_ARRAY_IDX(id->uris, i, mtls_key_t);
+        if (u->len >= plen && memcmp(u->data, prefix, plen) == 0 &&
+            (u->len == plen || u->data[plen] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
+static int id_has_san(const mtls_identity_t *id, const mtls_key_t *k)
+{
+    if (k->data[0] == MTLS_K_URI_PREFIX)
+        return id_has_uri_prefix(id, k->data + 1, k->len - 1);
+    return apr_hash_get(id->keyset, k->data, k->len) != NULL;
+}
+
 static mtls_miss_e rule_check(const mtls_rule_t *r, const mtls_identity_t *id)
 {
     int i;
@@ -573,8 +619,7 @@ static mtls_miss_e rule_check(const mtls_rule_t *r, const mtls_identity_t *id)
     if (r->subject && X509_NAME_cmp(r->subject, id->subject) != 0)
         return MTLS_MISS_NO_RULE;
     for (i = 0; i < r->sans->nelts; i++) {
-        const mtls_key_t *k = &APR_ARRAY_IDX(r->sans, i, mtls_key_t);
-        if (!apr_hash_get(id->keyset, k->data, k->len))
+        if (!id_has_san(id, &APR_ARRAY_IDX(r->sans, i, mtls_key_t)))
             return MTLS_MISS_NO_RULE;
     }
     if (r->issuer && !id_has(id, MTLS_K_ISSUER, r->issuer, MTLS_FP_LEN))
@@ -582,30 +627,59 @@ static mtls_miss_e rule_check(const mtls_rule_t *r, const mtls_identity_t *id)
     return MTLS_MISS_NONE;
 }
 
-/* Tries the rules indexed under each of the identity's keys. Each rule is
- * indexed once and the keys are distinct, so each is tried at most once;
- * the work depends on the certificate, not on the number of rules. */
-static const mtls_rule_t *index_match(apr_hash_t *index,
-                                      const mtls_identity_t *id, int issuer_ok,
-                                      mtls_trace_fn *trace, void *baton,
-                                      mtls_miss_e *miss)
+typedef struct {
+    const mtls_identity_t *id;
+    int issuer_ok;
+    mtls_trace_fn *trace;
+    void *baton;
+    mtls_miss_e miss;
+} match_ctx;
+
+static const mtls_rule_t *try_chain(match_ctx *m, const mtls_rule_t *r)
 {
+    for (; r; r = r->next) {
+        mtls_miss_e res = rule_check(r, m->id);
+        if (res == MTLS_MISS_NONE && !m->issuer_ok)
+            res = MTLS_MISS_ISSUER;
+        if (m->trace)
+            m->trace(m->baton, r, res);
+        if (res == MTLS_MISS_NONE)
+            return r;
+        if (res == MTLS_MISS_ISSUER)
+            m->miss = MTLS_MISS_ISSUER;
+    }
+    return NULL;
+}
+
+/* Tries the rules indexed under each of the identity's keys, and the
+ * prefix rules at each '/' of each URI SAN up to the longest prefix
+ * configured. The work depends on the certificate, not on the number of
+ * rules. */
+static const mtls_rule_t *index_match(const mtls_index_t *idx, match_ctx *m)
+{
+    const mtls_identity_t *id = m->id;
+    const mtls_rule_t *r;
     int i;
-    if (apr_hash_count(index) == 0)
-        return NULL;
-    for (i = 0; i < id->keys->nelts; i++) {
-        const mtls_key_t *k = &APR_ARRAY_IDX(id->keys, i, mtls_key_t);
-        const mtls_rule_t *r;
-        for (r = apr_hash_get(index, k->data, k->len); r; r = r->next) {
-            mtls_miss_e m = rule_check(r, id);
-            if (m == MTLS_MISS_NONE && !issuer_ok)
-                m = MTLS_MISS_ISSUER;
-            if (trace)
-                trace(baton, r, m);
-            if (m == MTLS_MISS_NONE)
+
+    if (apr_hash_count(idx->exact)) {
+        for (i = 0; i < id->keys->nelts; i++) {
+            const mtls_key_t *k = &APR_ARRAY_IDX(id->keys, i, mtls_key_t);
+            r = try_chain(m, apr_hash_get(idx->exact, k->data, k->len));
+            if (r)
                 return r;
-            if (m == MTLS_MISS_ISSUER)
-                *miss = MTLS_MISS_ISSUER;
+        }
+    }
+    if (apr_hash_count(idx->prefixes)) {
+        for (i = 0; i < id->uris->nelts; i++) {
+            const mtls_key_t *u = &APR_ARRAY_IDX(id->uris, i, mtls_key_t);
+            apr_size_t n;
+            for (n = 1; n <= u->len && n <= idx->max_prefix; n++) {
+                if (n < u->len && u->data[n] != '/')
+                    continue;
+                r = try_chain(m, apr_hash_get(idx->prefixes, u->data, n));
+                if (r)
+                    return r;
+            }
         }
     }
     return NULL;
@@ -632,38 +706,33 @@ const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
                                       mtls_trace_fn *trace, void *baton,
                                       mtls_miss_e *miss)
 {
-    const mtls_rule_t *r;
-    *miss = MTLS_MISS_NO_RULE;
+    match_ctx m = {id, 1, trace, baton, MTLS_MISS_NO_RULE};
+    const mtls_rule_t *r = NULL;
 
     /* The one-field directives, as one rule. */
-    if (apr_hash_count(rs->issuers) || apr_hash_count(rs->names)) {
+    if (apr_hash_count(rs->issuers) || !index_is_empty(&rs->names)) {
         const mtls_rule_t *by_issuer = NULL;
-        int issuer_ok = 1;
         if (apr_hash_count(rs->issuers)) {
             by_issuer = issuer_match(rs, id);
-            issuer_ok = by_issuer != NULL;
+            m.issuer_ok = by_issuer != NULL;
         }
-        if (apr_hash_count(rs->names)) {
-            r = index_match(rs->names, id, issuer_ok, trace, baton, miss);
-            if (r) {
-                *miss = MTLS_MISS_NONE;
-                return r;
-            }
+        if (!index_is_empty(&rs->names)) {
+            r = index_match(&rs->names, &m);
         }
         else {
             if (trace)
                 trace(baton, rs->issuer_rule,
-                      issuer_ok ? MTLS_MISS_NONE : MTLS_MISS_ISSUER);
-            if (issuer_ok) {
-                *miss = MTLS_MISS_NONE;
-                return by_issuer;
-            }
-            *miss = MTLS_MISS_ISSUER;
+                      m.issuer_ok ? MTLS_MISS_NONE : MTLS_MISS_ISSUER);
+            if (m.issuer_ok)
+                r = by_issuer;
+            else
+                m.miss = MTLS_MISS_ISSUER;
         }
     }
-
-    r = index_match(rs->rules, id, 1, trace, baton, miss);
-    if (r)
-        *miss = MTLS_MISS_NONE;
+    if (r == NULL) {
+        m.issuer_ok = 1;
+        r = index_match(&rs->rules, &m);
+    }
+    *miss = r ? MTLS_MISS_NONE : m.miss;
     return r;
 }

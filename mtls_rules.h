@@ -47,20 +47,29 @@ struct mtls_rule_t {
     mtls_rule_t *next;           /* next rule indexed under the same key */
 };
 
+/* Rules indexed by one key each. URI prefixes are kept apart, keyed by
+ * the raw prefix, so that a certificate's URI can be probed at each '/'
+ * without copying it. */
+typedef struct {
+    apr_hash_t *exact;     /* key -> mtls_rule_t chain */
+    apr_hash_t *prefixes;  /* URI prefix (no tag) -> mtls_rule_t chain */
+    apr_size_t max_prefix; /* the longest prefix bounds the probes */
+} mtls_index_t;
+
 /* The rules of one configuration scope. */
 typedef struct {
     /* The one-field directives (MTLSAllowSubject/SAN/IssuerFingerprint)
      * form one rule: issuer in `issuers` (if any) and subject or a SAN
      * in `names` (if any). */
-    apr_hash_t *names;        /* key -> mtls_rule_t chain */
+    mtls_index_t names;
     apr_hash_t *issuers;      /* 'F'+fp -> mtls_rule_t (issuer only) */
     mtls_rule_t *issuer_rule; /* first issuer directive, for reporting */
     /* Each MTLSAllow line, indexed under one of its own keys. */
-    apr_hash_t *rules; /* key -> mtls_rule_t chain */
-    int n_rules;       /* MTLSAllow lines */
+    mtls_index_t rules;
+    int n_rules; /* MTLSAllow lines */
 } mtls_ruleset_t;
 
-/* What is known about one verified client certificate. */
+/* What is known about one client certificate. */
 typedef struct {
     X509 *cert;               /* referenced for the pool's life */
     const X509_NAME *subject; /* owned by cert */
@@ -69,8 +78,9 @@ typedef struct {
     const unsigned char *issuer_fps; /* n_issuers * MTLS_FP_LEN */
     apr_array_header_t *keys;        /* mtls_key_t: every lookup key */
     apr_hash_t *keyset;              /* the same keys, for membership */
+    apr_array_header_t *uris;        /* mtls_key_t: URI SANs, untagged */
     const char *subject_text;        /* RFC 4514, for logs */
-    int san_malformed;
+    int san_malformed;               /* SAN extension undecodable/repeated */
 } mtls_identity_t;
 
 typedef enum {
@@ -99,7 +109,8 @@ const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
                                     const char *fp, const char *source,
                                     const unsigned char **fp_out);
 /* One MTLSAllow line: space-separated key=value words, quoted as httpd
- * quotes arguments. Issuer pins are returned through pins (may be NULL). */
+ * quotes arguments. The issuer pin, if any, is returned through pin_out
+ * (may be NULL). */
 const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
                                   const char *line, const char *source,
                                   const unsigned char **pin_out);
@@ -108,9 +119,11 @@ int mtls_ruleset_is_empty(const mtls_ruleset_t *rs);
 /* Builds the identity of cert. store is the trust store that the
  * issuer is looked up in (may be NULL: no issuer is then known). The
  * certificate is referenced until p is cleared. Never fails: attributes
- * that cannot be read simply produce no key. */
+ * that cannot be read simply produce no key. Unless full, only the
+ * subject text is filled in: enough to log an unverified certificate
+ * without doing work for whoever sent it. */
 mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
-                                     X509_STORE *store);
+                                     X509_STORE *store, int full);
 
 /* The rule that admits id, or NULL with *miss saying why not. */
 const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,

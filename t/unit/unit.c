@@ -125,7 +125,7 @@ static const mtls_identity_t *leaf(pki_t *k, const char *const *dn,
                     : issuer == 1 ? k->ca2_key
                                   : k->forged_key;
     X509 *x = make_cert(n, san, ca, key, k->leaf_key);
-    const mtls_identity_t *id = mtls_identity_build(pool, x, k->store);
+    const mtls_identity_t *id = mtls_identity_build(pool, x, k->store, 1);
     X509_NAME_free(n);
     X509_free(x);
     return id;
@@ -222,6 +222,7 @@ int main(void)
     check(parse_fails("CN=a\\q", "escape"), "bad escape refused");
     check(parse_fails("CN alice", "'='"), "missing = refused");
     check(parse_fails("C=USA", NULL), "country of three letters refused");
+    check(parse_fails("CN=,O=x", "empty value"), "empty value refused");
     check(parse_fails("CN=#zz", NULL), "bad hex refused");
 
     /* fingerprints */
@@ -301,6 +302,52 @@ int main(void)
     check(ADMITS(id, "MTLSAllowSAN IP:2001:0db8:0:0:0:0:0:0007") == 1,
           "IPv6 compared as address");
     check(ADMITS(id, "MTLSAllowSAN ip:192.0.2.8") == 0, "IP deny");
+    {
+        /* Regression: a dirName SAN is a structure, not a string; it
+         * crashed identity extraction. Other SANs still count. */
+        X509_NAME *n = name_of(alice);
+        X509 *x = make_cert(n, NULL, k.ca, k.ca_key, k.leaf_key);
+        GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+        GENERAL_NAME *dir = GENERAL_NAME_new(), *dns = GENERAL_NAME_new();
+        ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+        const mtls_identity_t *did;
+        ASN1_STRING_set(ia5, "alice.example.com", -1);
+        GENERAL_NAME_set0_value(dir, GEN_DIRNAME, X509_NAME_dup(n));
+        GENERAL_NAME_set0_value(dns, GEN_DNS, ia5);
+        sk_GENERAL_NAME_push(gens, dir);
+        sk_GENERAL_NAME_push(gens, dns);
+        X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT);
+        X509_sign(x, k.ca_key, EVP_sha256());
+        did = mtls_identity_build(pool, x, k.store, 1);
+        check(ADMITS(did, "MTLSAllowSAN DNS:alice.example.com") == 1,
+              "dirName SAN is skipped, DNS SAN still matches");
+        GENERAL_NAMES_free(gens);
+        X509_free(x);
+        X509_NAME_free(n);
+    }
+    {
+        /* A long URI with many '/' is probed only up to the longest
+         * prefix rule; the prefix rule as MTLSAllow constraint too. */
+        char *uri = apr_pstrcat(pool, "URI:spiffe://example.org/ns/prod", NULL);
+        int i;
+        const mtls_identity_t *deep;
+        for (i = 0; i < 2000; i++)
+            uri = apr_pstrcat(pool, uri, "/a", NULL);
+        deep = leaf(&k, alice, uri, 0);
+        check(ADMITS(deep, "MTLSAllowSAN URI:spiffe://example.org/ns/prod/*") ==
+                  1,
+              "deep URI under a prefix");
+        check(ADMITS(deep, "MTLSAllowSAN URI:spiffe://example.org/ns/pro/*") ==
+                  0,
+              "deep URI not under a non-boundary prefix");
+        check(ADMITS(deep, "MTLSAllow san=URI:spiffe://example.org/ns/* "
+                           "san=URI:spiffe://example.org/ns/prod/a/*") == 1,
+              "MTLSAllow with two prefix constraints");
+        check(ADMITS(deep, "MTLSAllow san=URI:spiffe://example.org/ns/* "
+                           "san=URI:spiffe://example.org/ns/dev/*") == 0,
+              "MTLSAllow prefix constraint that does not hold");
+    }
+
     /* issuer */
     check(ADMITS(id, apr_pstrcat(pool, "MTLSAllowIssuerFingerprint ", k.ca_pin,
                                  NULL)) == 1,
