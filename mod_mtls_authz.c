@@ -27,6 +27,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_pre_config(mtls_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(mtls_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(mtls_post_config, after_ssl, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(mtls_conn_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 
     /* Per-conf: subrequests and internal redirects with a different
      * per-dir configuration are checked again; same ones are not. */
@@ -48,11 +49,9 @@ AP_DECLARE_MODULE(mtls_authz) = {
     STANDARD20_MODULE_STUFF,
     mtls_dir_create,
     mtls_dir_merge,
-    mtls_srv_create,
-    NULL, /* server configs are not inherited: each host checks its own */
+    NULL, /* per-server state lives in mtls_conf.c's registry */
+    NULL,
     mtls_cmds,
     register_hooks,
-#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
-    AP_MODULE_FLAG_NONE
-#endif
+    AP_MODULE_FLAG_NONE,
 };

@@ -4,6 +4,7 @@
 #include "http_config.h"
 #include "http_log.h"
 #include "apr_strings.h"
+#include "apr_lib.h"
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -14,6 +15,10 @@ APLOG_USE_MODULE(mtls_authz);
 /* True while the server configuration is read; false while .htaccess
  * files are, which must not touch the per-server startup records. */
 static int reading_server_config;
+/* server_rec * -> mtls_srv_conf_t, in pconf. Kept here rather than in the
+ * module's server config, which httpd shares between the main server and
+ * every virtual host that sets none of this module's directives. */
+static apr_hash_t *servers;
 /* "file:line" of the first MTLSAuthz On, for the mod_ssl check. */
 static const char *first_enforced;
 
@@ -40,18 +45,19 @@ void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
     return dc;
 }
 
-void *mtls_srv_create(apr_pool_t *p, server_rec *s)
-{
-    mtls_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
-    (void)s;
-    sc->pins = apr_array_make(p, 4, sizeof(mtls_pin_t));
-    sc->enforced = apr_array_make(p, 2, sizeof(const char *));
-    return sc;
-}
-
 static mtls_srv_conf_t *srv_conf(server_rec *s)
 {
-    return ap_get_module_config(s->module_config, &mtls_authz_module);
+    mtls_srv_conf_t *sc = apr_hash_get(servers, &s, sizeof(s));
+    if (sc == NULL) {
+        apr_pool_t *p = apr_hash_pool_get(servers);
+        server_rec **key = apr_palloc(p, sizeof(*key));
+        *key = s;
+        sc = apr_pcalloc(p, sizeof(*sc));
+        sc->pins = apr_array_make(p, 4, sizeof(mtls_pin_t));
+        sc->enforced = apr_array_make(p, 2, sizeof(const char *));
+        apr_hash_set(servers, key, sizeof(*key), sc);
+    }
+    return sc;
 }
 
 /* ---- directives ------------------------------------------------------- */
@@ -99,29 +105,67 @@ static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
     return NULL;
 }
 
-static const char *add_subject(cmd_parms *cmd, void *dcfg, const char *arg)
+typedef const char *value_fn(cmd_parms *cmd, mtls_dir_conf_t *dc,
+                             const char *value);
+
+/* The one-field directives take several values. httpd's ITERATE would
+ * stop at an empty "" and silently drop the rest of the line, so the
+ * words are split here and an empty one is an error like any other. */
+static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
+                              value_fn *fn)
 {
-    const char *err = mtls_ruleset_add_subject(scope_rules(cmd, dcfg),
-                                               cmd->pool, arg, source_of(cmd));
-    return err ? directive_error(cmd, err) : NULL;
+    int n = 0;
+    for (;;) {
+        const char *word, *err;
+        while (apr_isspace(*args))
+            args++;
+        if (*args == '\0')
+            break;
+        word = ap_getword_conf(cmd->temp_pool, &args);
+        if ((err = fn(cmd, dcfg, word)) != NULL)
+            return directive_error(cmd, err);
+        n++;
+    }
+    return n ? NULL : directive_error(cmd, "needs at least one value");
 }
 
-static const char *add_san(cmd_parms *cmd, void *dcfg, const char *arg)
+static const char *subject_value(cmd_parms *cmd, mtls_dir_conf_t *dc,
+                                 const char *v)
 {
-    const char *err = mtls_ruleset_add_san(scope_rules(cmd, dcfg), cmd->pool,
-                                           arg, source_of(cmd));
-    return err ? directive_error(cmd, err) : NULL;
+    return mtls_ruleset_add_subject(scope_rules(cmd, dc), cmd->pool, v,
+                                    source_of(cmd));
 }
 
-static const char *add_issuer(cmd_parms *cmd, void *dcfg, const char *arg)
+static const char *san_value(cmd_parms *cmd, mtls_dir_conf_t *dc, const char *v)
+{
+    return mtls_ruleset_add_san(scope_rules(cmd, dc), cmd->pool, v,
+                                source_of(cmd));
+}
+
+static const char *issuer_value(cmd_parms *cmd, mtls_dir_conf_t *dc,
+                                const char *v)
 {
     const unsigned char *fp = NULL;
-    const char *err = mtls_ruleset_add_issuer(scope_rules(cmd, dcfg), cmd->pool,
-                                              arg, source_of(cmd), &fp);
-    if (err)
-        return directive_error(cmd, err);
-    record_pin(cmd, fp);
-    return NULL;
+    const char *err = mtls_ruleset_add_issuer(scope_rules(cmd, dc), cmd->pool,
+                                              v, source_of(cmd), &fp);
+    if (err == NULL)
+        record_pin(cmd, fp);
+    return err;
+}
+
+static const char *add_subject(cmd_parms *cmd, void *dcfg, const char *args)
+{
+    return each_value(cmd, dcfg, args, subject_value);
+}
+
+static const char *add_san(cmd_parms *cmd, void *dcfg, const char *args)
+{
+    return each_value(cmd, dcfg, args, san_value);
+}
+
+static const char *add_issuer(cmd_parms *cmd, void *dcfg, const char *args)
+{
+    return each_value(cmd, dcfg, args, issuer_value);
 }
 
 static const char *add_rule(cmd_parms *cmd, void *dcfg, const char *args)
@@ -141,17 +185,17 @@ const command_rec mtls_cmds[] = {
     AP_INIT_FLAG("MTLSAuthz", set_enforce, NULL, MTLS_CONTEXT,
                  "On|Off: admit only clients with a verified certificate "
                  "that an MTLSAllow* rule matches (default Off)"),
-    AP_INIT_ITERATE("MTLSAllowSubject", add_subject, NULL, MTLS_CONTEXT,
-                    "\"<DN>\"...: allowed subject DNs in RFC 4514 form, "
-                    "e.g. \"CN=billing,O=Acme Inc.,C=US\" (default none)"),
-    AP_INIT_ITERATE("MTLSAllowSAN", add_san, NULL, MTLS_CONTEXT,
-                    "<type>:<value>...: allowed subjectAltNames, type DNS, "
-                    "email, URI (a trailing /* is a path prefix) or IP "
-                    "(default none)"),
-    AP_INIT_ITERATE("MTLSAllowIssuerFingerprint", add_issuer, NULL,
-                    MTLS_CONTEXT,
-                    "sha256:<hex>...: the client certificate must be signed "
-                    "by one of these trusted CA certificates (default any)"),
+    AP_INIT_RAW_ARGS("MTLSAllowSubject", add_subject, NULL, MTLS_CONTEXT,
+                     "\"<DN>\"...: allowed subject DNs in RFC 4514 form, "
+                     "e.g. \"CN=billing,O=Acme Inc.,C=US\" (default none)"),
+    AP_INIT_RAW_ARGS("MTLSAllowSAN", add_san, NULL, MTLS_CONTEXT,
+                     "<type>:<value>...: allowed subjectAltNames, type DNS, "
+                     "email, URI (a trailing /* is a path prefix) or IP "
+                     "(default none)"),
+    AP_INIT_RAW_ARGS("MTLSAllowIssuerFingerprint", add_issuer, NULL,
+                     MTLS_CONTEXT,
+                     "sha256:<hex>...: the client certificate must be signed "
+                     "by one of these trusted CA certificates (default any)"),
     AP_INIT_RAW_ARGS("MTLSAllow", add_rule, NULL, MTLS_CONTEXT,
                      "key=value...: one rule whose every constraint must "
                      "hold; keys subject=<DN>, san=<type>:<value>, "
@@ -162,11 +206,11 @@ const command_rec mtls_cmds[] = {
 
 int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
-    (void)pconf;
     (void)plog;
     (void)ptemp;
     reading_server_config = 1;
     first_enforced = NULL;
+    servers = apr_hash_make(pconf);
     return OK;
 }
 
@@ -237,21 +281,30 @@ int mtls_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx)
     return DECLINED;
 }
 
-static int is_trusted(server_rec *main_s, server_rec *s,
-                      const unsigned char *fp)
+static int trusts(server_rec *s, const unsigned char *fp)
+{
+    mtls_srv_conf_t *sc = srv_conf(s);
+    return sc->trusted && apr_hash_get(sc->trusted, fp, MTLS_FP_LEN);
+}
+
+/* The first SSL host that a pin configured in s applies to and that does
+ * not trust it, or NULL. A pin in the main server's sections applies to
+ * every SSL host (plain hosts deny anyway). */
+static server_rec *untrusting_host(server_rec *main_s, server_rec *s,
+                                   const unsigned char *fp)
 {
     server_rec *vs;
-    if (s != main_s) {
-        mtls_srv_conf_t *sc = srv_conf(s);
-        return sc->trusted && apr_hash_get(sc->trusted, fp, MTLS_FP_LEN);
-    }
-    /* A pin in the main server's sections applies to every host. */
+    int ssl_hosts = 0;
+    if (s != main_s)
+        return trusts(s, fp) ? NULL : s;
     for (vs = main_s; vs; vs = vs->next) {
-        mtls_srv_conf_t *sc = srv_conf(vs);
-        if (sc->trusted && apr_hash_get(sc->trusted, fp, MTLS_FP_LEN))
-            return 1;
+        if (srv_conf(vs)->trusted == NULL)
+            continue;
+        ssl_hosts++;
+        if (!trusts(vs, fp))
+            return vs;
     }
-    return 0;
+    return ssl_hosts ? NULL : main_s;
 }
 
 /* After mod_ssl's post_config, which ran mtls_init_server for each
@@ -270,14 +323,15 @@ int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         mtls_srv_conf_t *sc = srv_conf(vs);
         for (i = 0; i < sc->pins->nelts; i++) {
             const mtls_pin_t *pin = &APR_ARRAY_IDX(sc->pins, i, mtls_pin_t);
-            if (is_trusted(s, vs, pin->fp))
+            server_rec *where = untrusting_host(s, vs, pin->fp);
+            if (where == NULL)
                 continue;
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                          "mtls_authz: %s: issuer sha256:%s is not a CA "
                          "certificate in the trust store "
                          "(SSLCACertificateFile) of %s",
                          pin->source, mtls_fp_hex(ptemp, pin->fp),
-                         server_name(ptemp, vs));
+                         server_name(ptemp, where));
             return !OK;
         }
     }

@@ -36,7 +36,6 @@ extern const command_rec mtls_cmds[];
 
 void *mtls_dir_create(apr_pool_t *p, char *dir);
 void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv);
-void *mtls_srv_create(apr_pool_t *p, server_rec *s);
 
 int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
 int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

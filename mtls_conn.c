@@ -4,6 +4,7 @@
 #include "http_config.h"
 #include "http_log.h"
 #include "http_ssl.h"
+#include "apr_thread_mutex.h"
 #include <string.h>
 
 #include "mtls_conf.h"
@@ -11,56 +12,126 @@
 
 APLOG_USE_MODULE(mtls_authz);
 
-/* Per connection. On an HTTP/2 stream the SSL belongs to the master
- * connection, while the identity is cached on the stream's own
- * connection: streams run in parallel and must not share a cache. */
+/* Per TLS connection, on the connection that holds the SSL: for HTTP/2
+ * that is the master connection, shared by streams running in parallel
+ * threads, so there the cache is filled under h2_mutex and never changed
+ * afterwards (h2 allows neither renegotiation nor post-handshake auth).
+ * The identity lives in its own unmanaged pool: a stream's thread must
+ * not allocate from the master connection's pool. */
 typedef struct {
-    SSL *ssl;              /* from pre_handshake; master only */
-    apr_pool_t *pool;      /* holds id; cleared when the cert changes */
+    SSL *ssl;              /* from pre_handshake */
+    apr_pool_t *pool;      /* holds id; replaced when the cert changes */
     const X509 *seen_cert; /* id holds a reference, so no ABA */
     long seen_verr;
     const mtls_identity_t *id;
-    const char *verify; /* SSL_CLIENT_VERIFY when id was built */
+    const char *unverified; /* NULL if verified, else why not */
     unsigned long extractions;
 } mtls_conn_t;
 
-static mtls_conn_t *conn_get(conn_rec *c, int create)
+#if APR_HAS_THREADS
+static apr_thread_mutex_t *h2_mutex;
+#endif
+
+void mtls_conn_child_init(apr_pool_t *p, server_rec *s)
 {
-    mtls_conn_t *cc = ap_get_module_config(c->conn_config, &mtls_authz_module);
-    if (cc == NULL && create) {
-        cc = apr_pcalloc(c->pool, sizeof(*cc));
-        ap_set_module_config(c->conn_config, &mtls_authz_module, cc);
-    }
-    return cc;
+    (void)s;
+#if APR_HAS_THREADS
+    apr_thread_mutex_create(&h2_mutex, APR_THREAD_MUTEX_DEFAULT, p);
+#else
+    (void)p;
+#endif
+}
+
+static void h2_lock(void)
+{
+#if APR_HAS_THREADS
+    if (h2_mutex)
+        apr_thread_mutex_lock(h2_mutex);
+#endif
+}
+
+static void h2_unlock(void)
+{
+#if APR_HAS_THREADS
+    if (h2_mutex)
+        apr_thread_mutex_unlock(h2_mutex);
+#endif
+}
+
+static mtls_conn_t *conn_get(conn_rec *c)
+{
+    return ap_get_module_config(c->conn_config, &mtls_authz_module);
+}
+
+static apr_status_t conn_cleanup(void *data)
+{
+    mtls_conn_t *cc = data;
+    if (cc->pool)
+        apr_pool_destroy(cc->pool);
+    cc->pool = NULL;
+    cc->id = NULL;
+    return APR_SUCCESS;
 }
 
 int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
 {
-    if (!is_proxy)
-        conn_get(c, 1)->ssl = ssl;
+    mtls_conn_t *cc;
+    if (is_proxy)
+        return DECLINED;
+    cc = apr_pcalloc(c->pool, sizeof(*cc));
+    cc->ssl = ssl;
+    ap_set_module_config(c->conn_config, &mtls_authz_module, cc);
+    apr_pool_cleanup_register(c->pool, cc, conn_cleanup, apr_pool_cleanup_null);
     return DECLINED;
 }
 
-static void extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c, SSL *ssl,
-                    X509 *peer, long verr)
+/* Fills cc's identity from peer, in p. The verification result is read
+ * first: an unverified certificate only gets its subject read, for the
+ * log, so whoever sends one cannot make the server do more work. */
+static void build(request_rec *r, mtls_conn_t *cc, apr_pool_t *p,
+                  conn_rec *tls_c, X509 *peer, long verr)
 {
-    if (cc->pool == NULL)
-        apr_pool_create(&cc->pool, r->connection->pool);
+    const char *verify =
+        ap_ssl_var_lookup(p, r->server, tls_c, NULL, "SSL_CLIENT_VERIFY");
+
+    if (verr != X509_V_OK)
+        cc->unverified = X509_verify_cert_error_string(verr);
+    else if (verify == NULL || strcmp(verify, "SUCCESS") != 0)
+        cc->unverified = verify && *verify ? verify : "SSL_CLIENT_VERIFY unset";
     else
-        apr_pool_clear(cc->pool);
-    cc->id = mtls_identity_build(cc->pool, peer,
-                                 SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)));
-    cc->verify = ap_ssl_var_lookup(cc->pool, r->server, tls_c, NULL,
-                                   "SSL_CLIENT_VERIFY");
+        cc->unverified = NULL;
+    cc->id = mtls_identity_build(
+        p, peer, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(cc->ssl)),
+        cc->unverified == NULL);
     cc->seen_cert = peer;
     cc->seen_verr = verr;
     cc->extractions++;
-    ap_log_rerror(
-        APLOG_MARK, APLOG_DEBUG, 0, r,
-        "mtls_authz: identity extracted (%lu on this connection): "
-        "subject \"%s\", %d trusted issuer(s), %d key(s), verify %s",
-        cc->extractions, ap_escape_logitem(r->pool, cc->id->subject_text),
-        cc->id->n_issuers, cc->id->keys->nelts, cc->verify ? cc->verify : "-");
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "mtls_authz: identity extracted (%lu on this connection): "
+                  "subject \"%s\", %d trusted issuer(s), %d key(s), %s",
+                  cc->extractions,
+                  ap_escape_logitem(r->pool, cc->id->subject_text),
+                  cc->id->n_issuers, cc->id->keys->nelts,
+                  cc->unverified ? "not verified" : "verified");
+    if (cc->id->san_malformed)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      "mtls_authz: the subjectAltName extension is "
+                      "malformed or repeated: no SAN rule can match");
+}
+
+/* Replaces cc's identity; only where no other thread can be reading it. */
+static void extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
+                    X509 *peer, long verr)
+{
+    if (cc->pool)
+        apr_pool_destroy(cc->pool);
+    apr_pool_create_unmanaged_ex(&cc->pool, NULL, NULL);
+    build(r, cc, cc->pool, tls_c, peer, verr);
+}
+
+static int is_current(const mtls_conn_t *cc, const X509 *peer, long verr)
+{
+    return cc->id && cc->seen_cert == peer && cc->seen_verr == verr;
 }
 
 mtls_conn_status_e mtls_conn_identity(request_rec *r,
@@ -69,32 +140,39 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
 {
     conn_rec *c = r->connection;
     conn_rec *tls_c = c->master ? c->master : c;
-    mtls_conn_t *tc = conn_get(tls_c, 0), *cc;
+    mtls_conn_t *cc = conn_get(tls_c), snap;
     X509 *peer;
     long verr;
 
     *id = NULL;
     *detail = NULL;
-    if (tc == NULL || tc->ssl == NULL)
+    if (cc == NULL || cc->ssl == NULL)
         return MTLS_CONN_NO_TLS;
-    peer = SSL_get0_peer_certificate(tc->ssl);
+    peer = SSL_get0_peer_certificate(cc->ssl);
     if (peer == NULL)
         return MTLS_CONN_NO_CERT;
-    verr = SSL_get_verify_result(tc->ssl);
+    verr = SSL_get_verify_result(cc->ssl);
 
-    /* Redo only when renegotiation or post-handshake auth changed the
-     * certificate or its verification result. */
-    cc = conn_get(c, 1);
-    if (cc->id == NULL || peer != cc->seen_cert || verr != cc->seen_verr)
-        extract(r, cc, tls_c, tc->ssl, peer, verr);
-    *id = cc->id;
-
-    if (verr != X509_V_OK) {
-        *detail = X509_verify_cert_error_string(verr);
-        return MTLS_CONN_UNVERIFIED;
+    if (c->master == NULL) {
+        /* Redo only when renegotiation or post-handshake auth changed
+         * the certificate or its verification result. */
+        if (!is_current(cc, peer, verr))
+            extract(r, cc, tls_c, peer, verr);
+        snap = *cc;
     }
-    if (cc->verify == NULL || strcmp(cc->verify, "SUCCESS") != 0) {
-        *detail = cc->verify ? cc->verify : "SSL_CLIENT_VERIFY is not set";
+    else {
+        h2_lock();
+        if (cc->id == NULL)
+            extract(r, cc, tls_c, peer, verr);
+        snap = *cc;
+        h2_unlock();
+        /* Never expected on h2; then decide for this stream alone. */
+        if (!is_current(&snap, peer, verr))
+            build(r, &snap, r->pool, tls_c, peer, verr);
+    }
+    *id = snap.id;
+    if (snap.unverified) {
+        *detail = snap.unverified;
         return MTLS_CONN_UNVERIFIED;
     }
     return MTLS_CONN_VERIFIED;
@@ -102,6 +180,6 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
 
 const mtls_identity_t *mtls_conn_cached_identity(conn_rec *c)
 {
-    const mtls_conn_t *cc = conn_get(c, 0);
+    const mtls_conn_t *cc = conn_get(c->master ? c->master : c);
     return cc ? cc->id : NULL;
 }

@@ -34,6 +34,7 @@ typedef enum {
 } mtls_conn_status_e;
 
 int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy);
+void mtls_conn_child_init(apr_pool_t *p, server_rec *s);
 
 mtls_conn_status_e mtls_conn_identity(request_rec *r,
                                       const mtls_identity_t **id,
