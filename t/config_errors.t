@@ -1,0 +1,454 @@
+# Configuration errors: every malformed directive makes `httpd -t` fail,
+# and the message names the file, the line, the directive and what is
+# wrong. Positive controls: every directive used correctly, in every kind
+# of section, passes `httpd -t`.
+#
+# This file does not use the Apache::Test server: it runs the httpd binary
+# itself on small configurations written to t/logs/cfg/NAME/.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test qw(-withtestmore);
+use Cwd qw(abs_path);
+use Digest::SHA qw(sha256_hex);
+use File::Basename qw(basename dirname);
+use File::Path qw(make_path remove_tree);
+use IO::Socket::INET ();
+use POSIX ();
+use Time::HiRes qw(time sleep);
+
+# ---- where things are ------------------------------------------------------
+
+my $SELF = abs_path(__FILE__);
+
+# t_dir and the httpd binary from the Apache::Test configuration, or, when
+# the file is run on its own (perl t/config_errors.t), from its location.
+sub locate {
+    my $bin = dirname($SELF);
+    my ($httpd, $t_dir);
+    if (-e "$bin/conf/apache_test_config.pm") {
+        $httpd = eval { Apache::Test::vars('httpd') };
+        $t_dir = eval { Apache::Test::vars('t_dir') };
+    }
+    $t_dir = $bin
+      unless $t_dir && -e "$t_dir/" . basename($SELF);
+    unless ($httpd && -x $httpd) {
+        ($httpd) = grep { -x } '/usr/sbin/apache2', '/usr/sbin/httpd',
+          '/usr/local/apache2/bin/httpd';
+    }
+    return ($httpd, abs_path($t_dir));
+}
+
+my ($HTTPD, $T_DIR) = locate();
+my $TOP    = dirname($T_DIR);
+my $MODULE = "$TOP/.libs/mod_mtls_authz.so";
+my $BASE   = "$TOP/build/base-httpd.conf";
+my $CFG    = "$T_DIR/logs/cfg";
+
+# ---- helpers --------------------------------------------------------------
+
+# A loopback port nobody listens on right now.
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+      or die "cannot bind a loopback port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub spew {
+    my ($file, $text) = @_;
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $text or die "$file: $!";
+    close $fh or die "$file: $!";
+}
+
+# Runs a command with stdout+stderr into $out, for at most $timeout
+# seconds. Returns (wait status, timed out?).
+sub run_cmd {
+    my ($timeout, $out, @cmd) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out or POSIX::_exit(126);
+        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
+        { no warnings "exec"; exec { $cmd[0] } @cmd; }
+        POSIX::_exit(127);
+    }
+    my $deadline = time + $timeout;
+    while (1) {
+        my $r = waitpid($pid, POSIX::WNOHANG());
+        return ($?, 0) if $r == $pid;
+        last if time >= $deadline;
+        sleep 0.02;
+    }
+    kill 'TERM', -$pid;
+    for (1 .. 100) {
+        return ($?, 1) if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', -$pid;
+    waitpid($pid, 0);
+    return ($?, 1);
+}
+
+sub describe_status {
+    my ($st) = @_;
+    return 'exit ' . ($st >> 8) . (($st & 127) ? ' signal ' . ($st & 127) : '');
+}
+
+# The first lines of every configuration; httpd -t needs no more.
+sub head_lines {
+    my ($dir, $port) = @_;
+    my @l = (
+        "# written by t/config_errors.t",
+        qq{ServerRoot "$dir"},
+        qq{DefaultRuntimeDir "$dir"},
+        qq{PidFile "$dir/httpd.pid"},
+        qq{ErrorLog "$dir/error_log"},
+        qq{Include "$BASE"},
+        qq{LoadModule mtls_authz_module "$MODULE"},
+        "Listen 127.0.0.1:$port",
+        "ServerName 127.0.0.1",
+        qq{DocumentRoot "$dir"},
+    );
+    if ($> == 0) {    # root: children must not run as root
+        my (undef, undef, $uid, $gid) = getpwnam('nobody');
+        push @l, "User #$uid", "Group #$gid" if defined $uid;
+    }
+    return @l;
+}
+
+sub case_dir {
+    my ($name) = @_;
+    my $dir = "$CFG/$name";
+    remove_tree($dir);
+    make_path("$dir/d") or die "$dir: $!";
+    return $dir;
+}
+
+# Runs httpd -t on a configuration; returns (wait status, output).
+sub config_test {
+    my ($dir, $file) = @_;
+    my ($st, $hung) = run_cmd(30, "$dir/out.txt", $HTTPD, '-t', '-f', $file);
+    my $out = slurp("$dir/out.txt") . slurp("$dir/error_log");
+    $out .= "\n[httpd -t did not finish within 30s]" if $hung;
+    return ($st, $out);
+}
+
+# ---- preconditions: fail loudly, never skip --------------------------------
+
+my @missing;
+push @missing, "no httpd binary (Apache::Test::vars('httpd') is empty)"
+  unless $HTTPD && -x $HTTPD;
+push @missing, "$MODULE is missing (run make)" unless -f $MODULE;
+push @missing, "$BASE is missing (scripts/run-tests.sh writes it)"
+  unless -f $BASE;
+
+# ---- the malformed directives ------------------------------------------------
+
+my $HEX  = sha256_hex('mod_mtls_authz');
+my $HEX2 = sha256_hex('another');
+my $COLON_UC = join ':', map { uc } unpack '(A2)*', $HEX;
+
+# [name, directive line, expected message, where]
+# The expected message is a literal that must start a line of httpd's
+# output (so it starts with the directive name), or a qr// pattern.
+# where: the section the line is in: location (default), directory,
+# files, vhost, server, include.
+my @cases = (
+    # MTLSAllowSubject: RFC 4514 DNs
+    ['subject-semicolon', 'MTLSAllowSubject "CN=alice;O=x"',
+     q{MTLSAllowSubject: bad DN 'CN=alice;O=x': ';' must be escaped}],
+    ['subject-legacy', 'MTLSAllowSubject /C=US/CN=a',
+     q{MTLSAllowSubject: bad DN '/C=US/CN=a': this looks like the legacy /C=../CN=.. form}],
+    ['subject-unknown-type', 'MTLSAllowSubject XX=1',
+     q{MTLSAllowSubject: bad DN 'XX=1': unknown attribute type 'XX'}],
+    ['subject-empty', 'MTLSAllowSubject ""',
+     qr/^MTLSAllowSubject(: \S| requires at least one argument)/m],
+    ['subject-empty-among-others', 'MTLSAllowSubject "CN=a,O=x" "" "CN=b;"',
+     qr/^MTLSAllowSubject: .*(empty|'')/m],
+    ['subject-second-bad', 'MTLSAllowSubject "CN=a,O=x" "CN=b;"',
+     q{MTLSAllowSubject: bad DN 'CN=b;': ';' must be escaped}],
+    ['subject-trailing-comma', 'MTLSAllowSubject "CN=a,"',
+     q{MTLSAllowSubject: bad DN 'CN=a,': empty RDN after ','}],
+    ['subject-no-equals', 'MTLSAllowSubject CN',
+     q{MTLSAllowSubject: bad DN 'CN': expected '=' after 'CN'}],
+    ['subject-no-type', 'MTLSAllowSubject =alice',
+     q{MTLSAllowSubject: bad DN '=alice': expected an attribute type such as CN}],
+    ['subject-bad-escape', 'MTLSAllowSubject "CN=a\\q"',
+     qr/^MTLSAllowSubject: bad DN 'CN=a.*q': bad escape/m],
+    ['subject-odd-hex', 'MTLSAllowSubject CN=#0c0',
+     q{MTLSAllowSubject: bad DN 'CN=#0c0': a '#' value needs an even number of hex digits}],
+
+    # MTLSAllowSAN
+    ['san-unknown-type', 'MTLSAllowSAN foo:bar',
+     q{MTLSAllowSAN: unknown SAN type 'foo' (use DNS, email, URI or IP)}],
+    ['san-no-type', 'MTLSAllowSAN alice.example.com',
+     q{MTLSAllowSAN: 'alice.example.com': expected <type>:<value> with type DNS, email, URI or IP}],
+    ['san-bad-ip', 'MTLSAllowSAN IP:300.1.1.1',
+     q{MTLSAllowSAN: '300.1.1.1' is not an IPv4 or IPv6 address}],
+    ['san-ip-cidr', 'MTLSAllowSAN IP:192.0.2.0/24',
+     q{MTLSAllowSAN: '192.0.2.0/24' is not an IPv4 or IPv6 address}],
+    ['san-bad-ipv6', 'MTLSAllowSAN IP:2001:db8::1::2',
+     q{MTLSAllowSAN: '2001:db8::1::2' is not an IPv4 or IPv6 address}],
+    ['san-bad-email', 'MTLSAllowSAN email:alice',
+     q{MTLSAllowSAN: 'alice' is not an email address}],
+    ['san-email-no-local', 'MTLSAllowSAN email:@example.com',
+     q{MTLSAllowSAN: '@example.com' is not an email address}],
+    ['san-empty-dns', 'MTLSAllowSAN DNS:',
+     q{MTLSAllowSAN: empty DNS value}],
+    ['san-dns-space', 'MTLSAllowSAN "DNS:a b.example"',
+     q{MTLSAllowSAN: DNS value 'a b.example' has a space, control or non-ASCII character}],
+    ['san-uri-bare-prefix', 'MTLSAllowSAN URI:/*',
+     q{MTLSAllowSAN: a URI prefix needs something before '/*'}],
+    ['san-empty-among-others', 'MTLSAllowSAN DNS:a.example "" foo:bar',
+     qr/^MTLSAllowSAN: .*(empty|'')/m],
+    # httpd's TAKE_ARGV would silently drop words after the 64th
+    ['san-bad-after-70', 'MTLSAllowSAN ' . join(' ', map { "DNS:h$_.example" } 1 .. 70) . ' foo:bar',
+     q{MTLSAllowSAN: unknown SAN type 'foo'}],
+
+    # MTLSAllowIssuerFingerprint
+    ['fp-short', 'MTLSAllowIssuerFingerprint sha256:abcd',
+     q{MTLSAllowIssuerFingerprint: 'sha256:abcd': a sha256 fingerprint has 32 bytes (64 hex digits)}],
+    ['fp-long', "MTLSAllowIssuerFingerprint sha256:${HEX}00",
+     qq{MTLSAllowIssuerFingerprint: 'sha256:${HEX}00': a sha256 fingerprint has 32 bytes (64 hex digits)}],
+    ['fp-odd', 'MTLSAllowIssuerFingerprint sha256:' . substr($HEX, 1),
+     q{MTLSAllowIssuerFingerprint: 'sha256:} . substr($HEX, 1)
+       . q{': a sha256 fingerprint has 32 bytes (64 hex digits)}],
+    ['fp-not-hex', 'MTLSAllowIssuerFingerprint sha256:' . ('g' x 64),
+     q{MTLSAllowIssuerFingerprint: 'sha256:} . ('g' x 64) . q{': not a hex fingerprint}],
+    ['fp-no-hash', "MTLSAllowIssuerFingerprint $HEX",
+     qq{MTLSAllowIssuerFingerprint: '$HEX': expected sha256:<64 hex digits>}],
+    ['fp-sha1', 'MTLSAllowIssuerFingerprint sha1:' . substr($HEX, 0, 40),
+     q{MTLSAllowIssuerFingerprint: 'sha1:} . substr($HEX, 0, 40)
+       . q{': sha1 is too weak; use sha256:<hex>}],
+    ['fp-md5', 'MTLSAllowIssuerFingerprint MD5:' . substr($HEX, 0, 32),
+     q{MTLSAllowIssuerFingerprint: 'MD5:} . substr($HEX, 0, 32)
+       . q{': MD5 is too weak; use sha256:<hex>}],
+    ['fp-sha512', 'MTLSAllowIssuerFingerprint sha512:' . $HEX . $HEX,
+     q{MTLSAllowIssuerFingerprint: 'sha512:} . $HEX . $HEX
+       . q{': unsupported hash 'sha512'; use sha256:<hex>}],
+    ['fp-empty-among-others', "MTLSAllowIssuerFingerprint sha256:$HEX \"\" sha1:00",
+     qr/^MTLSAllowIssuerFingerprint: .*(empty|'')/m],
+
+    # MTLSAllow
+    ['allow-unknown-key', 'MTLSAllow foo=bar',
+     q{MTLSAllow: unknown key 'foo' (use subject, san, issuer or cert)}],
+    ['allow-empty-key', 'MTLSAllow =x',
+     q{MTLSAllow: unknown key '' (use subject, san, issuer or cert)}],
+    ['allow-no-key', 'MTLSAllow justaword',
+     q{MTLSAllow: 'justaword': expected key=value with key subject, san, issuer or cert}],
+    ['allow-nothing', 'MTLSAllow',
+     q{MTLSAllow: needs at least one of subject=, san=, issuer=, cert=}],
+    ['allow-bad-subject', 'MTLSAllow subject=CN=a;',
+     q{MTLSAllow: bad DN 'CN=a;': ';' must be escaped}],
+    ['allow-legacy-subject', 'MTLSAllow subject=/C=US/CN=a',
+     q{MTLSAllow: bad DN '/C=US/CN=a': this looks like the legacy /C=../CN=.. form}],
+    ['allow-empty-subject', 'MTLSAllow subject=""',
+     q{MTLSAllow: bad DN '': empty DN}],
+    ['allow-bad-san', 'MTLSAllow san=foo:bar',
+     q{MTLSAllow: unknown SAN type 'foo' (use DNS, email, URI or IP)}],
+    ['allow-bad-san-ip', 'MTLSAllow subject=CN=a san=IP:1.2.3',
+     q{MTLSAllow: '1.2.3' is not an IPv4 or IPv6 address}],
+    ['allow-san-no-type', 'MTLSAllow san=alice.example.com',
+     q{MTLSAllow: 'alice.example.com': expected <type>:<value> with type DNS, email, URI or IP}],
+    ['allow-bad-issuer-weak', 'MTLSAllow issuer=sha1:' . substr($HEX, 0, 40),
+     q{MTLSAllow: issuer='sha1:} . substr($HEX, 0, 40) . q{': sha1 is too weak; use sha256:<hex>}],
+    ['allow-bad-issuer-length', 'MTLSAllow issuer=sha256:12',
+     q{MTLSAllow: issuer='sha256:12': a sha256 fingerprint has 32 bytes (64 hex digits)}],
+    ['allow-bad-issuer-hex', 'MTLSAllow issuer=sha256:' . ('x' x 64),
+     q{MTLSAllow: issuer='sha256:} . ('x' x 64) . q{': not a hex fingerprint}],
+    ['allow-bad-cert-length', 'MTLSAllow cert=sha256:12',
+     q{MTLSAllow: cert='sha256:12': a sha256 fingerprint has 32 bytes (64 hex digits)}],
+    ['allow-bad-cert-weak', 'MTLSAllow cert=md5:' . substr($HEX, 0, 32),
+     q{MTLSAllow: cert='md5:} . substr($HEX, 0, 32) . q{': md5 is too weak; use sha256:<hex>}],
+    ['allow-bad-cert-hash', 'MTLSAllow cert=sha512:' . $HEX . $HEX,
+     q{MTLSAllow: cert='sha512:} . $HEX . $HEX . q{': unsupported hash 'sha512'; use sha256:<hex>}],
+    ['allow-dup-subject', 'MTLSAllow subject=CN=a subject=CN=b',
+     q{MTLSAllow: subject= given twice}],
+    ['allow-dup-issuer', "MTLSAllow issuer=sha256:$HEX issuer=sha256:$HEX2",
+     q{MTLSAllow: issuer= given twice}],
+    ['allow-dup-cert', "MTLSAllow cert=sha256:$HEX cert=sha256:$HEX2",
+     q{MTLSAllow: cert= given twice}],
+    ['allow-unbalanced-quote', 'MTLSAllow "subject=CN=a,O=b',
+     q{MTLSAllow: unbalanced double quote}],
+    ['allow-unbalanced-value-quote', 'MTLSAllow subject="CN=a,O=b san=DNS:x.example',
+     q{MTLSAllow: unbalanced double quote}],
+
+    # MTLSAuthz: httpd's own FLAG errors
+    ['authz-maybe', 'MTLSAuthz maybe', q{MTLSAuthz must be On or Off}],
+    ['authz-no-arg', 'MTLSAuthz', qr/^MTLSAuthz (must be On or Off|takes one argument)/m],
+
+    # the same errors in other sections
+    ['where-directory', 'MTLSAllowSAN foo:bar',
+     q{MTLSAllowSAN: unknown SAN type 'foo'}, 'directory'],
+    ['where-files', 'MTLSAllow subject=/CN=a',
+     q{MTLSAllow: bad DN '/CN=a': this looks like the legacy}, 'files'],
+    ['where-vhost', 'MTLSAllowIssuerFingerprint sha1:' . substr($HEX, 0, 40),
+     q{MTLSAllowIssuerFingerprint: 'sha1:} . substr($HEX, 0, 40) . q{': sha1 is too weak},
+     'vhost'],
+    ['where-server', 'MTLSAllowSubject "CN=a;"',
+     q{MTLSAllowSubject: bad DN 'CN=a;': ';' must be escaped}, 'server'],
+    ['where-include', 'MTLSAllow bogus=1',
+     q{MTLSAllow: unknown key 'bogus'}, 'include'],
+);
+
+# ---- positive controls --------------------------------------------------------
+
+# [name, lines after the head]; DIR in a line is the case directory.
+my @good = (
+    ['good-everything', [
+        'MTLSAllowSubject "CN=server level,O=Acme Inc."',
+        'MTLSAllowSAN DNS:server.example',
+        '<Location /all>',
+        '    MTLSAuthz On',
+        '    MTLSAllowSubject "CN=alice,O=Acme Inc.,C=US" "UID=7+CN=alice,O=Acme Inc.,C=US"',
+        '    MTLSAllowSubject "cn=lower , o=Case" 2.5.4.3=oid "CN=alice\\,O=Acme Inc.\\,C=US" CN=#0c05616c696365',
+        '    MTLSAllowSAN URI:spiffe://example.org/ns/prod/* IP:::1 email:a@b.example',
+        '    MTLSAllowSAN DNS:alice.example.com. IP:192.0.2.7 IP:2001:db8::7 URI:spiffe://example.org/ns/prod/sa/alice',
+        "    MTLSAllowIssuerFingerprint sha256:$COLON_UC SHA256:$HEX2",
+        "    MTLSAllow \"subject=CN=Acme Billing,O=Acme Inc.\" issuer=sha256:$HEX",
+        '    MTLSAllow subject="CN=Acme Billing,O=Acme Inc." san=DNS:billing.example',
+        '    MTLSAllow san=URI:spiffe://example.org/ns/prod/* san=IP:192.0.2.7 san=email:x@y.example',
+        "    MTLSAllow cert=sha256:$HEX issuer=sha256:$COLON_UC",
+        "    MTLSAllow   ISSUER=sha256:$HEX2   ",
+        '</Location>',
+        '<Location /all/off>',
+        '    MTLSAuthz Off',
+        '</Location>',
+        '<LocationMatch "^/m/">',
+        '    MTLSAuthz On',
+        '    MTLSAllowSAN DNS:m.example',
+        '</LocationMatch>',
+        '<Directory "DIR/d">',
+        '    MTLSAuthz On',
+        "    MTLSAllow subject=CN=dir,O=x issuer=sha256:$HEX",
+        '    <Files "secret.txt">',
+        '        MTLSAllowSubject "CN=secret,O=x"',
+        '    </Files>',
+        '</Directory>',
+        '<Files "*.cgi">',
+        '    MTLSAuthz On',
+        "    MTLSAllowIssuerFingerprint sha256:$HEX",
+        '</Files>',
+        '<VirtualHost 127.0.0.1:PORT>',
+        '    ServerName vhost.example',
+        '    MTLSAuthz On',
+        '    MTLSAllowSAN DNS:vhost.example',
+        '    <Location /v>',
+        "        MTLSAllow san=DNS:v.example cert=sha256:$HEX2",
+        '    </Location>',
+        '</VirtualHost>',
+    ]],
+    ['good-server-level', [
+        'MTLSAuthz On',
+        'MTLSAllowSubject "CN=Acme Billing,O=Acme Inc."',
+        'MTLSAllowSAN URI:spiffe://example.org/ns/prod/* IP:::1 email:a@b.example',
+        "MTLSAllowIssuerFingerprint sha256:$COLON_UC",
+        "MTLSAllow \"subject=CN=Acme Billing,O=Acme Inc.\" issuer=sha256:$HEX",
+    ]],
+    ['good-directory', [
+        '<Directory "DIR/d">',
+        '    MTLSAuthz On',
+        '    MTLSAllowSubject "CN=Acme Billing,O=Acme Inc."',
+        '    MTLSAllowSAN URI:spiffe://example.org/ns/prod/* IP:::1 email:a@b.example',
+        "    MTLSAllowIssuerFingerprint sha256:$COLON_UC",
+        "    MTLSAllow \"subject=CN=Acme Billing,O=Acme Inc.\" issuer=sha256:$HEX",
+        '</Directory>',
+    ]],
+    ['good-files', [
+        '<Files "report.pdf">',
+        '    MTLSAuthz On',
+        '    MTLSAllowSubject "CN=Acme Billing,O=Acme Inc."',
+        '    MTLSAllowSAN URI:spiffe://example.org/ns/prod/* IP:::1 email:a@b.example',
+        "    MTLSAllowIssuerFingerprint sha256:$COLON_UC",
+        "    MTLSAllow \"subject=CN=Acme Billing,O=Acme Inc.\" issuer=sha256:$HEX",
+        '</Files>',
+    ]],
+    ['good-vhost', [
+        '<VirtualHost 127.0.0.1:PORT>',
+        '    ServerName vhost.example',
+        '    MTLSAuthz On',
+        '    MTLSAllowSubject "CN=Acme Billing,O=Acme Inc."',
+        '    MTLSAllowSAN URI:spiffe://example.org/ns/prod/* IP:::1 email:a@b.example',
+        "    MTLSAllowIssuerFingerprint sha256:$COLON_UC",
+        "    MTLSAllow \"subject=CN=Acme Billing,O=Acme Inc.\" issuer=sha256:$HEX",
+        '</VirtualHost>',
+    ]],
+);
+
+plan tests => 3 * @cases + 2 * @good + 1;
+
+ok(!@missing, 'preconditions: httpd, module and base configuration exist')
+  or diag(join "\n", @missing);
+die "cannot run: @missing\n" if @missing;
+diag("httpd: $HTTPD; configurations in $CFG");
+
+for my $c (@cases) {
+    my ($name, $line, $expect, $where) = @$c;
+    $where //= 'location';
+    my $dir  = case_dir($name);
+    my $file = "$dir/httpd.conf";
+    my $port = free_port();
+    my @l    = head_lines($dir, $port);
+    my ($err_file, $err_line);
+
+    if ($where eq 'include') {
+        my $inc = "$dir/extra.conf";
+        spew($inc, "# included\n<Location /inc>\n    $line\n</Location>\n");
+        push @l, qq{Include "$inc"};
+        ($err_file, $err_line) = ($inc, 3);
+    }
+    else {
+        my %open = (
+            location  => ['<Location /x>', '</Location>'],
+            directory => [qq{<Directory "$dir/d">}, '</Directory>'],
+            files     => ['<Files "x.txt">', '</Files>'],
+            vhost     => ["<VirtualHost 127.0.0.1:$port>", '</VirtualHost>'],
+            server    => ['# server level', '# end'],
+        );
+        my ($o, $e) = @{ $open{$where} or die "where $where" };
+        push @l, $o;
+        push @l, "    $line";
+        ($err_file, $err_line) = ($file, scalar @l);
+        push @l, $e;
+    }
+    spew($file, join("\n", @l) . "\n");
+
+    my ($st, $out) = config_test($dir, $file);
+    ok($st != 0 && $out !~ /Syntax OK/,
+       "$name: httpd -t fails (" . describe_status($st) . ")")
+      or diag("$line\n$out");
+    like($out, qr/Syntax error on line $err_line of \Q$err_file\E:/,
+         "$name: names the file and line $err_line");
+    if (ref $expect) {
+        like($out, $expect, "$name: names the directive and the problem");
+    }
+    else {
+        like($out, qr/^\Q$expect\E/m, "$name: names the directive and the problem");
+    }
+}
+
+for my $g (@good) {
+    my ($name, $body) = @$g;
+    my $dir  = case_dir($name);
+    my $file = "$dir/httpd.conf";
+    my $port = free_port();
+    my @l    = head_lines($dir, $port);
+    push @l, map { (my $x = $_) =~ s/\bDIR\b/$dir/g; $x =~ s/\bPORT\b/$port/g; $x } @$body;
+    spew($file, join("\n", @l) . "\n");
+    my ($st, $out) = config_test($dir, $file);
+    is(describe_status($st), 'exit 0', "$name: httpd -t exits 0")
+      or diag($out);
+    like($out, qr/Syntax OK/, "$name: Syntax OK");
+}

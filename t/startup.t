@@ -1,0 +1,531 @@
+# Startup refusals: the checks that run when httpd really starts
+# (post_config: every pinned issuer must be a CA in the host's trust
+# store) or in check_config (MTLSAuthz On needs mod_ssl and at least one
+# rule), so that `httpd -t` fails too. Positive controls: the same SSL
+# host pinning a trusted CA starts and stops.
+#
+# This file does not use the Apache::Test server: it runs the httpd binary
+# itself on small configurations written to t/logs/cfg/NAME/, each on its
+# own free loopback port, each with a hard time limit.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test qw(-withtestmore);
+use Cwd qw(abs_path);
+use Digest::SHA qw(sha256_hex);
+use File::Basename qw(basename dirname);
+use File::Path qw(make_path remove_tree);
+use IO::Socket::INET ();
+use MIME::Base64 qw(decode_base64);
+use POSIX ();
+use Time::HiRes qw(time sleep);
+
+my $START_TIMEOUT = 15;    # seconds for httpd to refuse, or to start
+my $STOP_TIMEOUT  = 15;    # seconds for httpd to stop after SIGTERM
+
+# ---- where things are ------------------------------------------------------
+
+my $SELF = abs_path(__FILE__);
+
+# t_dir and the httpd binary from the Apache::Test configuration, or, when
+# the file is run on its own (perl t/startup.t), from its location.
+sub locate {
+    my $bin = dirname($SELF);
+    my ($httpd, $t_dir);
+    if (-e "$bin/conf/apache_test_config.pm") {
+        $httpd = eval { Apache::Test::vars('httpd') };
+        $t_dir = eval { Apache::Test::vars('t_dir') };
+    }
+    $t_dir = $bin
+      unless $t_dir && -e "$t_dir/" . basename($SELF);
+    unless ($httpd && -x $httpd) {
+        ($httpd) = grep { -x } '/usr/sbin/apache2', '/usr/sbin/httpd',
+          '/usr/local/apache2/bin/httpd';
+    }
+    return ($httpd, abs_path($t_dir));
+}
+
+my ($HTTPD, $T_DIR) = locate();
+my $TOP    = dirname($T_DIR);
+my $MODULE = "$TOP/.libs/mod_mtls_authz.so";
+my $BASE   = "$TOP/build/base-httpd.conf";
+my $CFG    = "$T_DIR/logs/cfg";
+
+# ---- helpers --------------------------------------------------------------
+
+# A loopback port nobody listens on right now.
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+      or die "cannot bind a loopback port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub spew {
+    my ($file, $text) = @_;
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $text or die "$file: $!";
+    close $fh or die "$file: $!";
+}
+
+sub describe_status {
+    my ($st) = @_;
+    return 'exit ' . ($st >> 8) . (($st & 127) ? ' signal ' . ($st & 127) : '');
+}
+
+# Starts a command in its own process group, stdout+stderr into $out.
+sub spawn {
+    my ($out, @cmd) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out or POSIX::_exit(126);
+        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
+        { no warnings 'exec'; exec { $cmd[0] } @cmd; }
+        POSIX::_exit(127);
+    }
+    return $pid;
+}
+
+# Waits up to $timeout seconds for $pid; returns its wait status, or
+# undef if it is still running.
+sub wait_for {
+    my ($pid, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (1) {
+        return $? if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        return undef if time >= $deadline;
+        sleep 0.05;
+    }
+}
+
+# Ends a process group we started: SIGTERM, then SIGKILL.
+sub kill_group {
+    my ($pid) = @_;
+    kill 'TERM', -$pid;
+    my $st = wait_for($pid, 5);
+    return $st if defined $st;
+    kill 'KILL', -$pid;
+    waitpid($pid, 0);
+    return $?;
+}
+
+# httpd -t on a configuration: (wait status, output).
+sub config_test {
+    my ($dir, $file) = @_;
+    my $pid = spawn("$dir/test.out", $HTTPD, '-t', '-f', $file);
+    my $st  = wait_for($pid, 30);
+    my $hung = !defined $st;
+    $st = kill_group($pid) if $hung;
+    my $out = slurp("$dir/test.out");
+    $out .= "\n[httpd -t did not finish within 30s]" if $hung;
+    return ($st, $out);
+}
+
+# Starts httpd -DFOREGROUND; returns
+#   { exited => 1, status => wait status }   it stopped by itself
+#   { started => 1, pid => pid }             it accepts connections on port
+#   { hung => 1, pid => pid }                neither within $START_TIMEOUT
+# and in every case output => stdout + stderr + ErrorLog so far.
+sub start_httpd {
+    my ($dir, $file, $port) = @_;
+    unlink "$dir/error_log";
+    my $pid = spawn("$dir/start.out", $HTTPD, '-f', $file, '-DFOREGROUND');
+    my $deadline = time + $START_TIMEOUT;
+    my %r;
+    while (1) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            %r = (exited => 1, status => $?);
+            last;
+        }
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp',
+                                      Timeout => 1);
+        if ($s) {
+            close $s;
+            %r = (started => 1, pid => $pid);
+            last;
+        }
+        if (time >= $deadline) {
+            %r = (hung => 1, pid => $pid);
+            last;
+        }
+        sleep 0.1;
+    }
+    $r{output} = slurp("$dir/start.out") . slurp("$dir/error_log");
+    return \%r;
+}
+
+# Asserts that httpd refuses to start: it exits by itself, non-zero,
+# within the time limit. One that started or hangs is ended, and fails.
+sub refuses_to_start {
+    my ($name, $dir, $file, $port) = @_;
+    my $r = start_httpd($dir, $file, $port);
+    my $why;
+    if ($r->{started}) {
+        my $st = kill_group($r->{pid});
+        $why = 'it started and accepted a connection (stopped it: '
+          . describe_status($st) . ')';
+    }
+    elsif ($r->{hung}) {
+        my $st = kill_group($r->{pid});
+        $why = "it was still running after ${START_TIMEOUT}s (killed: "
+          . describe_status($st) . ')';
+    }
+    elsif ($r->{status} == 0) {
+        $why = 'it exited with status 0';
+    }
+    # What it said, now that it has ended.
+    my $out = slurp("$dir/start.out") . slurp("$dir/error_log");
+    ok(!$why, "$name: httpd refuses to start ("
+       . ($r->{exited} ? describe_status($r->{status}) : 'did not exit') . ')')
+      or diag("$why\n" . tail($out));
+    return $out;
+}
+
+sub tail {
+    my @l = split /\n/, $_[0];
+    splice @l, 0, @l - 15 if @l > 15;
+    return join "\n", @l;
+}
+
+sub nobody_lines {
+    return () unless $> == 0;    # root: children must not run as root
+    my (undef, undef, $uid, $gid) = getpwnam('nobody');
+    die "running as root but there is no user nobody\n" unless defined $uid;
+    return ("User #$uid", "Group #$gid");
+}
+
+# The first lines of every configuration. $modules: LoadModule lines to
+# use instead of including build/base-httpd.conf.
+sub head_lines {
+    my ($dir, $port, $modules) = @_;
+    return (
+        "# written by t/startup.t",
+        qq{ServerRoot "$dir"},
+        qq{DefaultRuntimeDir "$dir"},
+        qq{PidFile "$dir/httpd.pid"},
+        qq{ErrorLog "$dir/error_log"},
+        'LogLevel warn',
+        ($modules ? @$modules : qq{Include "$BASE"}),
+        qq{LoadModule mtls_authz_module "$MODULE"},
+        "Listen 127.0.0.1:$port",
+        "ServerName 127.0.0.1",
+        qq{DocumentRoot "$dir"},
+        'Timeout 10',
+        'GracefulShutdownTimeout 1',
+        nobody_lines(),
+    );
+}
+
+sub case_dir {
+    my ($name) = @_;
+    my $dir = "$CFG/$name";
+    remove_tree($dir);
+    make_path($dir) or die "$dir: $!";
+    return $dir;
+}
+
+# Writes the lines; a line that starts with '>>' is the one under test:
+# returns (file, that line's number).
+sub write_conf {
+    my ($dir, @lines) = @_;
+    my $file = "$dir/httpd.conf";
+    my $mark;
+    for my $i (0 .. $#lines) {
+        $mark = $i + 1 if $lines[$i] =~ s/^>>//;
+    }
+    spew($file, join("\n", @lines) . "\n");
+    return ($file, $mark);
+}
+
+# ---- the PKI ------------------------------------------------------------
+
+sub pem_fp {
+    my ($file) = @_;
+    my $pem = slurp($file);
+    $pem =~ /-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----/s
+      or die "$file: no certificate\n";
+    return sha256_hex(decode_base64($1));
+}
+
+# t/pki/out from t/pki/mkpki.sh (scripts/run-tests.sh makes it first);
+# without it, a throwaway PKI made here with the openssl CLI.
+sub pki {
+    my $out = "$T_DIR/pki/out";
+    if (-e "$out/pins.sh") {
+        my %fp;
+        for (split /\n/, slurp("$out/pins.sh")) {
+            $fp{$1} = $2 if /^(FP_\w+)=([0-9a-fA-F]{64})\s*$/;
+        }
+        return ($out, \%fp, 't/pki/out');
+    }
+    my $dir = "$CFG/pki";
+    remove_tree($dir);
+    make_path($dir) or die "$dir: $!";
+    spew("$dir/openssl.cnf", <<'EOF');
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[srv]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+    my $run = sub {
+        my $o = "$dir/openssl.log";
+        my $pid = spawn($o, 'openssl', @_);
+        my $st = wait_for($pid, 30);
+        $st = kill_group($pid) unless defined $st;
+        die "openssl @_ failed:\n" . slurp($o) if $st;
+    };
+    my @key = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes');
+    for my $ca (['ca-a', 'Throwaway CA A'], ['ca-b', 'Throwaway CA B'],
+                ['ca-other', 'Throwaway Other CA']) {
+        $run->('req', '-x509', '-config', "$dir/openssl.cnf", '-extensions', 'ca',
+               @key, '-keyout', "$dir/$ca->[0].key", '-out', "$dir/$ca->[0].crt",
+               '-subj', "/CN=$ca->[1]", '-days', '2');
+    }
+    my $serial = 1000 + $$;
+    for my $leaf (['int-a', '/CN=Throwaway Intermediate A', 'ca'],
+                  ['server', '/CN=localhost', 'srv']) {
+        $run->('req', '-new', '-config', "$dir/openssl.cnf", @key,
+               '-keyout', "$dir/$leaf->[0].key", '-out', "$dir/$leaf->[0].csr",
+               '-subj', $leaf->[1]);
+        $run->('x509', '-req', '-in', "$dir/$leaf->[0].csr",
+               '-CA', "$dir/ca-a.crt", '-CAkey', "$dir/ca-a.key",
+               '-set_serial', $serial++, '-days', '2',
+               '-extfile', "$dir/openssl.cnf", '-extensions', $leaf->[2],
+               '-out', "$dir/$leaf->[0].crt");
+    }
+    spew("$dir/trust-a.crt", slurp("$dir/ca-a.crt"));
+    spew("$dir/trust-all.crt",
+         join '', map { slurp("$dir/$_.crt") } qw(ca-a ca-b int-a));
+    my %fp = (FP_CA_A => pem_fp("$dir/ca-a.crt"), FP_CA_B => pem_fp("$dir/ca-b.crt"),
+              FP_INT_A => pem_fp("$dir/int-a.crt"),
+              FP_CA_OTHER => pem_fp("$dir/ca-other.crt"));
+    return ($dir, \%fp, "throwaway PKI in $dir (no t/pki/out/pins.sh)");
+}
+
+# ---- preconditions: fail loudly, never skip --------------------------------
+
+my @missing;
+push @missing, "no httpd binary (Apache::Test::vars('httpd') is empty)"
+  unless $HTTPD && -x $HTTPD;
+push @missing, "$MODULE is missing (run make)" unless -f $MODULE;
+push @missing, "$BASE is missing (scripts/run-tests.sh writes it)"
+  unless -f $BASE;
+push @missing, "$BASE loads no mod_ssl"
+  if -f $BASE && slurp($BASE) !~ /^LoadModule\s+ssl_module/m;
+
+plan tests => 35;
+
+ok(!@missing, 'preconditions: httpd, module and base configuration exist')
+  or diag(join "\n", @missing);
+die "cannot run: @missing\n" if @missing;
+
+my ($PKI, $FP, $pki_from) = eval { pki() };
+die "cannot make the test PKI: $@" unless $PKI;
+my @need = grep { !($FP->{$_} && $FP->{$_} =~ /^[0-9a-f]{64}$/) }
+  qw(FP_CA_A FP_CA_B FP_INT_A FP_CA_OTHER);
+push @need, grep { !-s "$PKI/$_" }
+  qw(server.crt server.key trust-a.crt trust-all.crt ca-a.crt);
+ok(!@need, "PKI from $pki_from has the pins and files needed")
+  or diag("missing: @need");
+die "cannot run: PKI lacks @need\n" if @need;
+# pins.sh must agree with the certificates, or every case below is moot.
+is($FP->{FP_CA_A}, pem_fp("$PKI/ca-a.crt"), 'FP_CA_A is the fingerprint of ca-a.crt');
+diag("httpd: $HTTPD; PKI: $pki_from; configurations in $CFG");
+
+# The LoadModule lines of build/base-httpd.conf without mod_ssl (and the
+# modules that need it or are only there for it).
+my @no_ssl = grep { !/\b(ssl_module|socache_\w+_module|http2_module)\b/ }
+  grep { /\S/ } split /\n/, slurp($BASE);
+
+# An SSL host on $port trusting $trust, with @body inside it.
+sub ssl_vhost {
+    my ($port, $trust, @body) = @_;
+    return (
+        "<VirtualHost 127.0.0.1:$port>",
+        '    ServerName localhost',
+        '    SSLEngine on',
+        qq{    SSLCertificateFile "$PKI/server.crt"},
+        qq{    SSLCertificateKeyFile "$PKI/server.key"},
+        qq{    SSLCACertificateFile "$PKI/$trust"},
+        '    SSLVerifyClient require',
+        '    SSLVerifyDepth 3',
+        @body,
+        '</VirtualHost>',
+    );
+}
+
+# ---- a. MTLSAuthz On without mod_ssl (check_config) ----------------------
+{
+    my $name = 'no-mod-ssl';
+    my $dir  = case_dir($name);
+    my $port = free_port();
+    my ($file, $line) = write_conf($dir, head_lines($dir, $port, \@no_ssl),
+        '<Location /x>',
+        '>>    MTLSAuthz On',
+        '    MTLSAllowSAN DNS:alice.example.com',
+        '</Location>');
+    my $msg = "MTLSAuthz On ($file:$line) needs mod_ssl, which is not loaded";
+    my ($st, $out) = config_test($dir, $file);
+    ok($st != 0 && $out !~ /Syntax OK/, "$name: httpd -t fails (" . describe_status($st) . ')')
+      or diag($out);
+    like($out, qr/\Q$msg\E/, "$name: httpd -t says MTLSAuthz On at file:line needs mod_ssl");
+    $out = refuses_to_start($name, $dir, $file, $port);
+    like($out, qr/\Q$msg\E/, "$name: start says MTLSAuthz On at file:line needs mod_ssl");
+}
+
+# ---- b. MTLSAuthz On without any rule (check_config) ---------------------
+{
+    my $name = 'no-rules';
+    my $dir  = case_dir($name);
+    my $port = free_port();
+    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
+        '<Location /x>',
+        '>>    MTLSAuthz On',
+        '</Location>');
+    my $msg = "MTLSAuthz On ($file:$line) but no MTLSAllow, MTLSAllowSubject, "
+      . "MTLSAllowSAN or MTLSAllowIssuerFingerprint is configured for ";
+    my ($st, $out) = config_test($dir, $file);
+    ok($st != 0 && $out !~ /Syntax OK/, "$name: httpd -t fails (" . describe_status($st) . ')')
+      or diag($out);
+    like($out, qr/\Q$msg\E.*: every request would be denied/,
+         "$name: httpd -t says MTLSAuthz On at file:line has no rule");
+    $out = refuses_to_start($name, $dir, $file, $port);
+    like($out, qr/\Q$msg\E.*: every request would be denied/,
+         "$name: start says MTLSAuthz On at file:line has no rule");
+}
+
+# b2. Rules in another virtual host do not count.
+{
+    my $name = 'no-rules-in-vhost';
+    my $dir  = case_dir($name);
+    my $port = free_port();
+    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
+        "<VirtualHost 127.0.0.1:$port>",
+        '    ServerName a.example',
+        '>>    MTLSAuthz On',
+        '</VirtualHost>',
+        "<VirtualHost 127.0.0.1:$port>",
+        '    ServerName b.example',
+        '    MTLSAuthz On',
+        '    MTLSAllowSAN DNS:b.example',
+        '</VirtualHost>');
+    my ($st, $out) = config_test($dir, $file);
+    ok($st != 0 && $out !~ /Syntax OK/, "$name: httpd -t fails (" . describe_status($st) . ')')
+      or diag($out);
+    my $vline = $line - 2;    # <VirtualHost> of a.example
+    like($out, qr/\QMTLSAuthz On ($file:$line) but no MTLSAllow\E.* configured for a\.example:\d+ \(\Q$file:$vline\E\): every request would be denied/,
+         "$name: names the host without rules (a.example, $file:$vline) and the line");
+}
+
+# ---- c. pinned issuers that the host does not trust (post_config) --------
+
+# [name, trust bundle, lines inside the vhost (>> marks the pin),
+#  lines in the main server (>> marks the pin), pinned fingerprint]
+my @untrusted = (
+    ['pin-ca-b-untrusted', 'trust-a.crt',
+     ['    <Location /x>',
+      '        MTLSAuthz On',
+      ">>        MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_B}",
+      '    </Location>'], [], $FP->{FP_CA_B}],
+    ['pin-int-a-untrusted', 'trust-a.crt',
+     ['    <Location /x>',
+      '        MTLSAuthz On',
+      ">>        MTLSAllow issuer=sha256:$FP->{FP_INT_A} san=DNS:alice.example.com",
+      '    </Location>'], [], $FP->{FP_INT_A}],
+    ['pin-second-untrusted', 'trust-a.crt',
+     ['    MTLSAuthz On',
+      ">>    MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_A} sha256:"
+        . join(':', map { uc } unpack '(A2)*', $FP->{FP_CA_B})],
+     [], $FP->{FP_CA_B}],
+    ['pin-main-server-untrusted', 'trust-all.crt', [],
+     ['<Location /main>',
+      '    MTLSAuthz On',
+      ">>    MTLSAllow subject=CN=alice issuer=sha256:$FP->{FP_CA_OTHER}",
+      '</Location>'], $FP->{FP_CA_OTHER}],
+);
+
+for my $c (@untrusted) {
+    my ($name, $trust, $in_vhost, $in_main, $fp) = @$c;
+    my $dir  = case_dir($name);
+    my $port = free_port();
+    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
+        @$in_main, ssl_vhost($port, $trust, @$in_vhost));
+    my ($st, $out) = config_test($dir, $file);
+    is(describe_status($st), 'exit 0',
+       "$name: httpd -t accepts it (trust is checked at start)") or diag($out);
+    $out = refuses_to_start($name, $dir, $file, $port);
+    like($out, qr/\Q$file:$line: issuer sha256:$fp is not a CA certificate in the trust store\E/,
+         "$name: names file:line, the fingerprint, and that it is not a trusted CA");
+}
+
+# ---- positive controls: trusted pins start --------------------------------
+
+my @trusted = (
+    ['pin-ca-a-trusted', 'trust-a.crt',
+     ['    <Location /x>',
+      '        MTLSAuthz On',
+      "        MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_A}",
+      "        MTLSAllow issuer=sha256:"
+        . join(':', map { uc } unpack '(A2)*', $FP->{FP_CA_A}) . ' san=DNS:alice.example.com',
+      '    </Location>'], []],
+    ['pin-int-a-trusted', 'trust-all.crt',
+     ['    MTLSAuthz On',
+      "    MTLSAllow issuer=sha256:$FP->{FP_INT_A} \"subject=CN=carol,O=Acme Inc.,C=US\"",
+      "    MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_B}"],
+     ['<Location /main>',
+      '    MTLSAuthz On',
+      "    MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_A}",
+      '</Location>']],
+);
+
+for my $c (@trusted) {
+    my ($name, $trust, $in_vhost, $in_main) = @$c;
+    my $dir  = case_dir($name);
+    my $port = free_port();
+    my ($file) = write_conf($dir, head_lines($dir, $port),
+        @$in_main, ssl_vhost($port, $trust, @$in_vhost));
+    my ($st, $out) = config_test($dir, $file);
+    is(describe_status($st), 'exit 0', "$name: httpd -t accepts it") or diag($out);
+    my $r = start_httpd($dir, $file, $port);
+    ok($r->{started}, "$name: httpd starts and accepts connections on 127.0.0.1:$port")
+      or diag(($r->{exited} ? 'exited: ' . describe_status($r->{status})
+               : "not listening after ${START_TIMEOUT}s") . "\n$r->{output}");
+    if ($r->{started} || $r->{hung}) {
+        kill 'TERM', $r->{pid};
+        my $st2 = wait_for($r->{pid}, $STOP_TIMEOUT);
+        ok(defined $st2, "$name: httpd stops on SIGTERM within ${STOP_TIMEOUT}s"
+           . (defined $st2 ? ' (' . describe_status($st2) . ')' : ''));
+        kill_group($r->{pid}) unless defined $st2;
+    }
+    else {
+        ok(0, "$name: httpd stops on SIGTERM (it never started)");
+    }
+    my $log = slurp("$dir/start.out") . slurp("$dir/error_log");
+    unlike($log, qr/mtls_authz:.*(not a CA certificate|needs mod_ssl|no MTLSAllow)/,
+           "$name: no mtls_authz refusal in the log");
+    like($log, qr/resuming normal operations/, "$name: the log shows httpd running");
+}
