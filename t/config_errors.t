@@ -8,103 +8,19 @@
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
-use Cwd qw(abs_path);
 use Digest::SHA qw(sha256_hex);
-use File::Basename qw(basename dirname);
 use File::Path qw(make_path remove_tree);
-use IO::Socket::INET ();
-use POSIX ();
-use Time::HiRes qw(time sleep);
+use FindBin ();
+use lib "$FindBin::RealBin/lib";
+use HttpdRun qw(locate missing_prereqs free_port slurp spew run_cmd
+  describe_status);
 
 # ---- where things are ------------------------------------------------------
 
-my $SELF = abs_path(__FILE__);
-
-# t_dir and the httpd binary from the Apache::Test configuration, or, when
-# the file is run on its own (perl t/config_errors.t), from its location.
-sub locate {
-    my $bin = dirname($SELF);
-    my ($httpd, $t_dir);
-    if (-e "$bin/conf/apache_test_config.pm") {
-        $httpd = eval { Apache::Test::vars('httpd') };
-        $t_dir = eval { Apache::Test::vars('t_dir') };
-    }
-    $t_dir = $bin
-      unless $t_dir && -e "$t_dir/" . basename($SELF);
-    unless ($httpd && -x $httpd) {
-        ($httpd) = grep { -x } '/usr/sbin/apache2', '/usr/sbin/httpd',
-          '/usr/local/apache2/bin/httpd';
-    }
-    return ($httpd, abs_path($t_dir));
-}
-
-my ($HTTPD, $T_DIR) = locate();
-my $TOP    = dirname($T_DIR);
-my $MODULE = "$TOP/.libs/mod_mtls_authz.so";
-my $BASE   = "$TOP/build/base-httpd.conf";
-my $CFG    = "$T_DIR/logs/cfg";
+my %at = locate(__FILE__);
+my ($HTTPD, $MODULE, $BASE, $CFG) = @at{qw(httpd module base cfg)};
 
 # ---- helpers --------------------------------------------------------------
-
-# A loopback port nobody listens on right now.
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-      or die "cannot bind a loopback port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub slurp {
-    my ($file) = @_;
-    open my $fh, '<', $file or return '';
-    local $/;
-    return <$fh> // '';
-}
-
-sub spew {
-    my ($file, $text) = @_;
-    open my $fh, '>', $file or die "$file: $!";
-    print $fh $text or die "$file: $!";
-    close $fh or die "$file: $!";
-}
-
-# Runs a command with stdout+stderr into $out, for at most $timeout
-# seconds. Returns (wait status, timed out?).
-sub run_cmd {
-    my ($timeout, $out, @cmd) = @_;
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        setpgrp(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
-        { no warnings "exec"; exec { $cmd[0] } @cmd; }
-        POSIX::_exit(127);
-    }
-    my $deadline = time + $timeout;
-    while (1) {
-        my $r = waitpid($pid, POSIX::WNOHANG());
-        return ($?, 0) if $r == $pid;
-        last if time >= $deadline;
-        sleep 0.02;
-    }
-    kill 'TERM', -$pid;
-    for (1 .. 100) {
-        return ($?, 1) if waitpid($pid, POSIX::WNOHANG()) == $pid;
-        sleep 0.05;
-    }
-    kill 'KILL', -$pid;
-    waitpid($pid, 0);
-    return ($?, 1);
-}
-
-sub describe_status {
-    my ($st) = @_;
-    return 'exit ' . ($st >> 8) . (($st & 127) ? ' signal ' . ($st & 127) : '');
-}
 
 # The first lines of every configuration; httpd -t needs no more.
 sub head_lines {
@@ -147,12 +63,7 @@ sub config_test {
 
 # ---- preconditions: fail loudly, never skip --------------------------------
 
-my @missing;
-push @missing, "no httpd binary (Apache::Test::vars('httpd') is empty)"
-  unless $HTTPD && -x $HTTPD;
-push @missing, "$MODULE is missing (run make)" unless -f $MODULE;
-push @missing, "$BASE is missing (scripts/run-tests.sh writes it)"
-  unless -f $BASE;
+my @missing = missing_prereqs(%at);
 
 # ---- the malformed directives ------------------------------------------------
 

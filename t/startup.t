@@ -10,126 +10,43 @@
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
-use Cwd qw(abs_path);
 use Digest::SHA qw(sha256_hex);
-use File::Basename qw(basename dirname);
 use File::Path qw(make_path remove_tree);
+use FindBin ();
 use IO::Socket::INET ();
 use MIME::Base64 qw(decode_base64);
 use POSIX ();
 use Time::HiRes qw(time sleep);
+use lib "$FindBin::RealBin/lib";
+use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
+  kill_group run_cmd describe_status);
 
 my $START_TIMEOUT = 15;    # seconds for httpd to refuse, or to start
 my $STOP_TIMEOUT  = 15;    # seconds for httpd to stop after SIGTERM
 
 # ---- where things are ------------------------------------------------------
 
-my $SELF = abs_path(__FILE__);
-
-# t_dir and the httpd binary from the Apache::Test configuration, or, when
-# the file is run on its own (perl t/startup.t), from its location.
-sub locate {
-    my $bin = dirname($SELF);
-    my ($httpd, $t_dir);
-    if (-e "$bin/conf/apache_test_config.pm") {
-        $httpd = eval { Apache::Test::vars('httpd') };
-        $t_dir = eval { Apache::Test::vars('t_dir') };
-    }
-    $t_dir = $bin
-      unless $t_dir && -e "$t_dir/" . basename($SELF);
-    unless ($httpd && -x $httpd) {
-        ($httpd) = grep { -x } '/usr/sbin/apache2', '/usr/sbin/httpd',
-          '/usr/local/apache2/bin/httpd';
-    }
-    return ($httpd, abs_path($t_dir));
-}
-
-my ($HTTPD, $T_DIR) = locate();
-my $TOP    = dirname($T_DIR);
-my $MODULE = "$TOP/.libs/mod_mtls_authz.so";
-my $BASE   = "$TOP/build/base-httpd.conf";
-my $CFG    = "$T_DIR/logs/cfg";
+my %at = locate(__FILE__);
+my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)};
 
 # ---- helpers --------------------------------------------------------------
-
-# A loopback port nobody listens on right now.
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-      or die "cannot bind a loopback port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub slurp {
-    my ($file) = @_;
-    open my $fh, '<', $file or return '';
-    local $/;
-    return <$fh> // '';
-}
-
-sub spew {
-    my ($file, $text) = @_;
-    open my $fh, '>', $file or die "$file: $!";
-    print $fh $text or die "$file: $!";
-    close $fh or die "$file: $!";
-}
-
-sub describe_status {
-    my ($st) = @_;
-    return 'exit ' . ($st >> 8) . (($st & 127) ? ' signal ' . ($st & 127) : '');
-}
-
-# Starts a command in its own process group, stdout+stderr into $out.
-sub spawn {
-    my ($out, @cmd) = @_;
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        setpgrp(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
-        { no warnings 'exec'; exec { $cmd[0] } @cmd; }
-        POSIX::_exit(127);
-    }
-    return $pid;
-}
-
-# Waits up to $timeout seconds for $pid; returns its wait status, or
-# undef if it is still running.
-sub wait_for {
-    my ($pid, $timeout) = @_;
-    my $deadline = time + $timeout;
-    while (1) {
-        return $? if waitpid($pid, POSIX::WNOHANG()) == $pid;
-        return undef if time >= $deadline;
-        sleep 0.05;
-    }
-}
-
-# Ends a process group we started: SIGTERM, then SIGKILL.
-sub kill_group {
-    my ($pid) = @_;
-    kill 'TERM', -$pid;
-    my $st = wait_for($pid, 5);
-    return $st if defined $st;
-    kill 'KILL', -$pid;
-    waitpid($pid, 0);
-    return $?;
-}
 
 # httpd -t on a configuration: (wait status, output).
 sub config_test {
     my ($dir, $file) = @_;
-    my $pid = spawn("$dir/test.out", $HTTPD, '-t', '-f', $file);
-    my $st  = wait_for($pid, 30);
-    my $hung = !defined $st;
-    $st = kill_group($pid) if $hung;
+    my ($st, $hung) = run_cmd(30, "$dir/test.out", $HTTPD, '-t', '-f', $file);
     my $out = slurp("$dir/test.out");
     $out .= "\n[httpd -t did not finish within 30s]" if $hung;
     return ($st, $out);
+}
+
+# Asserts that httpd -t fails on a configuration; returns its output.
+sub config_test_fails {
+    my ($name, $dir, $file) = @_;
+    my ($st, $out) = config_test($dir, $file);
+    ok($st != 0 && $out !~ /Syntax OK/, "$name: httpd -t fails (" . describe_status($st) . ')')
+      or diag($out);
+    return $out;
 }
 
 # Starts httpd -DFOREGROUND; returns
@@ -228,12 +145,14 @@ sub head_lines {
     );
 }
 
-sub case_dir {
+# A fresh directory t/logs/cfg/NAME/ and a free loopback port for a case:
+# (dir, port).
+sub new_case {
     my ($name) = @_;
     my $dir = "$CFG/$name";
     remove_tree($dir);
     make_path($dir) or die "$dir: $!";
-    return $dir;
+    return ($dir, free_port());
 }
 
 # Writes the lines; a line that starts with '>>' is the one under test:
@@ -293,9 +212,7 @@ authorityKeyIdentifier = keyid
 EOF
     my $run = sub {
         my $o = "$dir/openssl.log";
-        my $pid = spawn($o, 'openssl', @_);
-        my $st = wait_for($pid, 30);
-        $st = kill_group($pid) unless defined $st;
+        my ($st) = run_cmd(30, $o, 'openssl', @_);
         die "openssl @_ failed:\n" . slurp($o) if $st;
     };
     my @key = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes');
@@ -328,12 +245,7 @@ EOF
 
 # ---- preconditions: fail loudly, never skip --------------------------------
 
-my @missing;
-push @missing, "no httpd binary (Apache::Test::vars('httpd') is empty)"
-  unless $HTTPD && -x $HTTPD;
-push @missing, "$MODULE is missing (run make)" unless -f $MODULE;
-push @missing, "$BASE is missing (scripts/run-tests.sh writes it)"
-  unless -f $BASE;
+my @missing = missing_prereqs(%at);
 push @missing, "$BASE loads no mod_ssl"
   if -f $BASE && slurp($BASE) !~ /^LoadModule\s+ssl_module/m;
 
@@ -381,17 +293,14 @@ sub ssl_vhost {
 # ---- a. MTLSAuthz On without mod_ssl (check_config) ----------------------
 {
     my $name = 'no-mod-ssl';
-    my $dir  = case_dir($name);
-    my $port = free_port();
+    my ($dir, $port) = new_case($name);
     my ($file, $line) = write_conf($dir, head_lines($dir, $port, \@no_ssl),
         '<Location /x>',
         '>>    MTLSAuthz On',
         '    MTLSAllowSAN DNS:alice.example.com',
         '</Location>');
     my $msg = "MTLSAuthz On ($file:$line) needs mod_ssl, which is not loaded";
-    my ($st, $out) = config_test($dir, $file);
-    ok($st != 0 && $out !~ /Syntax OK/, "$name: httpd -t fails (" . describe_status($st) . ')')
-      or diag($out);
+    my $out = config_test_fails($name, $dir, $file);
     like($out, qr/\Q$msg\E/, "$name: httpd -t says MTLSAuthz On at file:line needs mod_ssl");
     $out = refuses_to_start($name, $dir, $file, $port);
     like($out, qr/\Q$msg\E/, "$name: start says MTLSAuthz On at file:line needs mod_ssl");
@@ -400,17 +309,14 @@ sub ssl_vhost {
 # ---- b. MTLSAuthz On without any rule (check_config) ---------------------
 {
     my $name = 'no-rules';
-    my $dir  = case_dir($name);
-    my $port = free_port();
+    my ($dir, $port) = new_case($name);
     my ($file, $line) = write_conf($dir, head_lines($dir, $port),
         '<Location /x>',
         '>>    MTLSAuthz On',
         '</Location>');
     my $msg = "MTLSAuthz On ($file:$line) but no MTLSAllow, MTLSAllowSubject, "
       . "MTLSAllowSAN or MTLSAllowIssuerFingerprint is configured for ";
-    my ($st, $out) = config_test($dir, $file);
-    ok($st != 0 && $out !~ /Syntax OK/, "$name: httpd -t fails (" . describe_status($st) . ')')
-      or diag($out);
+    my $out = config_test_fails($name, $dir, $file);
     like($out, qr/\Q$msg\E.*: every request would be denied/,
          "$name: httpd -t says MTLSAuthz On at file:line has no rule");
     $out = refuses_to_start($name, $dir, $file, $port);
@@ -421,8 +327,7 @@ sub ssl_vhost {
 # b2. Rules in another virtual host do not count.
 {
     my $name = 'no-rules-in-vhost';
-    my $dir  = case_dir($name);
-    my $port = free_port();
+    my ($dir, $port) = new_case($name);
     my ($file, $line) = write_conf($dir, head_lines($dir, $port),
         "<VirtualHost 127.0.0.1:$port>",
         '    ServerName a.example',
@@ -433,9 +338,7 @@ sub ssl_vhost {
         '    MTLSAuthz On',
         '    MTLSAllowSAN DNS:b.example',
         '</VirtualHost>');
-    my ($st, $out) = config_test($dir, $file);
-    ok($st != 0 && $out !~ /Syntax OK/, "$name: httpd -t fails (" . describe_status($st) . ')')
-      or diag($out);
+    my $out = config_test_fails($name, $dir, $file);
     my $vline = $line - 2;    # <VirtualHost> of a.example
     like($out, qr/\QMTLSAuthz On ($file:$line) but no MTLSAllow\E.* configured for a\.example:\d+ \(\Q$file:$vline\E\): every request would be denied/,
          "$name: names the host without rules (a.example, $file:$vline) and the line");
@@ -470,8 +373,7 @@ my @untrusted = (
 
 for my $c (@untrusted) {
     my ($name, $trust, $in_vhost, $in_main, $fp) = @$c;
-    my $dir  = case_dir($name);
-    my $port = free_port();
+    my ($dir, $port) = new_case($name);
     my ($file, $line) = write_conf($dir, head_lines($dir, $port),
         @$in_main, ssl_vhost($port, $trust, @$in_vhost));
     my ($st, $out) = config_test($dir, $file);
@@ -504,8 +406,7 @@ my @trusted = (
 
 for my $c (@trusted) {
     my ($name, $trust, $in_vhost, $in_main) = @$c;
-    my $dir  = case_dir($name);
-    my $port = free_port();
+    my ($dir, $port) = new_case($name);
     my ($file) = write_conf($dir, head_lines($dir, $port),
         @$in_main, ssl_vhost($port, $trust, @$in_vhost));
     my ($st, $out) = config_test($dir, $file);

@@ -1,0 +1,154 @@
+package HttpdRun;
+# Helpers for the test files that do not use the Apache::Test server but
+# run the httpd binary themselves on small configurations of their own
+# (t/config_errors.t, t/startup.t): where httpd, the module and the base
+# configuration are, free loopback ports, files, and commands run in
+# their own process group with a time limit.
+use strict;
+use warnings FATAL => 'all';
+use Exporter 'import';
+use Apache::Test ();
+use Cwd qw(abs_path);
+use File::Basename qw(basename dirname);
+use IO::Socket::INET ();
+use POSIX ();
+use Time::HiRes qw(time sleep);
+
+our @EXPORT_OK = qw(locate missing_prereqs free_port slurp spew spawn
+  wait_for kill_group run_cmd describe_status);
+
+# ---- where things are ------------------------------------------------------
+
+# Where things are for the test file $test_file (pass __FILE__): t_dir and
+# the httpd binary from the Apache::Test configuration, or, when the file
+# is run on its own (perl t/NAME.t), from its location; and the paths
+# under them. Returns a list of key => value:
+#   httpd   the httpd binary (undef if none was found)
+#   t_dir   the t/ directory
+#   top     the top of the tree
+#   module  the built mod_mtls_authz.so
+#   base    build/base-httpd.conf (scripts/run-tests.sh writes it)
+#   cfg     t/logs/cfg, where the configurations are written
+sub locate {
+    my ($test_file) = @_;
+    my $self = abs_path($test_file);
+    my $bin  = dirname($self);
+    my ($httpd, $t_dir);
+    if (-e "$bin/conf/apache_test_config.pm") {
+        $httpd = eval { Apache::Test::vars('httpd') };
+        $t_dir = eval { Apache::Test::vars('t_dir') };
+    }
+    $t_dir = $bin
+      unless $t_dir && -e "$t_dir/" . basename($self);
+    unless ($httpd && -x $httpd) {
+        ($httpd) = grep { -x } '/usr/sbin/apache2', '/usr/sbin/httpd',
+          '/usr/local/apache2/bin/httpd';
+    }
+    $t_dir = abs_path($t_dir);
+    my $top = dirname($t_dir);
+    return (
+        httpd  => $httpd,
+        t_dir  => $t_dir,
+        top    => $top,
+        module => "$top/.libs/mod_mtls_authz.so",
+        base   => "$top/build/base-httpd.conf",
+        cfg    => "$t_dir/logs/cfg",
+    );
+}
+
+# What is missing to run httpd at all, given what locate() returned: a
+# list of messages, empty when nothing is.
+sub missing_prereqs {
+    my (%at) = @_;
+    my @missing;
+    push @missing, "no httpd binary (Apache::Test::vars('httpd') is empty)"
+      unless $at{httpd} && -x $at{httpd};
+    push @missing, "$at{module} is missing (run make)" unless -f $at{module};
+    push @missing, "$at{base} is missing (scripts/run-tests.sh writes it)"
+      unless -f $at{base};
+    return @missing;
+}
+
+# ---- helpers --------------------------------------------------------------
+
+# A loopback port nobody listens on right now.
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+      or die "cannot bind a loopback port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub spew {
+    my ($file, $text) = @_;
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $text or die "$file: $!";
+    close $fh or die "$file: $!";
+}
+
+sub describe_status {
+    my ($st) = @_;
+    return 'exit ' . ($st >> 8) . (($st & 127) ? ' signal ' . ($st & 127) : '');
+}
+
+# ---- commands ---------------------------------------------------------------
+
+# Starts a command in its own process group, stdout+stderr into $out.
+sub spawn {
+    my ($out, @cmd) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out or POSIX::_exit(126);
+        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
+        { no warnings 'exec'; exec { $cmd[0] } @cmd; }
+        POSIX::_exit(127);
+    }
+    return $pid;
+}
+
+# Waits up to $timeout seconds for $pid; returns its wait status, or
+# undef if it is still running.
+sub wait_for {
+    my ($pid, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (1) {
+        return $? if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        return undef if time >= $deadline;
+        sleep 0.02;
+    }
+}
+
+# Ends a process group we started: SIGTERM, then SIGKILL.
+sub kill_group {
+    my ($pid) = @_;
+    kill 'TERM', -$pid;
+    my $st = wait_for($pid, 5);
+    return $st if defined $st;
+    kill 'KILL', -$pid;
+    waitpid($pid, 0);
+    return $?;
+}
+
+# Runs a command with stdout+stderr into $out, for at most $timeout
+# seconds (then ends its process group). Returns (wait status, timed out?).
+sub run_cmd {
+    my ($timeout, $out, @cmd) = @_;
+    my $pid = spawn($out, @cmd);
+    my $st  = wait_for($pid, $timeout);
+    return ($st, 0) if defined $st;
+    return (kill_group($pid), 1);
+}
+
+1;
