@@ -32,11 +32,17 @@ $(BUILD)/unit: t/unit/unit.c mtls_rules.c mtls_dn.c mtls_rules.h
 	$(CC) $(WARN) -g $(APR_CFLAGS) -I. -o $@ t/unit/unit.c mtls_rules.c mtls_dn.c \
 	    $(APR_LIBS) -lcrypto
 
+# A test-only consumer of mod_mtls_authz.h, loaded by the suite.
+$(BUILD)/mod_mtls_probe.so: t/probe/mod_mtls_probe.c mod_mtls_authz.h
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) -shared -fPIC -g $(shell $(APXS) -q EXTRA_CPPFLAGS) \
+	    -I$(shell $(APXS) -q INCLUDEDIR) $(APR_CFLAGS) -I. -o $@ $<
+
 unit: $(BUILD)/unit
 	$(BUILD)/unit
 
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/unit
+	@$(MAKE) --no-print-directory all $(BUILD)/unit $(BUILD)/mod_mtls_probe.so
 	@sh scripts/run-tests.sh
 
 demo: deps
@@ -44,10 +50,10 @@ demo: deps
 	@sh scripts/demo.sh
 
 format:
-	clang-format -i $(SRC) $(HDR) mtls_dn.c t/unit/unit.c
+	clang-format -i $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c
 
 check-format:
-	clang-format --dry-run --Werror $(SRC) $(HDR) t/unit/unit.c
+	clang-format --dry-run --Werror $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c
 
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \

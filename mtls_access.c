@@ -63,7 +63,7 @@ static int decide(request_rec *r, const mtls_dir_conf_t *dc, mtls_req_t *rq)
 
     switch (mtls_conn_identity(r, &id, &detail)) {
     case MTLS_CONN_NO_TLS:
-        return deny(r, rq, "no TLS (plain HTTP)", NULL);
+        return deny(r, rq, "no certificate (plain HTTP)", NULL);
     case MTLS_CONN_NO_CERT:
         return deny(r, rq, "no certificate", NULL);
     case MTLS_CONN_UNVERIFIED:
@@ -131,17 +131,32 @@ int mtls_access_checker_ex(request_rec *r)
     return rq->denied ? HTTP_FORBIDDEN : DECLINED;
 }
 
-static const mtls_req_t *admitted(request_rec *r)
+/* The rule that admitted r, or NULL. */
+static const mtls_rule_t *admitting_rule(request_rec *r)
 {
     const mtls_req_t *rq =
         ap_get_module_config(r->request_config, &mtls_authz_module);
-    return rq && !rq->denied && rq->rule ? rq : NULL;
+    const mtls_dir_conf_t *dc;
+    const mtls_identity_t *id;
+    const char *detail;
+    mtls_miss_e miss;
+
+    if (rq)
+        return rq->denied ? NULL : rq->rule;
+    /* No decision recorded on r itself: it was admitted as a subrequest
+     * (DirectoryIndex's fast redirect) or as an earlier request with the
+     * same configuration. Match again, quietly. */
+    dc = enforcing(r);
+    if (dc == NULL || mtls_ruleset_is_empty(dc->rules) ||
+        mtls_conn_identity(r, &id, &detail) != MTLS_CONN_VERIFIED)
+        return NULL;
+    return mtls_ruleset_match(dc->rules, id, NULL, NULL, &miss);
 }
 
 const char *mtls_authz_matched_rule(request_rec *r)
 {
-    const mtls_req_t *rq = admitted(r);
-    return rq ? rq->rule->source : NULL;
+    const mtls_rule_t *rule = admitting_rule(r);
+    return rule ? rule->source : NULL;
 }
 
 /* From the connection rather than the decision: a later renegotiation may
@@ -149,6 +164,6 @@ const char *mtls_authz_matched_rule(request_rec *r)
 const char *mtls_authz_client_subject(request_rec *r)
 {
     const mtls_identity_t *id =
-        admitted(r) ? mtls_conn_cached_identity(r->connection) : NULL;
+        admitting_rule(r) ? mtls_conn_cached_identity(r->connection) : NULL;
     return id ? id->subject_text : NULL;
 }
