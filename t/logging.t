@@ -7,7 +7,7 @@ use Apache::Test qw(-withtestmore);
 use lib 't/lib';
 use MTLS qw(req status log_mark error_log_since fp);
 
-plan tests => 15;
+plan tests => 17;
 
 sub denial_lines {
     my ($log) = @_;
@@ -81,6 +81,26 @@ like(error_log_since($m), qr{\[mtls_authz:debug\].*rule .*extra\.conf:\d+: match
     my @ex = $l =~ /identity extracted \((\d+) on this connection\)/g;
     is(scalar(@ex), 1, 'identity extracted once for six requests');
     is($ex[0] // '', 1, 'and it is the first extraction of the connection');
+}
+
+# --- HTTP/2: streams share their connection's identity
+{
+    my ($port) = MTLS::hostport('mtls') =~ /:(\d+)$/;
+    my $url = "https://localhost:$port";
+    $m = log_mark();
+    open my $fh, '-|', 'curl', '-s', '--http2', '-o', '/dev/null', '-o', '/dev/null',
+      '-o', '/dev/null', '-w', '%{http_code} %{http_version} %{num_connects}\n',
+      '--cacert', MTLS::pki('ca-a.crt'), '--cert', MTLS::pki('alice-a.pem'),
+      '--resolve', "localhost:$port:127.0.0.1",
+      "$url/t/subject", "$url/t/issuer-a", "$url/t/partners"
+      or die "curl: $!";
+    my @out = <$fh>;
+    close $fh;
+    chomp @out;
+    is("@out", '200 2 1 200 2 0 200 2 0',
+       'three h2 requests on one connection (num_connects 1, 0, 0)');
+    my @ex = error_log_since($m) =~ /identity extracted \((\d+) on this connection\)/g;
+    is(scalar(@ex), 1, 'h2: identity extracted once for three streams');
 }
 
 # --- the denial line is at error level, from this module
