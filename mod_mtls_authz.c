@@ -27,7 +27,6 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_pre_config(mtls_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(mtls_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(mtls_post_config, after_ssl, NULL, APR_HOOK_MIDDLE);
-    ap_hook_child_init(mtls_conn_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 
     /* Per-conf: subrequests and internal redirects with a different
      * per-dir configuration are checked again; same ones are not. */
@@ -35,6 +34,9 @@ static void register_hooks(apr_pool_t *p)
                          AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_check_access_ex(mtls_access_checker_ex, NULL, NULL, APR_HOOK_FIRST,
                             AP_AUTH_INTERNAL_PER_CONF);
+
+    /* Before mod_dir's fixups, which may fast-redirect to a subrequest. */
+    ap_hook_fixups(mtls_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
 
     APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);

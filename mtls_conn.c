@@ -14,10 +14,10 @@ APLOG_USE_MODULE(mtls_authz);
 
 /* Per TLS connection, on the connection that holds the SSL: for HTTP/2
  * that is the master connection, shared by streams running in parallel
- * threads, so there the cache is filled under h2_mutex and never changed
- * afterwards (h2 allows neither renegotiation nor post-handshake auth).
- * The identity lives in its own unmanaged pool: a stream's thread must
- * not allocate from the master connection's pool. */
+ * threads, so there the cache is filled under the connection's mutex and
+ * never changed afterwards (h2 allows neither renegotiation nor
+ * post-handshake auth). The identity lives in its own unmanaged pool: a
+ * stream's thread must not allocate from the master connection's pool. */
 typedef struct {
     SSL *ssl;              /* from pre_handshake */
     apr_pool_t *pool;      /* holds id; replaced when the cert changes */
@@ -26,37 +26,10 @@ typedef struct {
     const mtls_identity_t *id;
     const char *unverified; /* NULL if verified, else why not */
     unsigned long extractions;
+#if APR_HAS_THREADS
+    apr_thread_mutex_t *mutex; /* created on the master's own thread */
+#endif
 } mtls_conn_t;
-
-#if APR_HAS_THREADS
-static apr_thread_mutex_t *h2_mutex;
-#endif
-
-void mtls_conn_child_init(apr_pool_t *p, server_rec *s)
-{
-    (void)s;
-#if APR_HAS_THREADS
-    apr_thread_mutex_create(&h2_mutex, APR_THREAD_MUTEX_DEFAULT, p);
-#else
-    (void)p;
-#endif
-}
-
-static void h2_lock(void)
-{
-#if APR_HAS_THREADS
-    if (h2_mutex)
-        apr_thread_mutex_lock(h2_mutex);
-#endif
-}
-
-static void h2_unlock(void)
-{
-#if APR_HAS_THREADS
-    if (h2_mutex)
-        apr_thread_mutex_unlock(h2_mutex);
-#endif
-}
 
 static mtls_conn_t *conn_get(conn_rec *c)
 {
@@ -80,6 +53,11 @@ int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
         return DECLINED;
     cc = apr_pcalloc(c->pool, sizeof(*cc));
     cc->ssl = ssl;
+#if APR_HAS_THREADS
+    if (apr_thread_mutex_create(&cc->mutex, APR_THREAD_MUTEX_DEFAULT,
+                                c->pool) != APR_SUCCESS)
+        cc->mutex = NULL; /* h2 streams are then denied */
+#endif
     ap_set_module_config(c->conn_config, &mtls_authz_module, cc);
     apr_pool_cleanup_register(c->pool, cc, conn_cleanup, apr_pool_cleanup_null);
     return DECLINED;
@@ -119,14 +97,20 @@ static void build(request_rec *r, mtls_conn_t *cc, apr_pool_t *p,
                       "malformed or repeated: no SAN rule can match");
 }
 
-/* Replaces cc's identity; only where no other thread can be reading it. */
-static void extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
-                    X509 *peer, long verr)
+/* Replaces cc's identity; only where no other thread can be reading it.
+ * Returns false when no pool could be had. */
+static int extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c, X509 *peer,
+                   long verr)
 {
     if (cc->pool)
         apr_pool_destroy(cc->pool);
-    apr_pool_create_unmanaged_ex(&cc->pool, NULL, NULL);
+    cc->id = NULL;
+    if (apr_pool_create_unmanaged_ex(&cc->pool, NULL, NULL) != APR_SUCCESS) {
+        cc->pool = NULL;
+        return 0;
+    }
     build(r, cc, cc->pool, tls_c, peer, verr);
+    return 1;
 }
 
 static int is_current(const mtls_conn_t *cc, const X509 *peer, long verr)
@@ -146,7 +130,10 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
 
     *id = NULL;
     *detail = NULL;
-    if (cc == NULL || cc->ssl == NULL)
+    /* mod_ssl frees the SSL when plain HTTP reaches a TLS port, and still
+     * serves the "400 speaking plain HTTP" request (and its ErrorDocument)
+     * on that connection: ask mod_ssl whether TLS is still on first. */
+    if (cc == NULL || cc->ssl == NULL || !ap_ssl_conn_is_ssl(tls_c))
         return MTLS_CONN_NO_TLS;
     peer = SSL_get0_peer_certificate(cc->ssl);
     if (peer == NULL)
@@ -156,16 +143,24 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
     if (c->master == NULL) {
         /* Redo only when renegotiation or post-handshake auth changed
          * the certificate or its verification result. */
-        if (!is_current(cc, peer, verr))
-            extract(r, cc, tls_c, peer, verr);
+        if (!is_current(cc, peer, verr) && !extract(r, cc, tls_c, peer, verr))
+            return MTLS_CONN_ERROR;
         snap = *cc;
     }
     else {
-        h2_lock();
+#if APR_HAS_THREADS
+        if (cc->mutex == NULL)
+            return MTLS_CONN_ERROR;
+        apr_thread_mutex_lock(cc->mutex);
+#endif
         if (cc->id == NULL)
             extract(r, cc, tls_c, peer, verr);
         snap = *cc;
-        h2_unlock();
+#if APR_HAS_THREADS
+        apr_thread_mutex_unlock(cc->mutex);
+#endif
+        if (snap.id == NULL)
+            return MTLS_CONN_ERROR;
         /* Never expected on h2; then decide for this stream alone. */
         if (!is_current(&snap, peer, verr))
             build(r, &snap, r->pool, tls_c, peer, verr);

@@ -30,11 +30,11 @@ typedef enum {
     MTLS_CONN_VERIFIED = 0,
     MTLS_CONN_NO_TLS, /* plain HTTP, or TLS not from mod_ssl */
     MTLS_CONN_NO_CERT,
-    MTLS_CONN_UNVERIFIED /* *detail says why; *id is still set */
+    MTLS_CONN_UNVERIFIED, /* *detail says why; *id is still set */
+    MTLS_CONN_ERROR       /* out of memory or locks */
 } mtls_conn_status_e;
 
 int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy);
-void mtls_conn_child_init(apr_pool_t *p, server_rec *s);
 
 mtls_conn_status_e mtls_conn_identity(request_rec *r,
                                       const mtls_identity_t **id,

@@ -9,7 +9,7 @@ use IO::Socket::SSL ();
 use lib 't/lib';
 use MTLS qw(req status);
 
-plan tests => 27;
+plan tests => 29;
 
 # --- no or unverified certificates
 is(status('/t/subject', vhost => 'mtls_optional', cert => undef), 403,
@@ -29,6 +29,20 @@ is(status('/t/subject', vhost => 'mtls', cert => 'expired'), 0,
 Apache::TestRequest::module('plain');
 is(Apache::TestRequest::GET_RC('/t/subject'), 403, 'plain HTTP: 403');
 Apache::TestRequest::module('default');
+
+# --- plain HTTP to the TLS port: mod_ssl has freed the SSL and answers
+# 400; the ErrorDocument for it is in an enforced location.
+{
+    use IO::Socket::INET ();
+    my ($port) = MTLS::hostport('mtls') =~ /:(\d+)$/;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 10);
+    print $s "GET /t/subject HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    local $/;
+    my $resp = <$s> // '';
+    my ($st) = $resp =~ m{^HTTP/1\.\d (\d+)};
+    is($st // 0, 400, 'plain HTTP to the TLS port: 400');
+    unlike($resp, qr/\r\n\r\nok\n$/, 'and the ErrorDocument in the enforced location is not served');
+}
 
 # --- intermediate sent by the client, trust store holds only the roots
 is(status('/t/subject-carol', vhost => 'mtls_roots', cert => 'carol-int-chain'),
