@@ -16,13 +16,18 @@ APLOG_USE_MODULE(mtls_authz);
 typedef struct {
     int denied;
     const mtls_rule_t *rule; /* what admitted it */
-    const mtls_identity_t *id;
 } mtls_req_t;
+
+/* Recorded by the fixups hook on a request that passed the access phase
+ * with no decision of its own (see admitting_rule). Never written. */
+static mtls_req_t passed_unchecked;
 
 static const char *issuer_text(request_rec *r, const mtls_identity_t *id)
 {
     if (id == NULL)
         return "-";
+    if (!id->full)
+        return "not checked (certificate not verified)";
     if (id->n_issuers == 0)
         return "unknown (not in the trust store)";
     return apr_pstrcat(r->pool, "sha256:", mtls_fp_hex(r->pool, id->issuer_fps),
@@ -71,6 +76,8 @@ static int decide(request_rec *r, const mtls_dir_conf_t *dc, mtls_req_t *rq)
                     apr_pstrcat(r->pool, "not verified: ",
                                 ap_escape_logitem(r->pool, detail), NULL),
                     id);
+    case MTLS_CONN_ERROR:
+        return deny(r, rq, "internal error (out of memory)", NULL);
     case MTLS_CONN_VERIFIED:
         break;
     }
@@ -131,6 +138,18 @@ int mtls_access_checker_ex(request_rec *r)
     return rq->denied ? HTTP_FORBIDDEN : DECLINED;
 }
 
+/* Fixups run only for requests that passed the access phase. One that
+ * carries no decision of ours skipped the checks (same configuration as
+ * an earlier request) or was decided as a subrequest (DirectoryIndex's
+ * fast redirect happens later in fixups). Mark it for admitting_rule. */
+int mtls_fixups(request_rec *r)
+{
+    if (ap_get_module_config(r->request_config, &mtls_authz_module) == NULL)
+        ap_set_module_config(r->request_config, &mtls_authz_module,
+                             &passed_unchecked);
+    return DECLINED;
+}
+
 /* The rule that admitted r, or NULL. */
 static const mtls_rule_t *admitting_rule(request_rec *r)
 {
@@ -141,11 +160,10 @@ static const mtls_rule_t *admitting_rule(request_rec *r)
     const char *detail;
     mtls_miss_e miss;
 
-    if (rq)
-        return rq->denied ? NULL : rq->rule;
-    /* No decision recorded on r itself: it was admitted as a subrequest
-     * (DirectoryIndex's fast redirect) or as an earlier request with the
-     * same configuration. Match again, quietly. */
+    if (rq != &passed_unchecked)
+        return rq && !rq->denied ? rq->rule : NULL;
+    /* Admitted without a decision recorded here: match again, quietly,
+     * against the configuration r has now. */
     dc = enforcing(r);
     if (dc == NULL || mtls_ruleset_is_empty(dc->rules) ||
         mtls_conn_identity(r, &id, &detail) != MTLS_CONN_VERIFIED)
@@ -159,11 +177,10 @@ const char *mtls_authz_matched_rule(request_rec *r)
     return rule ? rule->source : NULL;
 }
 
-/* From the connection rather than the decision: a later renegotiation may
- * have replaced the identity the decision saw, and then checked it too. */
+/* A copy: a renegotiation later in the request may replace the identity. */
 const char *mtls_authz_client_subject(request_rec *r)
 {
     const mtls_identity_t *id =
         admitting_rule(r) ? mtls_conn_cached_identity(r->connection) : NULL;
-    return id ? id->subject_text : NULL;
+    return id ? apr_pstrdup(r->pool, id->subject_text) : NULL;
 }

@@ -10,6 +10,7 @@
 
 int mtls_access_checker(request_rec *r);
 int mtls_access_checker_ex(request_rec *r);
+int mtls_fixups(request_rec *r);
 
 const char *mtls_authz_matched_rule(request_rec *r);
 const char *mtls_authz_client_subject(request_rec *r);

@@ -311,9 +311,7 @@ const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
     return NULL;
 }
 
-/* One word of an MTLSAllow line: key=value, where the whole word or the
- * value alone may be double-quoted; \" inside quotes is a quote. */
-static const char *next_word(apr_pool_t *p, const char **line, char **word)
+const char *mtls_next_word(apr_pool_t *p, const char **line, char **word)
 {
     const char *s = *line;
     char *out;
@@ -356,7 +354,7 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
 
     for (;;) {
         char *eq, *v;
-        if ((err = next_word(p, &line, &word)) != NULL)
+        if ((err = mtls_next_word(p, &line, &word)) != NULL)
             return err;
         if (word == NULL)
             break;
@@ -567,6 +565,7 @@ mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
     id->subject_text = name_text(p, id->subject);
     if (!full)
         return id;
+    id->full = 1;
 
     sk = key_subject(p, id->subject, &ok);
     if (ok)

@@ -81,6 +81,7 @@ typedef struct {
     apr_array_header_t *uris;        /* mtls_key_t: URI SANs, untagged */
     const char *subject_text;        /* RFC 4514, for logs */
     int san_malformed;               /* SAN extension undecodable/repeated */
+    int full;                        /* all of it read, not just the subject */
 } mtls_identity_t;
 
 typedef enum {
@@ -99,6 +100,12 @@ const char *mtls_dn_parse(apr_pool_t *p, const char *text, X509_NAME **out);
 const char *mtls_fp_parse(apr_pool_t *p, const char *text,
                           unsigned char out[MTLS_FP_LEN]);
 const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out);
+
+/* The next word of a directive's arguments into *word (NULL at the end).
+ * A word or a part of it may be double-quoted; inside quotes \" is a quote.
+ * Nothing else is unescaped, so DN escapes such as \, and \\ reach the DN
+ * parser intact. Returns an error for an unbalanced quote. */
+const char *mtls_next_word(apr_pool_t *p, const char **line, char **word);
 
 mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p);
 const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
