@@ -109,20 +109,21 @@ typedef const char *value_fn(cmd_parms *cmd, mtls_dir_conf_t *dc,
                              const char *value);
 
 /* The one-field directives take several values. httpd's ITERATE would
- * stop at an empty "" and silently drop the rest of the line, so the
- * words are split here and an empty one is an error like any other. */
+ * stop at an empty "" and silently drop the rest of the line, and its
+ * unescaping of \\ would change DN escapes; the words are split here, as
+ * MTLSAllow's are, and an empty one is an error like any other. */
 static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
                               value_fn *fn)
 {
     int n = 0;
     for (;;) {
-        const char *word, *err;
-        while (apr_isspace(*args))
-            args++;
-        if (*args == '\0')
+        char *word;
+        const char *err = mtls_next_word(cmd->temp_pool, &args, &word);
+        if (err == NULL && word == NULL)
             break;
-        word = ap_getword_conf(cmd->temp_pool, &args);
-        if ((err = fn(cmd, dcfg, word)) != NULL)
+        if (err == NULL)
+            err = fn(cmd, dcfg, word);
+        if (err)
             return directive_error(cmd, err);
         n++;
     }
@@ -287,24 +288,32 @@ static int trusts(server_rec *s, const unsigned char *fp)
     return sc->trusted && apr_hash_get(sc->trusted, fp, MTLS_FP_LEN);
 }
 
-/* The first SSL host that a pin configured in s applies to and that does
- * not trust it, or NULL. A pin in the main server's sections applies to
- * every SSL host (plain hosts deny anyway). */
+/* A pin configured in virtual host s must be trusted there. One in the
+ * main server's sections applies to every host, but a host may replace
+ * those rules or not ask for client certificates at all, so it must be
+ * trusted by at least one SSL host (and the others are warned about).
+ * Returns the host to name in the refusal, or NULL. */
 static server_rec *untrusting_host(server_rec *main_s, server_rec *s,
-                                   const unsigned char *fp)
+                                   const unsigned char *fp, const char *source,
+                                   apr_pool_t *ptemp)
 {
     server_rec *vs;
-    int ssl_hosts = 0;
+    int trusted = 0;
     if (s != main_s)
         return trusts(s, fp) ? NULL : s;
     for (vs = main_s; vs; vs = vs->next) {
         if (srv_conf(vs)->trusted == NULL)
             continue;
-        ssl_hosts++;
-        if (!trusts(vs, fp))
-            return vs;
+        if (trusts(vs, fp))
+            trusted++;
+        else
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
+                         "mtls_authz: %s: issuer sha256:%s is not trusted by "
+                         "%s; that pin can never match there",
+                         source, mtls_fp_hex(ptemp, fp),
+                         server_name(ptemp, vs));
     }
-    return ssl_hosts ? NULL : main_s;
+    return trusted ? NULL : main_s;
 }
 
 /* After mod_ssl's post_config, which ran mtls_init_server for each
@@ -323,7 +332,8 @@ int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         mtls_srv_conf_t *sc = srv_conf(vs);
         for (i = 0; i < sc->pins->nelts; i++) {
             const mtls_pin_t *pin = &APR_ARRAY_IDX(sc->pins, i, mtls_pin_t);
-            server_rec *where = untrusting_host(s, vs, pin->fp);
+            server_rec *where =
+                untrusting_host(s, vs, pin->fp, pin->source, ptemp);
             if (where == NULL)
                 continue;
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,

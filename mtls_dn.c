@@ -206,14 +206,15 @@ static const char *parse_string_value(dn_cursor *c, ASN1_OBJECT *obj,
             keep = len;
         c->s++;
     }
-    if (keep == 0)
-        return dn_err(c, "empty value");
     if (!X509_NAME_add_entry_by_OBJ(name, obj, MBSTRING_UTF8,
-                                    (unsigned char *)buf, (int)keep, -1, set))
+                                    (unsigned char *)buf, (int)keep, -1, set)) {
+        if (keep == 0)
+            return dn_err(c, "empty value not allowed for this attribute");
         return apr_psprintf(c->p,
                             "value '%s' is not valid UTF-8 or not allowed "
                             "for this attribute",
                             apr_pstrmemdup(c->p, buf, keep));
+    }
     return NULL;
 }
 

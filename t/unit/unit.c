@@ -225,6 +225,29 @@ int main(void)
     check(parse_fails("CN=,O=x", "empty value"), "empty value refused");
     check(parse_fails("CN=#zz", NULL), "bad hex refused");
 
+    /* words of a directive line */
+    {
+        const char *line = "\"CN=back\\\\slash,O=a\\,b\"  plain \"\"";
+        char *w1 = NULL, *w2 = NULL, *w3 = NULL, *w4 = NULL;
+        const char *e1 = mtls_next_word(pool, &line, &w1);
+        const char *e2 = mtls_next_word(pool, &line, &w2);
+        const char *e3 = mtls_next_word(pool, &line, &w3);
+        const char *e4 = mtls_next_word(pool, &line, &w4);
+        const char *bad = "\"CN=x", *e5;
+        char *w5;
+        static const char *const bs[] = {"O", "a,b", "CN", "back\\slash", NULL};
+        check(!e1 && !e2 && !e3 && !e4 && w4 == NULL,
+              "words: quoted, plain, empty, end");
+        check(w1 && strcmp(w1, "CN=back\\\\slash,O=a\\,b") == 0,
+              "words: DN escapes reach the DN parser intact");
+        check(w1 && dn_equal(w1, bs), "words: \\\\ and \\, as RFC 4514 says");
+        check(w2 && strcmp(w2, "plain") == 0 && w3 && *w3 == '\0',
+              "words: plain word and empty quoted word");
+        e5 = mtls_next_word(pool, &bad, &w5);
+        check(e5 && strstr(e5, "unbalanced"),
+              "words: unbalanced quote refused");
+    }
+
     /* fingerprints */
     check(mtls_fp_parse(pool, k.ca_pin, fp) == NULL, "sha256 fingerprint");
     check(mtls_fp_parse(pool,
