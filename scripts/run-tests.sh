@@ -22,6 +22,7 @@ if [ "$(id -u)" = 0 ] && [ -z "${MTLS_AS_USER:-}" ]; then
     chmod 755 "$work"
     rc=0
     runuser -u "$user" -- env MTLS_AS_USER=1 HOME="$work" APXS="$APXS" \
+        ${MTLS_HTTPD:+MTLS_HTTPD="$MTLS_HTTPD"} \
         sh "$work/scripts/run-tests.sh" "$@" || rc=$?
     # Keep the logs where the caller can read them.
     rm -rf "$top/t/logs"
@@ -29,7 +30,9 @@ if [ "$(id -u)" = 0 ] && [ -z "${MTLS_AS_USER:-}" ]; then
     exit $rc
 fi
 
-httpd="$($APXS -q SBINDIR)/$($APXS -q progname)"
+# MTLS_HTTPD: another httpd binary or a wrapper (e.g. one that runs the
+# real one under valgrind).
+httpd=${MTLS_HTTPD:-"$($APXS -q SBINDIR)/$($APXS -q progname)"}
 libexec=$($APXS -q LIBEXECDIR)
 mkdir -p build
 
