@@ -7,6 +7,7 @@
 #include <apr_network_io.h>
 #include <apr_strings.h>
 #include <arpa/inet.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <string.h>
@@ -547,25 +548,14 @@ static const char *name_text(apr_pool_t *p, const X509_NAME *name)
     return text;
 }
 
-mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
-                                     X509_STORE *store, int full)
+/* Everything matching needs: subject and certificate keys, SANs and the
+ * trusted issuers. */
+static void add_full_identity(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
+                              X509_STORE *store)
 {
-    mtls_identity_t *id = apr_pcalloc(p, sizeof(*id));
     unsigned int n = 0;
     int ok = 0;
     mtls_key_t sk;
-
-    X509_up_ref(cert);
-    apr_pool_cleanup_register(p, cert, free_cert, apr_pool_cleanup_null);
-    id->cert = cert;
-    id->keys = apr_array_make(p, 8, sizeof(mtls_key_t));
-    id->keyset = apr_hash_make(p);
-    id->uris = apr_array_make(p, 1, sizeof(mtls_key_t));
-    id->subject = X509_get_subject_name(cert);
-    id->subject_text = name_text(p, id->subject);
-    if (!full)
-        return id;
-    id->full = 1;
 
     sk = key_subject(p, id->subject, &ok);
     if (ok)
@@ -575,6 +565,29 @@ mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
     id_add_sans(p, id, cert);
     if (store)
         id_add_issuers(p, id, cert, store);
+}
+
+mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
+                                     X509_STORE *store, int full)
+{
+    mtls_identity_t *id = apr_pcalloc(p, sizeof(*id));
+
+    /* A forged CA's bad signature or a malformed SAN leaves errors on
+     * OpenSSL's per-thread queue; leave it as it was found. */
+    ERR_set_mark();
+    X509_up_ref(cert);
+    apr_pool_cleanup_register(p, cert, free_cert, apr_pool_cleanup_null);
+    id->cert = cert;
+    id->keys = apr_array_make(p, 8, sizeof(mtls_key_t));
+    id->keyset = apr_hash_make(p);
+    id->uris = apr_array_make(p, 1, sizeof(mtls_key_t));
+    id->subject = X509_get_subject_name(cert);
+    id->subject_text = name_text(p, id->subject);
+    if (full) {
+        id->full = 1;
+        add_full_identity(p, id, cert, store);
+    }
+    ERR_pop_to_mark();
     return id;
 }
 
