@@ -4,8 +4,10 @@ APXS ?= $(shell command -v apxs2 2>/dev/null || command -v apxs 2>/dev/null || e
 CC ?= cc
 WARN = -Wall -Wextra -Werror
 MODULE = .libs/mod_mtls_authz.so
-SRC = mod_mtls_authz.c mtls_conf.c mtls_conn.c mtls_access.c mtls_rules.c mtls_dn.c
-HDR = mod_mtls_authz.h mtls_conf.h mtls_conn.h mtls_access.h mtls_rules.h
+SRC = mod_mtls_authz.c mtls_conf.c mtls_conn.c mtls_access.c mtls_env.c mtls_file.c \
+    mtls_rules.c mtls_dn.c
+HDR = mod_mtls_authz.h mtls_conf.h mtls_conn.h mtls_access.h mtls_env.h mtls_file.h \
+    mtls_rules.h
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/include/apr-1.0)
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build

@@ -11,18 +11,23 @@
 #include "http_request.h"
 #include "apr_optional.h"
 #include "apr_optional_hooks.h"
+#include "mod_auth.h"
 
 #include "mod_mtls_authz.h"
 #include "mtls_access.h"
 #include "mtls_conf.h"
 #include "mtls_conn.h"
 
+static const authz_provider require_mtls = {
+    &mtls_require_check,
+    &mtls_require_parse,
+};
+
 static void register_hooks(apr_pool_t *p)
 {
     /* mod_ssl's access check may renegotiate or request the certificate
      * post-handshake; before it there may be no certificate yet. */
     static const char *const after_ssl[] = {"mod_ssl.c", NULL};
-    (void)p;
 
     ap_hook_pre_config(mtls_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(mtls_check_config, NULL, NULL, APR_HOOK_MIDDLE);
@@ -34,6 +39,11 @@ static void register_hooks(apr_pool_t *p)
                          AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_check_access_ex(mtls_access_checker_ex, NULL, NULL, APR_HOOK_FIRST,
                             AP_AUTH_INTERNAL_PER_CONF);
+
+    /* "Require mtls"; per-conf like the hooks above. */
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "mtls",
+                              AUTHZ_PROVIDER_VERSION, &require_mtls,
+                              AP_AUTH_INTERNAL_PER_CONF);
 
     /* Before mod_dir's fixups, which may fast-redirect to a subrequest. */
     ap_hook_fixups(mtls_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);

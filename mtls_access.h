@@ -7,10 +7,18 @@
 #define MTLS_ACCESS_H
 
 #include "httpd.h"
+#include "http_config.h"
+#include "mod_auth.h"
 
 int mtls_access_checker(request_rec *r);
 int mtls_access_checker_ex(request_rec *r);
 int mtls_fixups(request_rec *r);
+
+/* The "Require mtls" authorization provider. */
+authz_status mtls_require_check(request_rec *r, const char *require_line,
+                                const void *parsed);
+const char *mtls_require_parse(cmd_parms *cmd, const char *require_line,
+                               const void **parsed);
 
 const char *mtls_authz_matched_rule(request_rec *r);
 const char *mtls_authz_client_subject(request_rec *r);

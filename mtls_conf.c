@@ -8,7 +8,9 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "http_core.h"
 #include "mtls_conf.h"
+#include "mtls_file.h"
 
 APLOG_USE_MODULE(mtls_authz);
 
@@ -19,8 +21,10 @@ static int reading_server_config;
  * module's server config, which httpd shares between the main server and
  * every virtual host that sets none of this module's directives. */
 static apr_hash_t *servers;
-/* "file:line" of the first MTLSAuthz On, for the mod_ssl check. */
+/* "file:line" of the first MTLSAuthz On or Require mtls, and which of
+ * the two it is, for the mod_ssl check. */
 static const char *first_enforced;
+static const char *first_enforced_by;
 
 /* ---- per-directory configuration ------------------------------------- */
 
@@ -29,6 +33,7 @@ void *mtls_dir_create(apr_pool_t *p, char *dir)
     mtls_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
     (void)dir;
     dc->enforce = MTLS_UNSET;
+    dc->mode = MTLS_UNSET;
     dc->rules = NULL;
     return dc;
 }
@@ -41,6 +46,7 @@ void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
     mtls_dir_conf_t *base = basev, *add = addv;
     mtls_dir_conf_t *dc = apr_palloc(p, sizeof(*dc));
     dc->enforce = add->enforce != MTLS_UNSET ? add->enforce : base->enforce;
+    dc->mode = add->mode != MTLS_UNSET ? add->mode : base->mode;
     dc->rules = add->rules ? add->rules : base->rules;
     return dc;
 }
@@ -55,6 +61,8 @@ static mtls_srv_conf_t *srv_conf(server_rec *s)
         sc = apr_pcalloc(p, sizeof(*sc));
         sc->pins = apr_array_make(p, 4, sizeof(mtls_pin_t));
         sc->enforced = apr_array_make(p, 2, sizeof(const char *));
+        sc->required = apr_array_make(p, 2, sizeof(const char *));
+        sc->pinned = apr_hash_make(p);
         apr_hash_set(servers, key, sizeof(*key), sc);
     }
     return sc;
@@ -82,14 +90,36 @@ static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
     return dc->rules;
 }
 
-static void record_pin(cmd_parms *cmd, const unsigned char *fp)
+/* Each CA is checked once per server, at the first place it is pinned:
+ * a rule file may pin the same CA on every line. */
+static void record_pin_at(server_rec *s, const unsigned char *fp,
+                          const char *source)
 {
+    mtls_srv_conf_t *sc;
     mtls_pin_t *pin;
     if (fp == NULL || !reading_server_config)
         return;
-    pin = apr_array_push(srv_conf(cmd->server)->pins);
+    sc = srv_conf(s);
+    if (apr_hash_get(sc->pinned, fp, MTLS_FP_LEN))
+        return;
+    apr_hash_set(sc->pinned, fp, MTLS_FP_LEN, "");
+    pin = apr_array_push(sc->pins);
     pin->fp = fp;
-    pin->source = source_of(cmd);
+    pin->source = source;
+}
+
+static void record_pin(cmd_parms *cmd, const unsigned char *fp)
+{
+    if (fp)
+        record_pin_at(cmd->server, fp, source_of(cmd));
+}
+
+static void note_enforcing(const char *src, const char *by)
+{
+    if (first_enforced == NULL) {
+        first_enforced = src;
+        first_enforced_by = by;
+    }
 }
 
 static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
@@ -99,9 +129,31 @@ static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
     if (on && reading_server_config) {
         const char *src = source_of(cmd);
         APR_ARRAY_PUSH(srv_conf(cmd->server)->enforced, const char *) = src;
-        if (first_enforced == NULL)
-            first_enforced = src;
+        note_enforcing(src, "MTLSAuthz On");
     }
+    return NULL;
+}
+
+void mtls_conf_note_require(cmd_parms *cmd)
+{
+    if (reading_server_config) {
+        const char *src = source_of(cmd);
+        APR_ARRAY_PUSH(srv_conf(cmd->server)->required, const char *) = src;
+        note_enforcing(src, "Require mtls");
+    }
+}
+
+static const char *set_mode(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    mtls_dir_conf_t *dc = dcfg;
+    if (strcasecmp(arg, "Enforce") == 0)
+        dc->mode = MTLS_MODE_ENFORCE;
+    else if (strcasecmp(arg, "Audit") == 0)
+        dc->mode = MTLS_MODE_AUDIT;
+    else
+        return directive_error(
+            cmd,
+            apr_psprintf(cmd->pool, "'%s': expected Enforce or Audit", arg));
     return NULL;
 }
 
@@ -180,12 +232,45 @@ static const char *add_rule(cmd_parms *cmd, void *dcfg, const char *args)
     return NULL;
 }
 
+static void file_pin(void *baton, const unsigned char *fp, const char *source)
+{
+    record_pin_at(((cmd_parms *)baton)->server, fp, source);
+}
+
+/* Like one MTLSAllow directive per line of the file. The file is read
+ * whenever the configuration is, so a graceful restart re-reads it. */
+static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    mtls_ruleset_t *rs;
+    const char *err;
+    int n = 0;
+
+    if (path == NULL || *arg == '\0')
+        return directive_error(
+            cmd, apr_psprintf(cmd->pool, "'%s': invalid path", arg));
+    rs = scope_rules(cmd, dcfg);
+    err = mtls_rulefile_load(rs, cmd->pool, cmd->temp_pool, path, file_pin, cmd,
+                             &n);
+    if (err)
+        return directive_error(cmd, err);
+    if (n == 0 && reading_server_config)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
+                     "mtls_authz: MTLSAllowFile %s (%s) has no rule: no "
+                     "client passes where it applies",
+                     path, source_of(cmd));
+    return NULL;
+}
+
 #define MTLS_CONTEXT (RSRC_CONF | ACCESS_CONF | OR_AUTHCFG)
 
 const command_rec mtls_cmds[] = {
     AP_INIT_FLAG("MTLSAuthz", set_enforce, NULL, MTLS_CONTEXT,
                  "On|Off: admit only clients with a verified certificate "
                  "that an MTLSAllow* rule matches (default Off)"),
+    AP_INIT_TAKE1("MTLSAuthzMode", set_mode, NULL, MTLS_CONTEXT,
+                  "Enforce|Audit: Audit admits what the rules would deny "
+                  "and logs the denial marked AUDIT (default Enforce)"),
     AP_INIT_RAW_ARGS("MTLSAllowSubject", add_subject, NULL, MTLS_CONTEXT,
                      "\"<DN>\"...: allowed subject DNs in RFC 4514 form, "
                      "e.g. \"CN=billing,O=Acme Inc.,C=US\" (default none)"),
@@ -201,6 +286,11 @@ const command_rec mtls_cmds[] = {
                      "key=value...: one rule whose every constraint must "
                      "hold; keys subject=<DN>, san=<type>:<value>, "
                      "issuer=sha256:<hex>, cert=sha256:<hex> (default none)"),
+    /* Not in .htaccess: it would let .htaccess authors read any file the
+     * server can read, and re-read it on every request. */
+    AP_INIT_TAKE1("MTLSAllowFile", add_rule_file, NULL, RSRC_CONF | ACCESS_CONF,
+                  "<path>: MTLSAllow rules from a file, one per line, # "
+                  "comments; relative to ServerRoot (default none)"),
     {NULL}};
 
 /* ---- startup checks ---------------------------------------------------- */
@@ -211,6 +301,7 @@ int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     (void)ptemp;
     reading_server_config = 1;
     first_enforced = NULL;
+    first_enforced_by = NULL;
     servers = apr_hash_make(pconf);
     return OK;
 }
@@ -235,9 +326,8 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 
     if (first_enforced && ap_find_linked_module("mod_ssl.c") == NULL) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "mtls_authz: MTLSAuthz On (%s) needs mod_ssl, which is "
-                     "not loaded",
-                     first_enforced);
+                     "mtls_authz: %s (%s) needs mod_ssl, which is not loaded",
+                     first_enforced_by, first_enforced);
         return !OK;
     }
     for (vs = s; vs; vs = vs->next)
@@ -255,6 +345,16 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                          "MTLSAllowIssuerFingerprint is configured for %s: "
                          "every request would be denied",
                          APR_ARRAY_IDX(sc->enforced, 0, const char *),
+                         server_name(ptemp, vs));
+            return !OK;
+        }
+        if (sc->required->nelts && rules == 0) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         "mtls_authz: Require mtls (%s) but no MTLSAllow, "
+                         "MTLSAllowFile, MTLSAllowSubject, MTLSAllowSAN or "
+                         "MTLSAllowIssuerFingerprint is configured for %s: "
+                         "it would deny every request",
+                         APR_ARRAY_IDX(sc->required, 0, const char *),
                          server_name(ptemp, vs));
             return !OK;
         }

@@ -13,8 +13,13 @@
 
 #define MTLS_UNSET (-1)
 
+/* MTLSAuthzMode */
+#define MTLS_MODE_ENFORCE 0
+#define MTLS_MODE_AUDIT 1
+
 typedef struct {
     int enforce;           /* MTLS_UNSET, 0 or 1 */
+    int mode;              /* MTLS_UNSET, MTLS_MODE_ENFORCE or _AUDIT */
     mtls_ruleset_t *rules; /* NULL: this scope sets no rule */
 } mtls_dir_conf_t;
 
@@ -27,6 +32,8 @@ typedef struct {
 typedef struct {
     apr_array_header_t *pins;     /* mtls_pin_t from this server's config */
     apr_array_header_t *enforced; /* "file:line" of each MTLSAuthz On */
+    apr_array_header_t *required; /* "file:line" of each Require mtls */
+    apr_hash_t *pinned;           /* fingerprints already in pins */
     int n_rule_directives;
     apr_hash_t *trusted; /* CA fingerprints from mod_ssl, or NULL */
 } mtls_srv_conf_t;
@@ -43,5 +50,12 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                      server_rec *s);
 int mtls_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx);
+
+/* For the "Require mtls" provider's parser: records where it is used,
+ * for the startup checks. */
+void mtls_conf_note_require(cmd_parms *cmd);
+
+/* MTLSAuthzMode of a merged configuration. */
+#define mtls_dir_audit(dc) ((dc)->mode == MTLS_MODE_AUDIT)
 
 #endif

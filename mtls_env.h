@@ -1,0 +1,25 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/* mtls_env: the client identity of an admitted request, as environment
+ * variables for mod_headers, mod_log_config, mod_rewrite, CGI and
+ * mod_proxy (through RequestHeader). */
+
+#ifndef MTLS_ENV_H
+#define MTLS_ENV_H
+
+#include "httpd.h"
+#include "mtls_rules.h"
+
+/* Sets in r->subprocess_env:
+ *   MTLS_AUTHZ_RULE            "file:line" of the rule that admitted r
+ *   MTLS_CLIENT_SUBJECT        the subject, RFC 4514
+ *   MTLS_CLIENT_CERT_SHA256    the certificate's fingerprint, lowercase hex
+ *   MTLS_CLIENT_ISSUER_SHA256  the trusted CA that signed it, if known
+ *   MTLS_CLIENT_SAN_<T>_<n>    T = DNS, EMAIL, URI, IP; n from 0, in the
+ *                              certificate's order
+ * Values with control characters, NUL bytes or non-ASCII bytes are left
+ * out: they could split a header line when forwarded. */
+void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
+                  const mtls_identity_t *id);
+
+#endif
