@@ -63,11 +63,24 @@ grep -q ssl_module build/base-httpd.conf || {
     echo "mod_ssl.so not found in $libexec" >&2
     exit 1
 }
+# The Apache::Test server also runs CGI backends (mod_cgid), proxies to
+# them, and serves /server-info; the httpd instances that tests start
+# themselves do not need these.
+{
+    cat build/base-httpd.conf
+    for m in cgid proxy proxy_http info; do
+        [ -f "$libexec/mod_$m.so" ] || {
+            echo "mod_$m.so not found in $libexec" >&2
+            exit 1
+        }
+        echo "LoadModule ${m}_module $libexec/mod_$m.so"
+    done
+} >build/suite-httpd.conf
 
 echo "== Apache::Test suite"
 rm -rf t/logs
 perl t/TEST.PL -apxs "$APXS" -httpd "$httpd" \
-    -httpd_conf "$top/build/base-httpd.conf" "$@" 2>&1 | tee build/suite.log
+    -httpd_conf "$top/build/suite-httpd.conf" "$@" 2>&1 | tee build/suite.log
 
 # One closing line for both parts, from what the runners reported.
 unit=$(tail -n 1 build/unit.log)

@@ -10,7 +10,8 @@ use Apache::Test ();
 use Apache::TestRequest ();
 use File::Spec ();
 
-our @EXPORT_OK = qw(req status pki hostport error_log_since log_mark fp);
+our @EXPORT_OK = qw(req status pki hostport error_log_since log_mark fp
+  log_wait);
 
 sub t_dir { Apache::Test::vars('t_dir') }
 sub pki   { File::Spec->catfile(t_dir(), 'pki', 'out', @_) }
@@ -149,6 +150,25 @@ sub error_log_since {
     seek $fh, $mark, 0;
     local $/;
     return <$fh> // '';
+}
+
+# Lines logged after the request has been answered (Require mtls's
+# denial waits for the end of the request): polls the log since $mark
+# until $re matches or $timeout seconds (default 10) pass; returns what
+# was logged since the mark.
+sub log_wait {
+    my ($mark, $re, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    my $log = '';
+    while (1) {
+        open my $fh, '<', error_log_file() or return '';
+        seek $fh, $mark, 0;
+        local $/;
+        $log = <$fh> // '';
+        close $fh;
+        return $log if $log =~ $re || time >= $deadline;
+        select(undef, undef, undef, 0.1);
+    }
 }
 
 1;
