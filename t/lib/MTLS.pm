@@ -106,10 +106,16 @@ sub get_on {
         }
     }
     elsif ($head =~ /^Transfer-Encoding:\s*chunked/mi) {
-        while (defined(my $size = <$sock>)) {
-            $size = hex($size);
+        while (defined(my $line = <$sock>)) {
+            # "<hex>[;ext]\r\n"; hex() alone warns on the line end
+            my ($hex) = $line =~ /^([0-9A-Fa-f]+)/;
+            my $size = hex($hex // '0');
             last if !$size;
-            read($sock, my $chunk, $size);
+            my $chunk = '';
+            while (length($chunk) < $size) {
+                my $n = read($sock, $chunk, $size - length($chunk), length($chunk));
+                last unless $n;
+            }
             $body .= $chunk;
             <$sock>;
         }

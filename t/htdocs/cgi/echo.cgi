@@ -2,8 +2,9 @@
 # Test backend: echoes the mod_mtls_authz variables and the X-Client-*
 # request headers that reached it, one NAME=value per line, sorted.
 # /env/rw/redirect answers with a local redirect to /env/rw/target.
-case "$REQUEST_URI" in
-*/env/rw/redirect)
+# (REQUEST_URI stays the client's URI after the redirect.)
+case "${REDIRECT_STATUS:-}$REQUEST_URI" in
+/env/rw/redirect)
     printf 'Location: /env/rw/target\r\n\r\n'
     exit 0
     ;;
