@@ -254,8 +254,10 @@ static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
                              &n);
     if (err)
         return directive_error(cmd, err);
+    /* No server: while the configuration is read, only that reaches
+     * stderr (at startup) or the main error log (on restart). */
     if (n == 0 && reading_server_config)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, NULL,
                      "mtls_authz: MTLSAllowFile %s (%s) has no rule: no "
                      "client passes where it applies",
                      path, source_of(cmd));
