@@ -12,7 +12,7 @@ APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/includ
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
 
-.PHONY: all install deps test unit demo clean format check-format
+.PHONY: all install deps test unit demo clean format check-format bench-allowfile
 
 all: $(MODULE)
 
@@ -46,6 +46,12 @@ unit: $(BUILD)/unit
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/unit $(BUILD)/mod_mtls_probe.so
 	@sh scripts/run-tests.sh
+
+# Load time and memory of a 100,000-line MTLSAllowFile (N=... to change).
+bench-allowfile:
+	@sh scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@sh scripts/bench-allowfile.sh $(N)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

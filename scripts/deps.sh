@@ -20,6 +20,16 @@ make:/usr/bin/make
 perl:/usr/bin/perl
 pkg-config:/usr/bin/pkg-config
 "
+# Optional groups, named as arguments: bench (make bench-allowfile).
+for group in "$@"; do
+    case $group in
+    bench) need="$need time:/usr/bin/time" ;;
+    *)
+        echo "deps.sh: unknown group '$group'" >&2
+        exit 1
+        ;;
+    esac
+done
 
 missing=""
 for entry in $need; do

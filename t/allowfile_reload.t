@@ -28,7 +28,7 @@ if (@missing) {
     ok(0, 'prerequisites: ' . join('; ', @missing));
     exit 0;
 }
-plan tests => 48;
+plan tests => 53;
 
 my %FP;
 for (split /\n/, slurp("$PKI/pins.sh")) { $FP{$1} = $2 if /^(FP_\w+)=([0-9a-f]{64})\s*$/ }
@@ -222,6 +222,36 @@ for my $c (@bad_directives) {
     like(slurp("$dir/start.out") . slurp("$dir/error_log"),
          qr/mtls_authz: \Q$dir\E\/rules\/allow\.txt:2: issuer sha256:$FP{FP_CA_A_FORGED} is not a CA certificate in the trust store/,
          'naming the rule file and line');
+}
+
+# ---- 100,000 lines: loads, serves, and counts its lines right -------------------
+# (scripts/bench-allowfile.sh measures the time and memory.)
+{
+    my ($dir, $port) = new_case('allowfile-100k');
+    my $rules = "$dir/rules/allow.txt";
+    open my $fh, '>', $rules or die "$rules: $!";
+    for my $i (1 .. 99_999) {
+        print $fh $i % 2 ? "san=URI:spiffe://example.org/ns/bench/sa/c$i\n"
+                         : sprintf("cert=sha256:%064x\n", $i);
+    }
+    print $fh "$ALICE issuer=sha256:$FP{FP_CA_A}\n";
+    close $fh or die "$rules: $!";
+    my ($file) = write_conf($dir, $port,
+        '    <Location /x>', '        MTLSAuthz On', '        MTLSAllowFile rules/allow.txt', '    </Location>',
+        '    <Location /y>', '        Require mtls', '        MTLSAllowFile rules/allow.txt', '    </Location>');
+    my $pid = start_httpd($dir, $file, $port);
+    ok($pid, 'httpd starts with a 100,000-line rule file (twice in one scope)')
+      or diag(slurp("$dir/start.out") . slurp("$dir/error_log"));
+    is($pid ? get($port, '/x', 'alice-a') : -1, 200, 'the rule on line 100000 admits alice');
+    is($pid ? get($port, '/x', 'bob-a') : -1, 403, 'bob is in none of them');
+    kill_group($pid) if $pid;
+
+    open $fh, '>>', $rules or die "$rules: $!";
+    print $fh "subject=CN=x;y\n";
+    close $fh or die "$rules: $!";
+    my ($st, $out) = config_test($dir, $file);
+    ok($st != 0, 'an error on line 100001: httpd -t fails');
+    like($out, qr/MTLSAllowFile: \Q$rules\E:100001: bad DN/, 'and names line 100001');
 }
 
 # ---- graceful restart re-reads the file --------------------------------------------
