@@ -28,7 +28,7 @@ if (@missing) {
     ok(0, 'prerequisites: ' . join('; ', @missing));
     exit 0;
 }
-plan tests => 53;
+plan tests => 55;
 
 my %FP;
 for (split /\n/, slurp("$PKI/pins.sh")) { $FP{$1} = $2 if /^(FP_\w+)=([0-9a-f]{64})\s*$/ }
@@ -196,6 +196,22 @@ for my $c (@bad_directives) {
     ok($st != 0, 'Require mtls without any rule: httpd -t fails');
     like($out, qr/Require mtls \(\Q$file\E:$line\) but no MTLSAllow, MTLSAllowFile, .* it would deny every request/,
          'and names the Require line');
+}
+
+# Require mtls without mod_ssl: refused like MTLSAuthz On.
+{
+    my ($dir, $port) = new_case('require-no-mod-ssl');
+    my @mods = grep { !/\b(ssl_module|socache_\w+_module|http2_module)\b/ }
+      grep { /\S/ } split /\n/, slurp($BASE);
+    my @lines = (qq{ServerRoot "$dir"}, qq{DefaultRuntimeDir "$dir"}, qq{PidFile "$dir/httpd.pid"},
+        qq{ErrorLog "$dir/error_log"}, @mods, qq{LoadModule mtls_authz_module "$MODULE"},
+        "Listen 127.0.0.1:$port", 'ServerName 127.0.0.1', nobody_lines(),
+        '<Location /x>', '    Require mtls', '    MTLSAllowSAN DNS:a.example', '</Location>');
+    spew("$dir/httpd.conf", join("\n", @lines) . "\n");
+    my $line = scalar(@lines) - 2;
+    my ($st, $out) = config_test($dir, "$dir/httpd.conf");
+    ok($st != 0, 'Require mtls without mod_ssl: httpd -t fails');
+    like($out, qr/Require mtls \(\Q$dir\E\/httpd\.conf:$line\) needs mod_ssl, which is not loaded/, 'and says so');
 }
 
 # An empty rule file is allowed, with a warning: it admits nobody.
