@@ -8,7 +8,7 @@ use File::Spec ();
 use lib 't/lib';
 use MTLS qw(req fp);
 
-plan tests => 36;
+plan tests => 38;
 
 my $JOE   = "Authorization: Basic am9lOnNlY3JldA==\r\n";    # joe:secret
 my $SPOOF = "X-Client-Subject: CN=evil\r\nX-Client-Rule: spoofed\r\n"
@@ -112,4 +112,18 @@ is($env->{HTTP_X_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US', 'proxy, Audit, ma
     }
     like($text, qr{^/env/rule \S+/extra\.conf:\d+ CN=alice,O=Acme Inc\.,C=US$}m,
          'CustomLog %{MTLS_AUTHZ_RULE}e %{MTLS_CLIENT_SUBJECT}e');
+}
+
+# --- HTTP/2: the request runs on a secondary connection (curl, ALPN h2)
+{
+    my ($port) = MTLS::hostport('mtls') =~ /:(\d+)$/;
+    open my $fh, '-|', 'curl', '-s', '--http2', '-w', 'HTTP_VERSION=%{http_version}\n',
+      '--cacert', MTLS::pki('ca-a.crt'), '--resolve', "localhost:$port:127.0.0.1",
+      '--cert', MTLS::pki('alice-a.pem'), "https://localhost:$port/env/require"
+      or die "curl: $!";
+    local $/;
+    my $out = <$fh> // '';
+    like($out, qr/^HTTP_VERSION=2$/m, 'HTTP/2 used');
+    like($out, qr{^MTLS_CLIENT_SAN_URI_0=spiffe://example\.org/ns/prod/sa/alice$}m,
+         'HTTP/2 stream: Require mtls admits and sets the variables') or diag($out);
 }

@@ -7,7 +7,7 @@ use Apache::Test qw(-withtestmore);
 use lib 't/lib';
 use MTLS qw(req status log_mark log_wait error_log_since fp);
 
-plan tests => 38;
+plan tests => 41;
 
 my $JOE  = "Authorization: Basic am9lOnNlY3JldA==\r\n";    # joe:secret
 my $BAD  = "Authorization: Basic am9lOndyb25n\r\n";        # joe:wrong
@@ -135,3 +135,25 @@ is($rule // '', '-', '... and not for a request admitted by valid-user');
     log_wait($km, qr{\Q$DENY\E: /t/req-any-user: });
 }
 is(status('/t/req', cert => 'alice-a', tls => '1.2'), 200, 'TLS 1.2: alice admitted');
+
+# --- HTTP/2 (curl, ALPN h2)
+{
+    my ($port) = MTLS::hostport('mtls') =~ /:(\d+)$/;
+    my $run = sub {
+        my ($cert, $path) = @_;
+        my $m = log_mark();
+        open my $fh, '-|', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}',
+          '--http2', '--cacert', MTLS::pki('ca-a.crt'), '--resolve', "localhost:$port:127.0.0.1",
+          '--cert', MTLS::pki("$cert.pem"), "https://localhost:$port$path"
+          or die "curl: $!";
+        local $/;
+        my $out = <$fh> // '';
+        $out .= ' ' . (log_wait($m, qr{\Q$DENY\E: \Q$path\E: }) =~ /\[mtls_authz:error\] .*\Q$DENY\E: \Q$path\E: no rule matched/ ? 'logged' : 'not logged')
+          if $out =~ /^403/;
+        return $out;
+    };
+    is($run->('alice-a', '/t/req'), '200 2', 'HTTP/2: Require mtls grants alice');
+    my $bob = $run->('bob-a', '/t/req');
+    like($bob, qr/^403 2/, 'HTTP/2: Require mtls denies bob');
+    like($bob, qr/ logged$/, 'HTTP/2: the denial line is written when the stream ends');
+}
