@@ -54,6 +54,7 @@ static mtls_srv_conf_t *srv_conf(server_rec *s)
         *key = s;
         sc = apr_pcalloc(p, sizeof(*sc));
         sc->pins = apr_array_make(p, 4, sizeof(mtls_pin_t));
+        sc->pinned = apr_hash_make(p);
         sc->enforced = apr_array_make(p, 2, sizeof(const char *));
         apr_hash_set(servers, key, sizeof(*key), sc);
     }
@@ -82,14 +83,21 @@ static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
     return dc->rules;
 }
 
-static void record_pin(cmd_parms *cmd, const unsigned char *fp)
+/* The first directive that pins each issuer, for the startup check. */
+static void record_pin(cmd_parms *cmd, const unsigned char *fp,
+                       const char *source)
 {
+    mtls_srv_conf_t *sc;
     mtls_pin_t *pin;
     if (fp == NULL || !reading_server_config)
         return;
-    pin = apr_array_push(srv_conf(cmd->server)->pins);
+    sc = srv_conf(cmd->server);
+    if (apr_hash_get(sc->pinned, fp, MTLS_FP_LEN))
+        return;
+    apr_hash_set(sc->pinned, fp, MTLS_FP_LEN, fp);
+    pin = apr_array_push(sc->pins);
     pin->fp = fp;
-    pin->source = source_of(cmd);
+    pin->source = source;
 }
 
 static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
@@ -106,7 +114,7 @@ static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
 }
 
 typedef const char *value_fn(cmd_parms *cmd, mtls_dir_conf_t *dc,
-                             const char *value);
+                             const char *value, const char *source);
 
 /* The one-field directives take several values. httpd's ITERATE would
  * stop at an empty "" and silently drop the rest of the line, and its
@@ -115,6 +123,7 @@ typedef const char *value_fn(cmd_parms *cmd, mtls_dir_conf_t *dc,
 static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
                               value_fn *fn)
 {
+    const char *source = source_of(cmd); /* one copy for all values */
     int n = 0;
     for (;;) {
         char *word;
@@ -122,7 +131,7 @@ static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
         if (err == NULL && word == NULL)
             break;
         if (err == NULL)
-            err = fn(cmd, dcfg, word);
+            err = fn(cmd, dcfg, word, source);
         if (err)
             return directive_error(cmd, err);
         n++;
@@ -131,26 +140,25 @@ static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
 }
 
 static const char *subject_value(cmd_parms *cmd, mtls_dir_conf_t *dc,
-                                 const char *v)
+                                 const char *v, const char *source)
 {
-    return mtls_ruleset_add_subject(scope_rules(cmd, dc), cmd->pool, v,
-                                    source_of(cmd));
+    return mtls_ruleset_add_subject(scope_rules(cmd, dc), cmd->pool, v, source);
 }
 
-static const char *san_value(cmd_parms *cmd, mtls_dir_conf_t *dc, const char *v)
+static const char *san_value(cmd_parms *cmd, mtls_dir_conf_t *dc, const char *v,
+                             const char *source)
 {
-    return mtls_ruleset_add_san(scope_rules(cmd, dc), cmd->pool, v,
-                                source_of(cmd));
+    return mtls_ruleset_add_san(scope_rules(cmd, dc), cmd->pool, v, source);
 }
 
 static const char *issuer_value(cmd_parms *cmd, mtls_dir_conf_t *dc,
-                                const char *v)
+                                const char *v, const char *source)
 {
     const unsigned char *fp = NULL;
     const char *err = mtls_ruleset_add_issuer(scope_rules(cmd, dc), cmd->pool,
-                                              v, source_of(cmd), &fp);
+                                              v, source, &fp);
     if (err == NULL)
-        record_pin(cmd, fp);
+        record_pin(cmd, fp, source);
     return err;
 }
 
@@ -172,11 +180,12 @@ static const char *add_issuer(cmd_parms *cmd, void *dcfg, const char *args)
 static const char *add_rule(cmd_parms *cmd, void *dcfg, const char *args)
 {
     const unsigned char *fp = NULL;
+    const char *source = source_of(cmd);
     const char *err = mtls_ruleset_add_rule(scope_rules(cmd, dcfg), cmd->pool,
-                                            args, source_of(cmd), &fp);
+                                            args, source, &fp);
     if (err)
         return directive_error(cmd, err);
-    record_pin(cmd, fp);
+    record_pin(cmd, fp, source);
     return NULL;
 }
 
