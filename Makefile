@@ -9,22 +9,31 @@ HDR = mod_mtls_authz.h mtls_conf.h mtls_conn.h mtls_access.h mtls_rules.h
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/include/apr-1.0)
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
+TOOL = $(BUILD)/mtls-authz-rule
+TOOL_SRC = tools/mtls-authz-rule.c
 
 .PHONY: all install deps test unit demo clean format check-format
 
-all: $(MODULE)
+all: $(MODULE) $(TOOL)
 
 $(MODULE): $(SRC) $(HDR) Makefile
 	$(APXS) -c -n mtls_authz $(foreach f,$(WARN) $(EXTRA_CFLAGS),-Wc,$(f)) \
 	    $(EXTRA_LDFLAGS) -lssl -lcrypto $(SRC)
 
-install: $(MODULE)
+install: $(MODULE) $(TOOL)
 	$(APXS) -i -n mtls_authz mod_mtls_authz.la
 
 # Checks the system packages; installs missing ones with apt-get (as root)
 # after saying so, or lists them and stops.
 deps:
 	@sh scripts/deps.sh
+
+# The certificate -> rule tool: the module's own parser and matcher
+# (mtls_rules.c, mtls_dn.c) check every rule it prints.
+$(TOOL): $(TOOL_SRC) mtls_rules.c mtls_dn.c mtls_rules.h Makefile
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) -O2 -g $(CFLAGS) $(APR_CFLAGS) -I. -o $@ $(TOOL_SRC) \
+	    mtls_rules.c mtls_dn.c $(LDFLAGS) $(APR_LIBS) -lcrypto
 
 # Unit tests of the matching code, without httpd.
 $(BUILD)/unit: t/unit/unit.c mtls_rules.c mtls_dn.c mtls_rules.h
@@ -50,10 +59,10 @@ demo: deps
 	@sh scripts/demo.sh
 
 format:
-	clang-format -i $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c
+	clang-format -i $(SRC) $(HDR) $(TOOL_SRC) t/unit/unit.c t/probe/mod_mtls_probe.c
 
 check-format:
-	clang-format --dry-run --Werror $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c
+	clang-format --dry-run --Werror $(SRC) $(HDR) $(TOOL_SRC) t/unit/unit.c t/probe/mod_mtls_probe.c
 
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \
