@@ -6,8 +6,8 @@
 # free loopback port, with a configuration made of the tool's output
 # (t/logs/cfg/rule_tool/). Besides t/pki/out it makes a few certificates
 # with awkward subjects and SANs (quotes, backslashes, '+', '#', leading
-# spaces, ${...}, UTF-8, control characters, a NumericString, an empty
-# subject), signed by CA A.
+# spaces, ${...}, UTF-8, control characters, NumericString, BMPString
+# and an oversized UTF8String country, an empty subject), signed by CA A.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
@@ -86,6 +86,10 @@ my %forged = (
     'q-inn'     => ['INN=123456789012', 'CN=numeric'],
     'q-multi'   => ['CN=a', '+CN=b', '+O=c'],
     'q-oid'     => ['1.2.3.4=unknown oid', 'CN=oid'],
+    # TYPE#=HEX: this DER as the value (t/pki/forge.c)
+    'q-der-c'   => ['C#=0c03555341', 'CN=utf8 country'],   # UTF8String "USA"
+    'q-bmp'     => ['CN#=1e0400410042'],                    # BMPString "AB"
+    'q-numeric' => ['CN#=120131'],                          # NumericString "1"
     'q-san'     => ['-ext', 'subjectAltName=URI:spiffe://x/a"b\\,'
                       . 'URI:spiffe://x/p/*,DNS:${HOME}.example',
                     'CN=san quote'],
@@ -390,6 +394,13 @@ my %subjects = (
     'q-control' => 'CN=tab\09ctl\01',
     'q-inn'     => 'CN=numeric,INN=123456789012',
     'q-multi'   => 'CN=a+CN=b+O=c',
+    'q-oid'     => 'CN=oid,1.2.3.4=unknown oid',
+    # C must be 2 letters when written as text: only the DER says "USA".
+    'q-der-c'   => 'CN=utf8 country,C=#0c03555341',
+    # Compared as UTF-8 text, so the text will do.
+    'q-bmp'     => 'CN=AB',
+    # A NumericString is compared as its encoding: text would be UTF8String.
+    'q-numeric' => 'CN=#120131',
 );
 my @wrong;
 for my $n (sort keys %subjects) {
