@@ -356,7 +356,7 @@ MTLSAllow "subject=CN=alice\\,O=Acme Inc.\\,C=US" issuer=sha256:$A
 EOF
     'nul-cn' => [['--ca', 'ca-a.crt', 'nul-cn.crt'], <<"EOF"],
 # mtls-authz-rule: nul-cn.crt --ca ca-a.crt
-# subject: CN=#0c0b616c696365002e6576696c,O=Acme Inc.,C=US
+# subject: /C=US/O=Acme Inc./CN=alice\\x5cx00.evil
 # issuer:  CN=Test CA A,O=MTLS Test
 #          sha256:$A (from ca-a.crt)
 # subjectAltName: none

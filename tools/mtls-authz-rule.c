@@ -261,11 +261,14 @@ static const char *hex_value(apr_pool_t *p, const X509_NAME_ENTRY *e)
 static int attr_round_trips(apr_pool_t *p, const char *text,
                             const X509_NAME_ENTRY *e)
 {
-    X509_NAME *want = X509_NAME_new(), *got = NULL;
+    X509_NAME *want = X509_NAME_new();
+    mtls_key_t want_key, got;
     int ok = 0;
     if (want && X509_NAME_add_entry(want, e, -1, 0) &&
+        mtls_name_key(p, want, &want_key) &&
         mtls_dn_parse(p, text, &got) == NULL)
-        ok = X509_NAME_cmp(want, got) == 0;
+        ok = want_key.len == got.len &&
+             memcmp(want_key.data, got.data, got.len) == 0;
     X509_NAME_free(want);
     return ok;
 }
