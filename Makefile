@@ -10,7 +10,8 @@ APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/includ
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
 
-.PHONY: all install deps test unit demo clean format check-format
+.PHONY: all install deps test unit demo soak soak-smoke clean format \
+    check-format
 
 all: $(MODULE)
 
@@ -45,15 +46,33 @@ test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/unit $(BUILD)/mod_mtls_probe.so
 	@sh scripts/run-tests.sh
 
+# The load generator of the soak runs (soak/soak.sh).
+$(BUILD)/soak-client: soak/client.c
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) -O2 -g -pthread -o $@ soak/client.c -lssl -lcrypto
+
+# 1,000,000 keep-alive requests (SOAK_REQUESTS=), then graceful restarts
+# under load; see README.md, "Soak". Not part of CI: it takes minutes.
+soak: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/soak-client
+	@bash soak/soak.sh all
+
+# The same with a few thousand requests and no RSS verdict.
+soak-smoke: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/soak-client
+	@bash soak/soak.sh smoke
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
 format:
-	clang-format -i $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c
+	clang-format -i $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c \
+	    soak/client.c
 
 check-format:
-	clang-format --dry-run --Werror $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c
+	clang-format --dry-run --Werror $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c \
+	    soak/client.c
 
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \
