@@ -9,10 +9,14 @@ HDR = mod_mtls_authz.h mtls_conf.h mtls_conn.h mtls_access.h mtls_rules.h
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/include/apr-1.0)
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
+# Every C file of ours that clang-format keeps in shape.
+FORMAT_SRC = $(SRC) $(HDR) $(TOOL_SRC) t/unit/unit.c t/probe/mod_mtls_probe.c \
+    soak/client.c
 TOOL = $(BUILD)/mtls-authz-rule
 TOOL_SRC = tools/mtls-authz-rule.c
 
-.PHONY: all install deps test unit demo clean format check-format
+.PHONY: all install deps test unit demo soak soak-smoke clean format \
+    check-format
 
 all: $(MODULE) $(TOOL)
 
@@ -87,15 +91,31 @@ test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/unit $(BUILD)/mod_mtls_probe.so
 	@sh scripts/run-tests.sh
 
+# The load generator of the soak runs (soak/soak.sh).
+$(BUILD)/soak-client: soak/client.c
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) -O2 -g -pthread -o $@ soak/client.c -lssl -lcrypto
+
+# 1,000,000 keep-alive requests (SOAK_REQUESTS=), then graceful restarts
+# under load; see README.md, "Soak". Not part of CI: it takes minutes.
+soak: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/soak-client
+	@bash soak/soak.sh all
+
+# The same with a few thousand requests and no RSS verdict.
+soak-smoke: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/soak-client
+	@bash soak/soak.sh smoke
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
 format:
-	clang-format -i $(SRC) $(HDR) $(TOOL_SRC) t/unit/unit.c t/probe/mod_mtls_probe.c
+	clang-format -i $(FORMAT_SRC)
 
 check-format:
-	clang-format --dry-run --Werror $(SRC) $(HDR) $(TOOL_SRC) t/unit/unit.c t/probe/mod_mtls_probe.c
+	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \
