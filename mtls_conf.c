@@ -60,9 +60,9 @@ static mtls_srv_conf_t *srv_conf(server_rec *s)
         *key = s;
         sc = apr_pcalloc(p, sizeof(*sc));
         sc->pins = apr_array_make(p, 4, sizeof(mtls_pin_t));
+        sc->pinned = apr_hash_make(p);
         sc->enforced = apr_array_make(p, 2, sizeof(const char *));
         sc->required = apr_array_make(p, 2, sizeof(const char *));
-        sc->pinned = apr_hash_make(p);
         apr_hash_set(servers, key, sizeof(*key), sc);
     }
     return sc;
@@ -90,28 +90,21 @@ static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
     return dc->rules;
 }
 
-/* Each CA is checked once per server, at the first place it is pinned:
- * a rule file may pin the same CA on every line. */
-static void record_pin_at(server_rec *s, const unsigned char *fp,
-                          const char *source)
+/* The first directive that pins each issuer, for the startup check. */
+static void record_pin(cmd_parms *cmd, const unsigned char *fp,
+                       const char *source)
 {
     mtls_srv_conf_t *sc;
     mtls_pin_t *pin;
     if (fp == NULL || !reading_server_config)
         return;
-    sc = srv_conf(s);
+    sc = srv_conf(cmd->server);
     if (apr_hash_get(sc->pinned, fp, MTLS_FP_LEN))
         return;
-    apr_hash_set(sc->pinned, fp, MTLS_FP_LEN, "");
+    apr_hash_set(sc->pinned, fp, MTLS_FP_LEN, fp);
     pin = apr_array_push(sc->pins);
     pin->fp = fp;
     pin->source = source;
-}
-
-static void record_pin(cmd_parms *cmd, const unsigned char *fp)
-{
-    if (fp)
-        record_pin_at(cmd->server, fp, source_of(cmd));
 }
 
 static void note_enforcing(const char *src, const char *by)
@@ -158,7 +151,7 @@ static const char *set_mode(cmd_parms *cmd, void *dcfg, const char *arg)
 }
 
 typedef const char *value_fn(cmd_parms *cmd, mtls_dir_conf_t *dc,
-                             const char *value);
+                             const char *value, const char *source);
 
 /* The one-field directives take several values. httpd's ITERATE would
  * stop at an empty "" and silently drop the rest of the line, and its
@@ -167,6 +160,7 @@ typedef const char *value_fn(cmd_parms *cmd, mtls_dir_conf_t *dc,
 static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
                               value_fn *fn)
 {
+    const char *source = source_of(cmd); /* one copy for all values */
     int n = 0;
     for (;;) {
         char *word;
@@ -174,7 +168,7 @@ static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
         if (err == NULL && word == NULL)
             break;
         if (err == NULL)
-            err = fn(cmd, dcfg, word);
+            err = fn(cmd, dcfg, word, source);
         if (err)
             return directive_error(cmd, err);
         n++;
@@ -183,26 +177,25 @@ static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
 }
 
 static const char *subject_value(cmd_parms *cmd, mtls_dir_conf_t *dc,
-                                 const char *v)
+                                 const char *v, const char *source)
 {
-    return mtls_ruleset_add_subject(scope_rules(cmd, dc), cmd->pool, v,
-                                    source_of(cmd));
+    return mtls_ruleset_add_subject(scope_rules(cmd, dc), cmd->pool, v, source);
 }
 
-static const char *san_value(cmd_parms *cmd, mtls_dir_conf_t *dc, const char *v)
+static const char *san_value(cmd_parms *cmd, mtls_dir_conf_t *dc, const char *v,
+                             const char *source)
 {
-    return mtls_ruleset_add_san(scope_rules(cmd, dc), cmd->pool, v,
-                                source_of(cmd));
+    return mtls_ruleset_add_san(scope_rules(cmd, dc), cmd->pool, v, source);
 }
 
 static const char *issuer_value(cmd_parms *cmd, mtls_dir_conf_t *dc,
-                                const char *v)
+                                const char *v, const char *source)
 {
     const unsigned char *fp = NULL;
     const char *err = mtls_ruleset_add_issuer(scope_rules(cmd, dc), cmd->pool,
-                                              v, source_of(cmd), &fp);
+                                              v, source, &fp);
     if (err == NULL)
-        record_pin(cmd, fp);
+        record_pin(cmd, fp, source);
     return err;
 }
 
@@ -224,17 +217,18 @@ static const char *add_issuer(cmd_parms *cmd, void *dcfg, const char *args)
 static const char *add_rule(cmd_parms *cmd, void *dcfg, const char *args)
 {
     const unsigned char *fp = NULL;
+    const char *source = source_of(cmd);
     const char *err = mtls_ruleset_add_rule(scope_rules(cmd, dcfg), cmd->pool,
-                                            args, source_of(cmd), &fp);
+                                            args, source, &fp);
     if (err)
         return directive_error(cmd, err);
-    record_pin(cmd, fp);
+    record_pin(cmd, fp, source);
     return NULL;
 }
 
 static void file_pin(void *baton, const unsigned char *fp, const char *source)
 {
-    record_pin_at(((cmd_parms *)baton)->server, fp, source);
+    record_pin(baton, fp, source);
 }
 
 /* Like one MTLSAllow directive per line of the file. The file is read

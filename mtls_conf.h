@@ -30,10 +30,10 @@ typedef struct {
 
 /* What the startup checks need to know about one (virtual) server. */
 typedef struct {
-    apr_array_header_t *pins;     /* mtls_pin_t from this server's config */
+    apr_array_header_t *pins;     /* mtls_pin_t, first use of each issuer */
+    apr_hash_t *pinned;           /* fingerprints in pins */
     apr_array_header_t *enforced; /* "file:line" of each MTLSAuthz On */
     apr_array_header_t *required; /* "file:line" of each Require mtls */
-    apr_hash_t *pinned;           /* fingerprints already in pins */
     int n_rule_directives;
     apr_hash_t *trusted; /* CA fingerprints from mod_ssl, or NULL */
 } mtls_srv_conf_t;

@@ -1,14 +1,21 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
-/* RFC 4514 string -> X509_NAME. OpenSSL 3 exports no such parser.
+/* Distinguished names as lookup keys.
  *
- * The result is compared with X509_NAME_cmp, never as a string, so the
- * parser only has to get the structure right: which bytes belong to
- * which attribute of which RDN. */
+ * A subject is reduced to the canonical encoding that X509_NAME_cmp
+ * compares: per RDN a DER SET of (OID, value), with string values
+ * converted to UTF-8, ASCII lowercased and white space trimmed and
+ * collapsed. Rules are parsed from RFC 4514 text (OpenSSL 3 exports no
+ * such parser) straight into that encoding, without building an
+ * X509_NAME: at 100,000 rules that would cost seconds and over a
+ * kilobyte per rule. Certificates go through the same encoder, so equal
+ * keys mean X509_NAME_cmp would say equal, byte for byte; the unit tests
+ * check the bytes against OpenSSL's own hash of its canonical form. */
 
 #include <apr_strings.h>
 #include <openssl/asn1.h>
 #include <openssl/objects.h>
+#include <stdlib.h>
 #include <openssl/x509.h>
 #include <string.h>
 
@@ -49,10 +56,232 @@ static const struct {
     {"jurisdictionL", NID_jurisdictionLocalityName},
 };
 
+/* ---- the canonical encoding --------------------------------------- */
+
+/* The string types X509_NAME_cmp compares as canonical UTF-8 (OpenSSL's
+ * ASN1_MASK_CANON); other types compare as they are encoded. */
+#define CANON_MASK                                                             \
+    (B_ASN1_UTF8STRING | B_ASN1_BMPSTRING | B_ASN1_UNIVERSALSTRING |           \
+     B_ASN1_PRINTABLESTRING | B_ASN1_T61STRING | B_ASN1_IA5STRING |            \
+     B_ASN1_VISIBLESTRING)
+
 typedef struct {
-    apr_pool_t *p;
+    const unsigned char *der;
+    apr_size_t len;
+    int rdn; /* which RDN, counted as added */
+} canon_entry;
+
+typedef struct {
+    apr_pool_t *tmp; /* scratch, freed by the caller */
+    apr_array_header_t *entries;
+    int rdn;
+} canon_builder;
+
+static void canon_init(canon_builder *b, apr_pool_t *tmp)
+{
+    b->tmp = tmp;
+    b->entries = apr_array_make(tmp, 8, sizeof(canon_entry));
+    b->rdn = -1;
+}
+
+/* Bytes of a DER length field. */
+static apr_size_t der_len_size(apr_size_t n)
+{
+    apr_size_t s = 1;
+    if (n < 128)
+        return 1;
+    for (; n; n >>= 8)
+        s++;
+    return s;
+}
+
+static unsigned char *der_put_header(unsigned char *p, unsigned char tag,
+                                     apr_size_t n)
+{
+    apr_size_t s = der_len_size(n), i;
+    *p++ = tag;
+    if (s == 1) {
+        *p++ = (unsigned char)n;
+        return p;
+    }
+    *p++ = (unsigned char)(0x80 | (s - 1));
+    for (i = s - 1; i > 0; i--)
+        *p++ = (unsigned char)(n >> (8 * (i - 1)));
+    return p;
+}
+
+static int c_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* X509_NAME_cmp's canonical form of a UTF-8 value, into out (which has
+ * room for len bytes). Returns the length written. */
+static apr_size_t canon_text(unsigned char *out, const unsigned char *in,
+                             apr_size_t len)
+{
+    unsigned char *o = out;
+    while (len > 0 && c_space(*in)) {
+        in++;
+        len--;
+    }
+    while (len > 0 && c_space(in[len - 1]))
+        len--;
+    while (len > 0) {
+        if (c_space(*in)) {
+            *o++ = ' ';
+            while (len > 0 && c_space(*in)) {
+                in++;
+                len--;
+            }
+            continue;
+        }
+        *o++ = (*in >= 'A' && *in <= 'Z') ? (unsigned char)(*in + 32) : *in;
+        in++;
+        len--;
+    }
+    return (apr_size_t)(o - out);
+}
+
+/* Adds one attribute: tag is the value's universal tag; a value of a
+ * CANON_MASK type must already be UTF-8. new_rdn starts a new RDN. */
+static int canon_add(canon_builder *b, const ASN1_OBJECT *obj, int tag,
+                     const unsigned char *v, apr_size_t vlen, int new_rdn)
+{
+    const unsigned char *oid = OBJ_get0_data(obj);
+    apr_size_t olen = OBJ_length(obj);
+    unsigned char *val, *der, *p;
+    apr_size_t n, inner;
+    canon_entry *e;
+
+    if (oid == NULL || olen == 0 || tag <= 0 || tag >= 31 ||
+        tag == V_ASN1_SEQUENCE || tag == V_ASN1_SET)
+        return 0;
+    if (ASN1_tag2bit(tag) & CANON_MASK) {
+        val = apr_palloc(b->tmp, vlen + 1);
+        vlen = canon_text(val, v, vlen);
+        tag = V_ASN1_UTF8STRING;
+    }
+    else {
+        val = (unsigned char *)v;
+    }
+    inner = 1 + der_len_size(olen) + olen + 1 + der_len_size(vlen) + vlen;
+    n = 1 + der_len_size(inner) + inner;
+    p = der = apr_palloc(b->tmp, n);
+    p = der_put_header(p, V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED, inner);
+    p = der_put_header(p, V_ASN1_OBJECT, olen);
+    memcpy(p, oid, olen);
+    p += olen;
+    p = der_put_header(p, (unsigned char)tag, vlen);
+    memcpy(p, val, vlen);
+    if (new_rdn || b->rdn < 0)
+        b->rdn++;
+    e = apr_array_push(b->entries);
+    e->der = der;
+    e->len = n;
+    e->rdn = b->rdn;
+    return 1;
+}
+
+/* Adds a value as a certificate holds it: converted to UTF-8 first if it
+ * is compared canonically. */
+static int canon_add_string(canon_builder *b, const ASN1_OBJECT *obj,
+                            const ASN1_STRING *s, int new_rdn)
+{
+    int type = ASN1_STRING_type(s), ok;
+    unsigned char *utf8 = NULL;
+    int n;
+
+    if (type <= 0 || type >= 31)
+        return 0;
+    if (!(ASN1_tag2bit(type) & CANON_MASK))
+        return canon_add(b, obj, type, ASN1_STRING_get0_data(s),
+                         (apr_size_t)ASN1_STRING_length(s), new_rdn);
+    if ((n = ASN1_STRING_to_UTF8(&utf8, s)) < 0)
+        return 0;
+    ok = canon_add(b, obj, V_ASN1_UTF8STRING, utf8, (apr_size_t)n, new_rdn);
+    OPENSSL_free(utf8);
+    return ok;
+}
+
+/* DER order of a SET OF, as OpenSSL sorts it. */
+static int der_cmp(const void *a, const void *b)
+{
+    const canon_entry *x = a, *y = b;
+    apr_size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->der, y->der, n);
+    if (c)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* The key: MTLS_K_SUBJECT and the RDNs, each a sorted DER SET; in the
+ * order added, or reversed (RFC 4514 writes the last RDN first). */
+static mtls_key_t canon_finish(canon_builder *b, apr_pool_t *p, int reverse)
+{
+    canon_entry *es = (canon_entry *)b->entries->elts;
+    int n = b->entries->nelts, n_rdns = b->rdn + 1, i, r;
+    /* start[r]..start[r + 1]: the entries of RDN r, contiguous */
+    int *start = apr_palloc(b->tmp, sizeof(int) * (apr_size_t)(n_rdns + 1));
+    apr_size_t *set = apr_palloc(b->tmp, sizeof(*set) * (apr_size_t)n_rdns);
+    apr_size_t total = 1;
+    unsigned char *out, *q;
+    mtls_key_t k;
+
+    for (r = 0, i = 0; r < n_rdns; r++) {
+        start[r] = i;
+        set[r] = 0;
+        for (; i < n && es[i].rdn == r; i++)
+            set[r] += es[i].len;
+        qsort(es + start[r], (size_t)(i - start[r]), sizeof(*es), der_cmp);
+        total += 1 + der_len_size(set[r]) + set[r];
+    }
+    start[n_rdns] = n;
+    q = out = apr_palloc(p, total);
+    *q++ = MTLS_K_SUBJECT;
+    for (i = 0; i < n_rdns; i++) {
+        r = reverse ? n_rdns - 1 - i : i;
+        q = der_put_header(q, V_ASN1_SET | V_ASN1_CONSTRUCTED, set[r]);
+        for (int j = start[r]; j < start[r + 1]; j++) {
+            memcpy(q, es[j].der, es[j].len);
+            q += es[j].len;
+        }
+    }
+    k.data = (const char *)out;
+    k.len = (apr_size_t)(q - out);
+    return k;
+}
+
+int mtls_name_key(apr_pool_t *p, const X509_NAME *name, mtls_key_t *out)
+{
+    canon_builder b;
+    apr_pool_t *tmp;
+    int i, ok = 1, prev_set = -1;
+
+    if (apr_pool_create(&tmp, p) != APR_SUCCESS)
+        return 0;
+    canon_init(&b, tmp);
+    for (i = 0; ok && i < X509_NAME_entry_count(name); i++) {
+        const X509_NAME_ENTRY *ne = X509_NAME_get_entry(name, i);
+        int set = X509_NAME_ENTRY_set(ne);
+        ok = canon_add_string(&b, X509_NAME_ENTRY_get_object(ne),
+                              X509_NAME_ENTRY_get_data(ne), set != prev_set);
+        prev_set = set;
+    }
+    if (ok)
+        *out = canon_finish(&b, p, 0);
+    apr_pool_destroy(tmp);
+    return ok;
+}
+
+/* ---- the RFC 4514 parser ------------------------------------------- */
+
+typedef struct {
+    apr_pool_t *p; /* scratch and error messages */
     const char *s; /* cursor */
     const char *start;
+    canon_builder b;
+    int new_rdn;
 } dn_cursor;
 
 static const char *dn_err(dn_cursor *c, const char *what)
@@ -134,9 +363,21 @@ static const char *parse_type(dn_cursor *c, ASN1_OBJECT **obj)
     return NULL;
 }
 
-/* "#" hexstring: the BER encoding of the value (RFC 4514 2.4). */
-static const char *parse_hex_value(dn_cursor *c, ASN1_OBJECT *obj,
-                                   X509_NAME *name, int set)
+/* Does a string value hold a NUL character? Refused in a '#' value as
+ * in an escaped one: such a name is an attack, not a client to allow. */
+static int has_nul(const ASN1_STRING *s)
+{
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, s), nul;
+    if (n < 0)
+        return 0; /* not text: compared as encoded */
+    nul = memchr(utf8, 0, (size_t)n) != NULL;
+    OPENSSL_free(utf8);
+    return nul;
+}
+
+/* "#" hexstring: the BER encoding of a string value (RFC 4514 2.4). */
+static const char *parse_hex_value(dn_cursor *c, const ASN1_OBJECT *obj)
 {
     const char *b = ++c->s;
     unsigned char *der, *q;
@@ -155,14 +396,16 @@ static const char *parse_hex_value(dn_cursor *c, ASN1_OBJECT *obj,
         *q++ = (unsigned char)(hexval(b[i]) << 4 | hexval(b[i + 1]));
     dp = der;
     at = d2i_ASN1_TYPE(NULL, &dp, (long)(n / 2));
-    if (at == NULL || dp != der + n / 2 || at->type == V_ASN1_SEQUENCE ||
-        at->type == V_ASN1_SET || at->type == V_ASN1_BOOLEAN ||
-        at->type == V_ASN1_NULL || at->type == V_ASN1_OBJECT) {
+    /* Only the string types a certificate's name can hold. */
+    if (at == NULL || dp != der + n / 2 || at->type <= 0 || at->type >= 31 ||
+        !(ASN1_tag2bit(at->type) & (B_ASN1_PRINTABLE)) ||
+        at->type == V_ASN1_SEQUENCE) {
         err = dn_err(c, "a '#' value must be the BER encoding of a string");
     }
-    else if (!X509_NAME_add_entry_by_OBJ(
-                 name, obj, at->type, at->value.asn1_string->data,
-                 at->value.asn1_string->length, -1, set)) {
+    else if (has_nul(at->value.asn1_string)) {
+        err = dn_err(c, "a NUL byte is not allowed in a value");
+    }
+    else if (!canon_add_string(&c->b, obj, at->value.asn1_string, c->new_rdn)) {
         err = dn_err(c, "the '#' value is not allowed for this attribute");
     }
     ASN1_TYPE_free(at);
@@ -170,11 +413,64 @@ static const char *parse_hex_value(dn_cursor *c, ASN1_OBJECT *obj,
     return err;
 }
 
-static const char *parse_string_value(dn_cursor *c, ASN1_OBJECT *obj,
-                                      X509_NAME *name, int set)
+/* The same checks X509_NAME_add_entry_by_OBJ makes: valid UTF-8, and the
+ * attribute's size and character set limits from OpenSSL's table (C is
+ * two printable characters, CN at most 64, ...). */
+static int printable_char(unsigned char ch)
+{
+    return ch != 0 &&
+           ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            (ch >= '0' && ch <= '9') || strchr(" '()+,-./:=?", ch) != NULL);
+}
+
+/* The string type X509_NAME_add_entry_by_OBJ would give the value, or
+ * -1 where it would refuse it: not UTF-8, or outside the attribute's
+ * size and character set limits from OpenSSL's table (C is two printable
+ * characters, CN at most 64, ...). ASCII values, nearly all of them, are
+ * decided here; others by OpenSSL. */
+static int value_type(const ASN1_OBJECT *obj, const char *v, apr_size_t len)
+{
+    ASN1_STRING_TABLE *tbl = ASN1_STRING_TABLE_get(OBJ_obj2nid(obj));
+    unsigned long mask = ASN1_STRING_get_default_mask();
+    long minsize = 0, maxsize = 0;
+    apr_size_t i;
+    int ascii = 1, printable = 1, t;
+
+    if (tbl == NULL) {
+        mask &= DIRSTRING_TYPE;
+    }
+    else {
+        mask = (tbl->flags & STABLE_NO_MASK) ? tbl->mask : mask & tbl->mask;
+        minsize = tbl->minsize;
+        maxsize = tbl->maxsize;
+    }
+    for (i = 0; i < len && ascii; i++) {
+        ascii = (unsigned char)v[i] < 0x80;
+        printable = printable && printable_char((unsigned char)v[i]);
+    }
+    /* NumericString, the one type compared as encoded, is OpenSSL's. */
+    if (ascii && !(mask & B_ASN1_NUMERICSTRING)) {
+        if ((minsize > 0 && (long)len < minsize) ||
+            (maxsize > 0 && (long)len > maxsize))
+            return -1;
+        /* Each of these compares as UTF-8, and all but PrintableString
+         * hold any ASCII character. */
+        if (mask & (B_ASN1_UTF8STRING | B_ASN1_T61STRING | B_ASN1_BMPSTRING |
+                    B_ASN1_UNIVERSALSTRING | B_ASN1_IA5STRING))
+            return V_ASN1_UTF8STRING;
+        if ((mask & B_ASN1_PRINTABLESTRING) && printable)
+            return V_ASN1_UTF8STRING;
+    }
+    t = ASN1_mbstring_ncopy(NULL, (const unsigned char *)v, (int)len,
+                            MBSTRING_UTF8, mask, minsize, maxsize);
+    return t > 0 ? t : -1;
+}
+
+static const char *parse_string_value(dn_cursor *c, const ASN1_OBJECT *obj)
 {
     char *buf = apr_palloc(c->p, strlen(c->s) + 1);
     apr_size_t len = 0, keep = 0; /* keep: length without trailing spaces */
+    int type;
 
     while (*c->s && *c->s != ',' && *c->s != '+') {
         char ch = *c->s;
@@ -206,8 +502,7 @@ static const char *parse_string_value(dn_cursor *c, ASN1_OBJECT *obj,
             keep = len;
         c->s++;
     }
-    if (!X509_NAME_add_entry_by_OBJ(name, obj, MBSTRING_UTF8,
-                                    (unsigned char *)buf, (int)keep, -1, set)) {
+    if ((type = value_type(obj, buf, keep)) < 0) {
         if (keep == 0)
             return dn_err(c, "empty value not allowed for this attribute");
         return apr_psprintf(c->p,
@@ -215,22 +510,27 @@ static const char *parse_string_value(dn_cursor *c, ASN1_OBJECT *obj,
                             "for this attribute",
                             apr_pstrmemdup(c->p, buf, keep));
     }
+    /* A NumericString's ASCII text is its encoding, and every other
+     * type compares as this UTF-8. */
+    if (!canon_add(&c->b, obj,
+                   ASN1_tag2bit(type) & CANON_MASK ? V_ASN1_UTF8STRING : type,
+                   (unsigned char *)buf, keep, c->new_rdn))
+        return "cannot encode this DN";
     return NULL;
 }
 
-/* Appends one RDN's attributes to rdn, the first one in a new set. */
-static const char *parse_rdn(dn_cursor *c, X509_NAME *rdn)
+/* One RDN: its attributes, joined by '+'. */
+static const char *parse_rdn(dn_cursor *c)
 {
-    int set = 0;
-
+    c->new_rdn = 1;
     for (;;) {
         ASN1_OBJECT *obj = NULL;
         const char *err = parse_type(c, &obj);
         if (err == NULL) {
             if (*c->s == '#')
-                err = parse_hex_value(c, obj, rdn, set);
+                err = parse_hex_value(c, obj);
             else
-                err = parse_string_value(c, obj, rdn, set);
+                err = parse_string_value(c, obj);
         }
         ASN1_OBJECT_free(obj);
         if (err)
@@ -240,38 +540,29 @@ static const char *parse_rdn(dn_cursor *c, X509_NAME *rdn)
         if (*c->s != '+')
             return NULL;
         c->s++;
-        set = -1; /* the next attribute joins this RDN */
+        c->new_rdn = 0; /* the next attribute joins this RDN */
     }
 }
 
-static apr_status_t free_name(void *name)
+const char *mtls_dn_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
 {
-    X509_NAME_free(name);
-    return APR_SUCCESS;
-}
-
-const char *mtls_dn_parse(apr_pool_t *p, const char *text, X509_NAME **out)
-{
-    dn_cursor c = {p, text, text};
-    apr_array_header_t *rdn_start = apr_array_make(p, 8, sizeof(int));
-    X509_NAME *rdns = X509_NAME_new(), *name = NULL;
+    dn_cursor c;
     const char *err = NULL;
-    int i, j, n;
 
+    /* Scratch in a subpool: only the key stays in p. */
+    if (apr_pool_create(&c.p, p) != APR_SUCCESS)
+        return "out of memory";
+    c.s = c.start = text;
+    canon_init(&c.b, c.p);
     skip_spaces(&c);
     if (*c.s == '/')
         err = "this looks like the legacy /C=../CN=.. form; write the DN "
               "in RFC 4514 form, e.g. CN=alice,O=Acme,C=US";
     else if (*c.s == '\0')
         err = "empty DN";
-    else if (rdns == NULL)
-        err = "out of memory";
 
-    /* Parse in written order into rdns (one RDN per set), then copy the
-     * RDNs in reverse: RFC 4514 writes the last RDN first. */
     while (err == NULL) {
-        APR_ARRAY_PUSH(rdn_start, int) = X509_NAME_entry_count(rdns);
-        if ((err = parse_rdn(&c, rdns)) != NULL)
+        if ((err = parse_rdn(&c)) != NULL)
             break;
         if (*c.s == '\0')
             break;
@@ -280,31 +571,10 @@ const char *mtls_dn_parse(apr_pool_t *p, const char *text, X509_NAME **out)
         if (*c.s == '\0')
             err = dn_err(&c, "empty RDN after ','");
     }
-
-    if (err == NULL && (name = X509_NAME_new()) == NULL)
-        err = "out of memory";
-    n = X509_NAME_entry_count(rdns);
-    for (i = rdn_start->nelts - 1; err == NULL && i >= 0; i--) {
-        int first = APR_ARRAY_IDX(rdn_start, i, int);
-        for (j = first; j < n; j++) {
-            if (!X509_NAME_add_entry(name, X509_NAME_get_entry(rdns, j), -1,
-                                     j == first ? 0 : -1)) {
-                err = "out of memory";
-                break;
-            }
-        }
-        n = first;
-    }
-    /* Encode now: X509_NAME_cmp would otherwise cache the canonical
-     * form lazily, writing to a name that threads share. */
-    if (err == NULL && i2d_X509_NAME(name, NULL) <= 0)
-        err = "cannot encode this DN";
-    X509_NAME_free(rdns);
-    if (err) {
-        X509_NAME_free(name);
-        return err;
-    }
-    apr_pool_cleanup_register(p, name, free_name, apr_pool_cleanup_null);
-    *out = name;
-    return NULL;
+    if (err == NULL)
+        *out = canon_finish(&c.b, p, 1);
+    else
+        err = apr_pstrdup(p, err);
+    apr_pool_destroy(c.p);
+    return err;
 }

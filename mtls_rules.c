@@ -65,15 +65,21 @@ static mtls_key_t key_email(apr_pool_t *p, const char *v, apr_size_t len)
     return k;
 }
 
-static mtls_key_t key_subject(apr_pool_t *p, const X509_NAME *name, int *ok)
+/* What a subject is indexed by: a 64-bit FNV-1a digest of its canonical
+ * key, so that each request hashes 9 bytes rather than the whole name.
+ * Rules found under it are confirmed against the full key. */
+static mtls_key_t subject_index_key(apr_pool_t *p, const mtls_key_t *subject)
 {
-    unsigned char h[4];
-    unsigned long v = X509_NAME_hash_ex(name, NULL, NULL, ok);
-    h[0] = (unsigned char)(v >> 24);
-    h[1] = (unsigned char)(v >> 16);
-    h[2] = (unsigned char)(v >> 8);
-    h[3] = (unsigned char)v;
-    return key_make(p, MTLS_K_SUBJECT, h, sizeof(h));
+    apr_uint64_t h = APR_UINT64_C(14695981039346656037);
+    unsigned char d[8];
+    apr_size_t i;
+    for (i = 0; i < subject->len; i++) {
+        h ^= (unsigned char)subject->data[i];
+        h *= APR_UINT64_C(1099511628211);
+    }
+    for (i = 0; i < sizeof(d); i++)
+        d[i] = (unsigned char)(h >> (8 * i));
+    return key_make(p, MTLS_K_SUBJECT, d, sizeof(d));
 }
 
 const char *mtls_fp_hex(apr_pool_t *p, const unsigned char *fp)
@@ -245,7 +251,21 @@ mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p)
     index_init(p, &rs->names);
     index_init(p, &rs->rules);
     rs->issuers = apr_hash_make(p);
+    rs->fps = apr_hash_make(p);
     return rs;
+}
+
+/* One copy of each fingerprint per scope: large allowlists repeat the
+ * same few issuers. */
+static const unsigned char *fp_intern(mtls_ruleset_t *rs, apr_pool_t *p,
+                                      const unsigned char *fp)
+{
+    unsigned char *copy = apr_hash_get(rs->fps, fp, MTLS_FP_LEN);
+    if (copy == NULL) {
+        copy = apr_pmemdup(p, fp, MTLS_FP_LEN);
+        apr_hash_set(rs->fps, copy, MTLS_FP_LEN, copy);
+    }
+    return copy;
 }
 
 int mtls_ruleset_is_empty(const mtls_ruleset_t *rs)
@@ -258,14 +278,14 @@ static mtls_rule_t *rule_make(apr_pool_t *p, const char *source)
 {
     mtls_rule_t *r = apr_pcalloc(p, sizeof(*r));
     r->source = source;
-    r->sans = apr_array_make(p, 1, sizeof(mtls_key_t));
     return r;
 }
 
-static mtls_key_t subject_index_key(apr_pool_t *p, X509_NAME *name)
+static void rule_add_san(apr_pool_t *p, mtls_rule_t *r, mtls_key_t k)
 {
-    int ok = 0;
-    return key_subject(p, name, &ok);
+    if (r->sans == NULL)
+        r->sans = apr_array_make(p, 1, sizeof(mtls_key_t));
+    APR_ARRAY_PUSH(r->sans, mtls_key_t) = k;
 }
 
 const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
@@ -275,7 +295,7 @@ const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
     const char *err = mtls_dn_parse(p, dn, &r->subject);
     if (err)
         return apr_psprintf(p, "bad DN '%s': %s", dn, err);
-    index_add(&rs->names, subject_index_key(p, r->subject), r);
+    index_add(&rs->names, subject_index_key(p, &r->subject), r);
     return NULL;
 }
 
@@ -287,7 +307,7 @@ const char *mtls_ruleset_add_san(mtls_ruleset_t *rs, apr_pool_t *p,
     const char *err = mtls_san_parse(p, san, &k);
     if (err)
         return err;
-    APR_ARRAY_PUSH(r->sans, mtls_key_t) = k;
+    rule_add_san(p, r, k);
     index_add(&rs->names, k, r);
     return NULL;
 }
@@ -297,18 +317,18 @@ const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
                                     const unsigned char **fp_out)
 {
     mtls_rule_t *r = rule_make(p, source);
-    unsigned char *buf = apr_palloc(p, MTLS_FP_LEN);
+    unsigned char buf[MTLS_FP_LEN];
     mtls_key_t k;
     const char *err = mtls_fp_parse(p, fp, buf);
     if (err)
         return err;
-    r->issuer = buf;
+    r->issuer = fp_intern(rs, p, buf);
     k = key_make(p, MTLS_K_ISSUER, buf, MTLS_FP_LEN);
     apr_hash_set(rs->issuers, k.data, k.len, r);
     if (rs->issuer_rule == NULL)
         rs->issuer_rule = r;
     if (fp_out)
-        *fp_out = buf;
+        *fp_out = r->issuer;
     return NULL;
 }
 
@@ -344,72 +364,92 @@ const char *mtls_next_word(apr_pool_t *p, const char **line, char **word)
     return quoted ? "unbalanced double quote" : NULL;
 }
 
-const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
-                                  const char *line, const char *source,
-                                  const unsigned char **pin_out)
+/* Parses one MTLSAllow line into r; words and messages in tmp. */
+static const char *rule_parse(mtls_ruleset_t *rs, apr_pool_t *p,
+                              apr_pool_t *tmp, mtls_rule_t *r, const char *line)
 {
-    mtls_rule_t *r = rule_make(p, source);
-    mtls_key_t anchor = {NULL, 0}, k;
     const char *err;
     char *word;
+    mtls_key_t k;
 
     for (;;) {
         char *eq, *v;
-        if ((err = mtls_next_word(p, &line, &word)) != NULL)
+        if ((err = mtls_next_word(tmp, &line, &word)) != NULL)
             return err;
         if (word == NULL)
-            break;
+            return NULL;
         eq = strchr(word, '=');
         if (eq == NULL)
-            return apr_psprintf(p,
+            return apr_psprintf(tmp,
                                 "'%s': expected key=value with key "
                                 "subject, san, issuer or cert",
                                 word);
         *eq = '\0';
         v = eq + 1;
         if (strcasecmp(word, "subject") == 0) {
-            if (r->subject)
+            if (r->subject.data)
                 return "subject= given twice";
             if ((err = mtls_dn_parse(p, v, &r->subject)) != NULL)
-                return apr_psprintf(p, "bad DN '%s': %s", v, err);
+                return apr_psprintf(tmp, "bad DN '%s': %s", v, err);
         }
         else if (strcasecmp(word, "san") == 0) {
             if ((err = mtls_san_parse(p, v, &k)) != NULL)
                 return err;
-            APR_ARRAY_PUSH(r->sans, mtls_key_t) = k;
+            rule_add_san(p, r, k);
         }
         else if (strcasecmp(word, "issuer") == 0 ||
                  strcasecmp(word, "cert") == 0) {
             int is_issuer = lower(word[0]) == 'i';
-            unsigned char *fp = apr_palloc(p, MTLS_FP_LEN);
+            unsigned char fp[MTLS_FP_LEN];
             if (is_issuer ? r->issuer != NULL : r->cert != NULL)
-                return apr_psprintf(p, "%s= given twice", word);
-            if ((err = mtls_fp_parse(p, v, fp)) != NULL)
-                return apr_psprintf(p, "%s=%s", word, err);
+                return apr_psprintf(tmp, "%s= given twice", word);
+            if ((err = mtls_fp_parse(tmp, v, fp)) != NULL)
+                return apr_psprintf(tmp, "%s=%s", word, err);
             if (is_issuer)
-                r->issuer = fp;
+                r->issuer = fp_intern(rs, p, fp);
             else
-                r->cert = fp;
+                r->cert = apr_pmemdup(p, fp, MTLS_FP_LEN);
         }
         else {
-            return apr_psprintf(p,
+            return apr_psprintf(tmp,
                                 "unknown key '%s' (use subject, san, "
                                 "issuer or cert)",
                                 word);
         }
     }
+}
+
+const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
+                                  const char *line, const char *source,
+                                  const unsigned char **pin_out)
+{
+    mtls_rule_t *r = rule_make(p, source);
+    mtls_key_t anchor = {NULL, 0}, k;
+    apr_pool_t *tmp;
+    const char *err;
+
+    /* The words are copies of the line: scratch, not kept per rule. */
+    if (apr_pool_create(&tmp, p) != APR_SUCCESS)
+        return "out of memory";
+    err = rule_parse(rs, p, tmp, r, line);
+    if (err) {
+        err = apr_pstrdup(p, err);
+        apr_pool_destroy(tmp);
+        return err;
+    }
+    apr_pool_destroy(tmp);
 
     /* Index under the most selective constraint: a certificate, then a
      * subject, then an exact SAN, then a URI prefix, then the issuer. */
     if (r->cert) {
         anchor = key_make(p, MTLS_K_CERT, r->cert, MTLS_FP_LEN);
     }
-    else if (r->subject) {
-        anchor = subject_index_key(p, r->subject);
+    else if (r->subject.data) {
+        anchor = subject_index_key(p, &r->subject);
     }
     else {
         int i;
-        for (i = 0; i < r->sans->nelts; i++) {
+        for (i = 0; r->sans && i < r->sans->nelts; i++) {
             k = APR_ARRAY_IDX(r->sans, i, mtls_key_t);
             if (anchor.data == NULL || anchor.data[0] == MTLS_K_URI_PREFIX)
                 anchor = k;
@@ -554,12 +594,9 @@ static void add_full_identity(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
                               X509_STORE *store)
 {
     unsigned int n = 0;
-    int ok = 0;
-    mtls_key_t sk;
 
-    sk = key_subject(p, id->subject, &ok);
-    if (ok)
-        id_add_key(id, sk);
+    if (mtls_name_key(p, id->subject, &id->subject_key))
+        id_add_key(id, subject_index_key(p, &id->subject_key));
     if (X509_digest(cert, EVP_sha256(), id->cert_fp, &n) && n == MTLS_FP_LEN)
         id_add_key(id, key_make(p, MTLS_K_CERT, id->cert_fp, MTLS_FP_LEN));
     id_add_sans(p, id, cert);
@@ -628,9 +665,11 @@ static mtls_miss_e rule_check(const mtls_rule_t *r, const mtls_identity_t *id)
     int i;
     if (r->cert && !id_has(id, MTLS_K_CERT, r->cert, MTLS_FP_LEN))
         return MTLS_MISS_NO_RULE;
-    if (r->subject && X509_NAME_cmp(r->subject, id->subject) != 0)
+    if (r->subject.data &&
+        (id->subject_key.len != r->subject.len ||
+         memcmp(id->subject_key.data, r->subject.data, r->subject.len) != 0))
         return MTLS_MISS_NO_RULE;
-    for (i = 0; i < r->sans->nelts; i++) {
+    for (i = 0; r->sans && i < r->sans->nelts; i++) {
         if (!id_has_san(id, &APR_ARRAY_IDX(r->sans, i, mtls_key_t)))
             return MTLS_MISS_NO_RULE;
     }

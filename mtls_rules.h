@@ -18,8 +18,9 @@
 /* Every identity attribute and every rule constraint is reduced to a
  * "key": a tag byte followed by the normalised value. Equal keys mean
  * equal values under the matching rules of the README, so a lookup is
- * one hash probe. Subjects are the exception: their key is a hash of
- * OpenSSL's canonical encoding, confirmed with X509_NAME_cmp. */
+ * one hash probe. A subject's key is the canonical encoding that
+ * X509_NAME_cmp compares (mtls_dn.c); it is indexed by a digest of that
+ * and confirmed in full. */
 enum {
     MTLS_K_SUBJECT = 'S',
     MTLS_K_CERT = 'C',
@@ -40,10 +41,10 @@ typedef struct {
 typedef struct mtls_rule_t mtls_rule_t;
 struct mtls_rule_t {
     const char *source;          /* "file:line" of the directive */
-    X509_NAME *subject;          /* NULL: no subject constraint */
+    mtls_key_t subject;          /* data NULL: no subject constraint */
     const unsigned char *issuer; /* NULL: no issuer constraint */
     const unsigned char *cert;   /* NULL: no certificate pin */
-    apr_array_header_t *sans;    /* mtls_key_t, all must be present */
+    apr_array_header_t *sans;    /* mtls_key_t, all present; may be NULL */
     mtls_rule_t *next;           /* next rule indexed under the same key */
 };
 
@@ -66,13 +67,15 @@ typedef struct {
     mtls_rule_t *issuer_rule; /* first issuer directive, for reporting */
     /* Each MTLSAllow line, indexed under one of its own keys. */
     mtls_index_t rules;
-    int n_rules; /* MTLSAllow lines */
+    int n_rules;     /* MTLSAllow lines */
+    apr_hash_t *fps; /* interned fingerprints */
 } mtls_ruleset_t;
 
 /* What is known about one client certificate. */
 typedef struct {
     X509 *cert;               /* referenced for the pool's life */
     const X509_NAME *subject; /* owned by cert */
+    mtls_key_t subject_key;   /* data NULL if it has no canonical form */
     unsigned char cert_fp[MTLS_FP_LEN];
     int n_issuers;                   /* trusted CAs that really signed it */
     const unsigned char *issuer_fps; /* n_issuers * MTLS_FP_LEN */
@@ -96,7 +99,9 @@ typedef void mtls_trace_fn(void *baton, const mtls_rule_t *rule,
 
 /* Parsers. Each returns NULL on success or an error message allocated
  * in p (without the directive name; the caller adds it). */
-const char *mtls_dn_parse(apr_pool_t *p, const char *text, X509_NAME **out);
+const char *mtls_dn_parse(apr_pool_t *p, const char *text, mtls_key_t *out);
+/* The key of a certificate's name; 0 if a value has no canonical form. */
+int mtls_name_key(apr_pool_t *p, const X509_NAME *name, mtls_key_t *out);
 const char *mtls_fp_parse(apr_pool_t *p, const char *text,
                           unsigned char out[MTLS_FP_LEN]);
 const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out);

@@ -28,7 +28,7 @@ if (@missing) {
     ok(0, 'prerequisites: ' . join('; ', @missing));
     exit 0;
 }
-plan tests => 55;
+plan tests => 58;
 
 my %FP;
 for (split /\n/, slurp("$PKI/pins.sh")) { $FP{$1} = $2 if /^(FP_\w+)=([0-9a-f]{64})\s*$/ }
@@ -238,6 +238,25 @@ for my $c (@bad_directives) {
     like(slurp("$dir/start.out") . slurp("$dir/error_log"),
          qr/mtls_authz: \Q$dir\E\/rules\/allow\.txt:2: issuer sha256:$FP{FP_CA_A_FORGED} is not a CA certificate in the trust store/,
          'naming the rule file and line');
+}
+
+# ---- what mtls-authz-rule prints can be appended to a rule file as is ----------
+{
+    my ($dir, $port) = new_case('allowfile-from-tool');
+    my $rules = "$dir/rules/allow.txt";
+    my $tool  = "$at{top}/build/mtls-authz-rule";
+    spew($rules, "# partners\n");
+    my ($st) = run_cmd(30, "$dir/tool.err", '/bin/sh', '-c',
+        'exec "$0" --ca "$1" "$2" >>"$3"', $tool, "$PKI/trust-all.crt", "$PKI/alice-a.crt", $rules);
+    is(describe_status($st), 'exit 0', 'mtls-authz-rule --ca trust-all.crt alice-a.crt >> rules/allow.txt')
+      or diag(slurp("$dir/tool.err"));
+    my ($file) = write_conf($dir, $port,
+        '    <Location /x>', '        MTLSAuthz On', '        MTLSAllowFile rules/allow.txt', '    </Location>');
+    my $pid = start_httpd($dir, $file, $port);
+    is($pid ? get($port, '/x', 'alice-a') : -1, 200, "the tool's rule admits alice")
+      or diag(slurp($rules) . slurp("$dir/start.out") . slurp("$dir/error_log"));
+    is($pid ? get($port, '/x', 'alice-b') : -1, 403, 'and not alice from another CA');
+    kill_group($pid) if $pid;
 }
 
 # ---- 100,000 lines: loads, serves, and counts its lines right -------------------

@@ -7,6 +7,7 @@
 #include <apr_strings.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
@@ -167,19 +168,43 @@ static int err_has(const char *err, const char *needle)
 
 static int parse_fails(const char *dn, const char *needle)
 {
-    X509_NAME *n = NULL;
-    const char *err = mtls_dn_parse(pool, dn, &n);
+    mtls_key_t k;
+    const char *err = mtls_dn_parse(pool, dn, &k);
     if (err == NULL)
         return 0;
     return needle == NULL || strstr(err, needle) != NULL;
 }
 
+static int keys_equal(mtls_key_t a, mtls_key_t b)
+{
+    return a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+}
+
+/* The parsed DN has the key of the certificate name built from entries. */
 static int dn_equal(const char *dn, const char *const *entries)
 {
-    X509_NAME *a = NULL, *b = name_of(entries);
-    int eq = mtls_dn_parse(pool, dn, &a) == NULL && X509_NAME_cmp(a, b) == 0;
+    X509_NAME *b = name_of(entries);
+    mtls_key_t ka, kb;
+    int eq = mtls_dn_parse(pool, dn, &ka) == NULL &&
+             mtls_name_key(pool, b, &kb) && keys_equal(ka, kb);
     X509_NAME_free(b);
     return eq;
+}
+
+/* Our key is byte for byte OpenSSL's canonical encoding: its SHA-1, as
+ * X509_NAME_hash_ex computes it, matches. */
+static int key_is_openssl_canon(const X509_NAME *name)
+{
+    mtls_key_t k;
+    unsigned char md[20];
+    unsigned long h;
+    int ok = 0;
+    if (!mtls_name_key(pool, name, &k))
+        return 0;
+    SHA1((const unsigned char *)k.data + 1, k.len - 1, md);
+    h = (unsigned long)md[0] | (unsigned long)md[1] << 8 |
+        (unsigned long)md[2] << 16 | (unsigned long)md[3] << 24;
+    return X509_NAME_hash_ex(name, NULL, NULL, &ok) == h && ok;
 }
 
 int main(void)
@@ -231,6 +256,87 @@ int main(void)
     check(parse_fails("C=USA", NULL), "country of three letters refused");
     check(parse_fails("CN=,O=x", "empty value"), "empty value refused");
     check(parse_fails("CN=#zz", NULL), "bad hex refused");
+    check(parse_fails("CN=#020101", "string"), "#hex INTEGER refused");
+    {
+        /* INN is a NumericString, compared as encoded, not as UTF-8. */
+        X509_NAME *n = X509_NAME_new();
+        mtls_key_t kn, kp;
+        X509_NAME_add_entry_by_txt(n, "INN", MBSTRING_UTF8,
+                                   (const unsigned char *)"123456789012", -1,
+                                   -1, 0);
+        check(mtls_name_key(pool, n, &kn) &&
+                  mtls_dn_parse(pool, "INN=123456789012", &kp) == NULL &&
+                  keys_equal(kn, kp) && key_is_openssl_canon(n),
+              "NumericString attribute (INN) as OpenSSL types it");
+        X509_NAME_free(n);
+    }
+    check(parse_fails("CN=#0c0b616c696365002e6576696c", "NUL"),
+          "NUL in a #hex value refused");
+    check(parse_fails("CN=#1e0400610000", "NUL"),
+          "NUL in a #hex BMPString refused");
+
+    /* The key is OpenSSL's canonical encoding, so it compares as
+     * X509_NAME_cmp does: checked against OpenSSL's hash of it. */
+    {
+        static const char *const names[][9] = {
+            {"C", "US", "O", "Acme Inc.", "CN", "alice", NULL},
+            {"C", "US", "O", "  Acme   \tInc.  ", "CN", "ALICE", NULL},
+            {"C", "US", "O", "x", "UID", "7", "+CN", "alice", NULL},
+            {"CN", "caf\xc3\xa9 \xe2\x82\xac", NULL},
+            {"DC", "org", "DC", "example", "CN", "a,b+c", NULL},
+        };
+        size_t i;
+        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            X509_NAME *n = name_of(names[i]);
+            check(key_is_openssl_canon(n), "key = OpenSSL canonical form");
+            X509_NAME_free(n);
+        }
+    }
+    {
+        /* Other string types than UTF-8: BMP, Universal, T61, IA5, and a
+         * multi-valued RDN whose DER order differs from the written one. */
+        X509_NAME *n = X509_NAME_new(), *u = X509_NAME_new();
+        static const unsigned char bmp[] = {0, 'A', 0, 'l', 0x20, 0xac};
+        static const unsigned char ucs[] = {0, 0, 0, 'B', 0, 1, 0xf6, 0x00};
+        mtls_key_t kn, ku;
+        X509_NAME_add_entry_by_NID(n, NID_commonName, V_ASN1_BMPSTRING, bmp,
+                                   sizeof(bmp), -1, 0);
+        X509_NAME_add_entry_by_NID(n, NID_organizationName,
+                                   V_ASN1_UNIVERSALSTRING, ucs, sizeof(ucs), -1,
+                                   0);
+        X509_NAME_add_entry_by_NID(n, NID_localityName, V_ASN1_T61STRING,
+                                   (const unsigned char *)"Z\xfcrich", -1, -1,
+                                   0);
+        X509_NAME_add_entry_by_NID(n, NID_pkcs9_emailAddress, V_ASN1_IA5STRING,
+                                   (const unsigned char *)"A@B.C", -1, -1, -1);
+        X509_NAME_add_entry_by_NID(n, NID_dnQualifier, V_ASN1_PRINTABLESTRING,
+                                   (const unsigned char *)"Q", -1, -1, -1);
+        check(key_is_openssl_canon(n),
+              "key = OpenSSL canonical form (BMP, Universal, T61, IA5)");
+        /* The same name in UTF-8 compares equal, as X509_NAME_cmp says. */
+        X509_NAME_add_entry_by_NID(u, NID_commonName, MBSTRING_UTF8,
+                                   (const unsigned char *)"Al\xe2\x82\xac", -1,
+                                   -1, 0);
+        X509_NAME_add_entry_by_NID(u, NID_organizationName, MBSTRING_UTF8,
+                                   (const unsigned char *)"b\xf0\x9f\x98\x80",
+                                   -1, -1, 0);
+        X509_NAME_add_entry_by_NID(u, NID_localityName, MBSTRING_UTF8,
+                                   (const unsigned char *)"z\xc3\xbcrich", -1,
+                                   -1, 0);
+        X509_NAME_add_entry_by_NID(u, NID_dnQualifier, MBSTRING_UTF8,
+                                   (const unsigned char *)"q", -1, -1, -1);
+        X509_NAME_add_entry_by_NID(u, NID_pkcs9_emailAddress, MBSTRING_UTF8,
+                                   (const unsigned char *)"a@b.c", -1, -1, -1);
+        check(mtls_name_key(pool, n, &kn) && mtls_name_key(pool, u, &ku) &&
+                  keys_equal(kn, ku) && X509_NAME_cmp(n, u) == 0,
+              "string types compare as UTF-8, as X509_NAME_cmp");
+        check(dn_equal("O=b\xf0\x9f\x98\x80,CN=AL\xe2\x82\xac",
+                       (const char *const[]){"CN", "Al\xe2\x82\xac", "O",
+                                             "b\xf0\x9f\x98\x80", NULL}),
+              "non-ASCII is compared exactly, ASCII case-insensitively");
+        X509_NAME_free(n);
+        X509_NAME_free(u);
+    }
 
     /* words of a directive line */
     {
