@@ -56,7 +56,7 @@ sub config_test_fails {
 # and in every case output => stdout + stderr + ErrorLog so far.
 sub start_httpd {
     my ($dir, $file, $port) = @_;
-    unlink "$dir/error_log";
+    unlink "$dir/error_log", "$dir/httpd.pid";
     my $pid = spawn("$dir/start.out", $HTTPD, '-f', $file, '-DFOREGROUND');
     my $deadline = time + $START_TIMEOUT;
     my %r;
@@ -68,10 +68,15 @@ sub start_httpd {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $port, Proto => 'tcp',
                                       Timeout => 1);
+        # Started: the port answers and httpd has written its pid file.
+        # The pid file rules out another process that happens to listen
+        # on the port picked by free_port() while this httpd fails.
         if ($s) {
             close $s;
-            %r = (started => 1, pid => $pid);
-            last;
+            if ((slurp("$dir/httpd.pid") // '') =~ /^\s*\Q$pid\E\s*$/) {
+                %r = (started => 1, pid => $pid);
+                last;
+            }
         }
         if (time >= $deadline) {
             %r = (hung => 1, pid => $pid);
