@@ -211,6 +211,32 @@ for my $c (@refused) {
          'line-too-long: httpd names the file, the line and the problem');
 }
 
+# ---- long lines in bounded memory ----------------------------------------------------
+# Regression: the word splitter and the DN parser allocated the rest of
+# the line for every word or value, so a 1 MB line of 50,000 values
+# needed about 25 GB. Each of these must pass httpd -t within 1 GiB of
+# address space.
+for my $c (
+    ['50k-san-values', 'MTLSAllowSAN '
+       . join(' ', map { "DNS:h$_.example" } 1 .. 50000)],
+    ['20k-allow-words', 'MTLSAllow '
+       . join(' ', map { "san=DNS:h$_.example" } 1 .. 20000)],
+    ['100k-rdn-dn', 'MTLSAllowSubject "' . join(',', map { "OU=u$_" } 1 .. 100000)
+       . ',CN=x"'],
+  )
+{
+    my ($name, $line) = @$c;
+    my $dir  = case_dir($name);
+    my $file = "$dir/httpd.conf";
+    write_bytes($file, head_lines($dir, free_port()), '<Location /x>',
+                '    MTLSAuthz On', "    $line", '</Location>');
+    my ($st, $hung) = run_cmd(120, "$dir/test.out", '/bin/sh', '-c',
+                              'ulimit -v 1048576 && exec "$0" -t -f "$1"', $HTTPD, $file);
+    my $out = slurp("$dir/test.out");
+    is(describe_status($st), 'exit 0',
+       "$name: a 1 MB line loads within 1 GiB of address space") or diag($out);
+}
+
 # ---- accepted: documented behaviour, started for real ------------------------------
 
 {
