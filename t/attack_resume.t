@@ -89,7 +89,8 @@ my @conf = (
 );
 spew("$dir/httpd.conf", join("\n", @conf) . "\n");
 
-my ($pid, $why) = start_server($HTTPD, "$dir/httpd.conf", $port, "$dir/start.out", 20);
+my ($pid, $why) = start_server($HTTPD, "$dir/httpd.conf", $port, "$dir/start.out", 20,
+                             "$dir/httpd.pid");
 ok($pid, "httpd starts on 127.0.0.1:$port") or diag($why, "\n", slurp("$dir/start.out"),
                                                    slurp("$dir/error_log"));
 die "cannot run: httpd did not start\n" unless $pid;

@@ -287,7 +287,8 @@ for my $c (
     write_bytes($file, @l);
     my ($st, $out, $secs) = config_test($dir, $file, 120);
     is(describe_status($st), 'exit 0', 'accepted: httpd -t accepts it') or diag($out);
-    my ($pid, $why) = start_server($HTTPD, $file, $port, "$dir/start.out", 120);
+    my ($pid, $why) = start_server($HTTPD, $file, $port, "$dir/start.out", 120,
+                                   "$dir/httpd.pid");
     ok($pid, 'accepted: httpd starts') or diag($why, slurp("$dir/start.out"));
     my @cases = (
         ['/t/dup', 'alice-a', 200], ['/t/dup', 'bob-a', 403],
@@ -341,7 +342,8 @@ for my $c (
       or diag($out);
     diag(sprintf '100,000 rules: httpd -t took %.1f s', $secs);
     my $t0 = time;
-    my ($pid, $why) = start_server($HTTPD, $file, $port, "$dir/start.out", 300);
+    my ($pid, $why) = start_server($HTTPD, $file, $port, "$dir/start.out", 300,
+                                   "$dir/httpd.pid");
     ok($pid, '100,000 rules: httpd starts') or diag($why, slurp("$dir/start.out"));
     diag(sprintf '100,000 rules: httpd started in %.1f s', time - $t0) if $pid;
     is($pid ? get($port, '/t/x', 'alice-a') : -1, 200,

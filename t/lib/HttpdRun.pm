@@ -164,10 +164,13 @@ sub user_lines {
 }
 
 # Starts `httpd -f $file -DFOREGROUND` (output into $out) and waits up to
-# $timeout seconds until it accepts connections on 127.0.0.1:$port.
-# Returns its pid, or (undef, why) after ending it.
+# $timeout seconds until it accepts connections on 127.0.0.1:$port and
+# has written its pid into $pidfile (which rules out another process
+# that happens to listen on the port free_port() picked). Returns its
+# pid, or (undef, why) after ending it.
 sub start_server {
-    my ($httpd, $file, $port, $out, $timeout) = @_;
+    my ($httpd, $file, $port, $out, $timeout, $pidfile) = @_;
+    unlink $pidfile;
     my $pid = spawn($out, $httpd, '-f', $file, '-DFOREGROUND');
     my $deadline = time + $timeout;
     while (time < $deadline) {
@@ -178,7 +181,7 @@ sub start_server {
                                       Proto => 'tcp', Timeout => 1);
         if ($s) {
             close $s;
-            return $pid;
+            return $pid if slurp($pidfile) =~ /^\s*\Q$pid\E\s*$/;
         }
         sleep 0.1;
     }
