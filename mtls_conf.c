@@ -5,6 +5,7 @@
 #include "http_log.h"
 #include "apr_strings.h"
 #include "apr_lib.h"
+#include "apr_file_io.h"
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -76,9 +77,76 @@ static const char *source_of(cmd_parms *cmd)
                         cmd->directive->line_num);
 }
 
+/* httpd prints about 8 KB of a message at most; of a longer one keep
+ * the start (the value) and the end (what is wrong with it). */
+#define MTLS_ERR_HEAD 256
+#define MTLS_ERR_TAIL 512
+
 static const char *directive_error(cmd_parms *cmd, const char *err)
 {
+    apr_size_t n = strlen(err);
+    if (n > MTLS_ERR_HEAD + MTLS_ERR_TAIL + 64)
+        err = apr_psprintf(
+            cmd->pool, "%.*s[... %" APR_SIZE_T_FMT " bytes left out ...]%s",
+            MTLS_ERR_HEAD, err, n - MTLS_ERR_HEAD - MTLS_ERR_TAIL,
+            err + n - MTLS_ERR_TAIL);
     return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+}
+
+/* The line numbers of file that hold a NUL byte, as a hash of ints (empty
+ * if it cannot be read), read once per configuration pass. */
+static apr_hash_t *nul_lines(cmd_parms *cmd, const char *file)
+{
+    apr_hash_t *files = NULL, *lines;
+    apr_file_t *f;
+    char buf[8192];
+    apr_size_t n, i;
+    int line = 1;
+
+    apr_pool_userdata_get((void **)&files, "mtls_authz_nul_lines",
+                          cmd->temp_pool);
+    if (files == NULL) {
+        files = apr_hash_make(cmd->temp_pool);
+        apr_pool_userdata_setn(files, "mtls_authz_nul_lines", NULL,
+                               cmd->temp_pool);
+    }
+    if ((lines = apr_hash_get(files, file, APR_HASH_KEY_STRING)) != NULL)
+        return lines;
+    lines = apr_hash_make(cmd->temp_pool);
+    apr_hash_set(files, apr_pstrdup(cmd->temp_pool, file), APR_HASH_KEY_STRING,
+                 lines);
+    if (apr_file_open(&f, file, APR_FOPEN_READ, APR_OS_DEFAULT,
+                      cmd->temp_pool) != APR_SUCCESS)
+        return lines;
+    while (n = sizeof(buf), apr_file_read(f, buf, &n) == APR_SUCCESS) {
+        for (i = 0; i < n; i++) {
+            if (buf[i] == '\n') {
+                line++;
+            }
+            else if (buf[i] == '\0') {
+                int *key = apr_palloc(cmd->temp_pool, sizeof(*key));
+                *key = line;
+                apr_hash_set(lines, key, sizeof(*key), "");
+            }
+        }
+    }
+    apr_file_close(f);
+    return lines;
+}
+
+/* httpd's configuration reader ends a line at a NUL byte and silently
+ * drops the rest, so "MTLSAllow subject=... <NUL> issuer=..." would lose
+ * its issuer constraint and admit more than written. Such a line is an
+ * error. (The directive's own file is read again to see it.) */
+static const char *nul_check(cmd_parms *cmd)
+{
+    const ap_directive_t *d = cmd->directive;
+    if (d == NULL || d->filename == NULL ||
+        !apr_hash_get(nul_lines(cmd, d->filename), &d->line_num,
+                      sizeof(d->line_num)))
+        return NULL;
+    return directive_error(cmd, "this line holds a NUL byte, and httpd "
+                                "ignores everything after it");
 }
 
 static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
@@ -162,6 +230,9 @@ static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
 {
     const char *source = source_of(cmd); /* one copy for all values */
     int n = 0;
+    const char *nul = nul_check(cmd);
+    if (nul)
+        return nul;
     for (;;) {
         char *word;
         const char *err = mtls_next_word(cmd->temp_pool, &args, &word);
@@ -218,8 +289,11 @@ static const char *add_rule(cmd_parms *cmd, void *dcfg, const char *args)
 {
     const unsigned char *fp = NULL;
     const char *source = source_of(cmd);
-    const char *err = mtls_ruleset_add_rule(scope_rules(cmd, dcfg), cmd->pool,
-                                            args, source, &fp);
+    const char *err = nul_check(cmd);
+    if (err)
+        return err;
+    err = mtls_ruleset_add_rule(scope_rules(cmd, dcfg), cmd->pool, args, source,
+                                &fp);
     if (err)
         return directive_error(cmd, err);
     record_pin(cmd, fp, source);

@@ -468,9 +468,18 @@ static int value_type(const ASN1_OBJECT *obj, const char *v, apr_size_t len)
 
 static const char *parse_string_value(dn_cursor *c, const ASN1_OBJECT *obj)
 {
-    char *buf = apr_palloc(c->p, strlen(c->s) + 1);
+    const char *e;
+    char *buf;
     apr_size_t len = 0, keep = 0; /* keep: length without trailing spaces */
     int type;
+
+    /* Allocate for this value, not for the rest of the DN: a DN of n
+     * RDNs must not cost memory quadratic in its length. */
+    for (e = c->s; *e && *e != ',' && *e != '+'; e++) {
+        if (e[0] == '\\' && e[1])
+            e++;
+    }
+    buf = apr_palloc(c->p, (apr_size_t)(e - c->s) + 1);
 
     while (*c->s && *c->s != ',' && *c->s != '+') {
         char ch = *c->s;

@@ -334,7 +334,7 @@ const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
 
 const char *mtls_next_word(apr_pool_t *p, const char **line, char **word)
 {
-    const char *s = *line;
+    const char *s = *line, *e;
     char *out;
     int quoted = 0;
 
@@ -345,7 +345,16 @@ const char *mtls_next_word(apr_pool_t *p, const char **line, char **word)
         *line = s;
         return NULL;
     }
-    out = *word = apr_palloc(p, strlen(s) + 1);
+    /* Allocate for this word, not for the rest of the line: a line of n
+     * words must not cost memory quadratic in its length. */
+    for (e = s; *e && (quoted || !apr_isspace(*e)); e++) {
+        if (*e == '"')
+            quoted = !quoted;
+        else if (quoted && e[0] == '\\' && e[1] == '"')
+            e++;
+    }
+    quoted = 0;
+    out = *word = apr_palloc(p, (apr_size_t)(e - s) + 1);
     while (*s && (quoted || !apr_isspace(*s))) {
         if (*s == '"') {
             quoted = !quoted;

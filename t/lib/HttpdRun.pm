@@ -15,7 +15,8 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(locate missing_prereqs free_port slurp spew spawn
-  wait_for kill_group run_cmd describe_status);
+  wait_for kill_group run_cmd describe_status start_server stop_server
+  user_lines);
 
 # ---- where things are ------------------------------------------------------
 
@@ -150,5 +151,46 @@ sub run_cmd {
     return ($st, 0) if defined $st;
     return (kill_group($pid), 1);
 }
+
+# ---- a server of one's own ---------------------------------------------------
+
+# "User"/"Group" lines when running as root (children must not run as
+# root), else nothing.
+sub user_lines {
+    return () unless $> == 0;
+    my (undef, undef, $uid, $gid) = getpwnam('nobody');
+    die "running as root but there is no user nobody\n" unless defined $uid;
+    return ("User #$uid", "Group #$gid");
+}
+
+# Starts `httpd -f $file -DFOREGROUND` (output into $out) and waits up to
+# $timeout seconds until it accepts connections on 127.0.0.1:$port and
+# has written its pid into $pidfile (which rules out another process
+# that happens to listen on the port free_port() picked). Returns its
+# pid, or (undef, why) after ending it.
+sub start_server {
+    my ($httpd, $file, $port, $out, $timeout, $pidfile) = @_;
+    unlink $pidfile;
+    my $pid = spawn($out, $httpd, '-f', $file, '-DFOREGROUND');
+    my $deadline = time + $timeout;
+    while (time < $deadline) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            return (undef, 'httpd exited: ' . describe_status($?));
+        }
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Proto => 'tcp', Timeout => 1);
+        if ($s) {
+            close $s;
+            return $pid if slurp($pidfile) =~ /^\s*\Q$pid\E\s*$/;
+        }
+        sleep 0.1;
+    }
+    kill_group($pid);
+    return (undef, "httpd did not listen on port $port within ${timeout}s");
+}
+
+# Stops a server from start_server: SIGTERM, then SIGKILL. Returns its
+# wait status.
+sub stop_server { kill_group($_[0]) }
 
 1;

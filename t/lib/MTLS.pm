@@ -36,6 +36,7 @@ sub fp {
 # TLS options for a client certificate and version:
 #   cert => PKI name: uses NAME.pem (cert [+ chain] + key); undef: none
 #   tls  => '1.2' or '1.3' (default: highest)
+#   ssl  => { more IO::Socket::SSL options }
 sub ssl_opts {
     my (%o) = @_;
     my %ssl = (
@@ -51,7 +52,7 @@ sub ssl_opts {
     if (my $v = $o{tls}) {
         $ssl{SSL_version} = $v eq '1.2' ? 'TLSv1_2' : 'TLSv1_3';
     }
-    return %ssl;
+    return (%ssl, %{ $o{ssl} // {} });
 }
 
 # A client context with a session cache: connections made with

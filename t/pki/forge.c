@@ -3,8 +3,8 @@
  * cannot express (e.g. an attribute value with an embedded NUL byte).
  *
  * Usage:
- *   forge [-start DAYS] [-days DAYS] [-ext NAME=VALUE]...
- *         CA.crt CA.key LEAF.key OUT.crt TYPE=VALUE [+TYPE=VALUE]...
+ *   forge [-start DAYS] [-days DAYS] [-ext NAME=VALUE]... [-patch FROM=TO]
+ *         CA.crt CA.key LEAF.key OUT.crt [TYPE[@ENC]=VALUE [+TYPE=VALUE]...]
  *
  *   CA.crt, CA.key  issuer certificate and private key (PEM)
  *   LEAF.key        the new certificate's private key (PEM); its public
@@ -16,14 +16,24 @@
  *                   short name or OID (C, O, OU, CN, UID, 2.5.4.3, ...).
  *                   VALUE is UTF-8; "\xHH" is the byte 0xHH and "\\" a
  *                   backslash.  Types follow OpenSSL's defaults (C is a
- *                   PrintableString, most others UTF8String).
+ *                   PrintableString, most others UTF8String).  No
+ *                   attribute at all makes an empty subject.
  *                   TYPE#=HEX gives the value as the DER of any string
  *                   type instead, e.g. C#=0c03555341 (UTF8String "USA").
+ *   @ENC            the value's ASN.1 string type instead of the default:
+ *                   bmp (BMPString) or univ (UniversalString), converted
+ *                   from the UTF-8 VALUE; t61 (T61String) or printable
+ *                   (PrintableString), VALUE's bytes as they are.
  *   -start DAYS     notBefore = now + DAYS days (default -1)
  *   -days DAYS      notAfter  = now + DAYS days (default 3650)
  *   -ext NAME=VALUE add an extension in openssl config syntax, e.g.
  *                   -ext 'subjectAltName=DNS:a.example'; replaces the
  *                   default extension of the same NAME.
+ *   -patch FROM=TO  after building, replace the bytes FROM (hex, found
+ *                   exactly once in the DER of the to-be-signed part) by
+ *                   TO (hex, same length) and sign again, so that a
+ *                   certificate can carry bytes that OpenSSL would never
+ *                   encode itself (e.g. a malformed extension).
  *
  * Default extensions (client leaf): basicConstraints=CA:FALSE,
  * keyUsage=digitalSignature, extendedKeyUsage=clientAuth,
@@ -56,9 +66,10 @@ static const char *const default_exts[][2] = {
 
 static void usage(void)
 {
-    fputs("usage: forge [-start DAYS] [-days DAYS] [-ext NAME=VALUE]...\n"
+    fputs("usage: forge [-start DAYS] [-days DAYS] [-ext NAME=VALUE]... "
+          "[-patch FROM=TO]\n"
           "             CA.crt CA.key LEAF.key OUT.crt "
-          "TYPE=VALUE [+TYPE=VALUE]...\n", stderr);
+          "[TYPE[@ENC]=VALUE [+TYPE=VALUE]...]\n", stderr);
     exit(2);
 }
 
@@ -154,12 +165,153 @@ static void add_ext(X509 *x, X509V3_CTX *ctx, const char *name,
     X509_EXTENSION_free(ext);
 }
 
+/* Decodes a UTF-8 string into code points; returns the count. */
+static size_t utf8_decode(const unsigned char *s, size_t len, unsigned long *cp)
+{
+    size_t i = 0, n = 0;
+
+    while (i < len) {
+        unsigned long c = s[i];
+        int more = c < 0x80 ? 0 : c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+
+        if (more)
+            c &= 0x3f >> more;
+        if (more && i + (size_t)more >= len) {
+            fputs("forge: truncated UTF-8\n", stderr);
+            exit(2);
+        }
+        for (i++; more > 0; more--, i++)
+            c = c << 6 | (s[i] & 0x3f);
+        cp[n++] = c;
+    }
+    return n;
+}
+
+/* VALUE (len bytes) as an ASN.1 string of encoding enc, in buf; sets
+ * *type. Returns the encoded length. */
+static size_t encode_value(const char *enc, const unsigned char *v, size_t len,
+                           unsigned char *buf, int *type)
+{
+    unsigned long cp[4096];
+    size_t n, i, w;
+
+    if (strcmp(enc, "t61") == 0 || strcmp(enc, "printable") == 0) {
+        *type = enc[0] == 't' ? V_ASN1_T61STRING : V_ASN1_PRINTABLESTRING;
+        memcpy(buf, v, len);
+        return len;
+    }
+    if (strcmp(enc, "bmp") == 0)
+        *type = V_ASN1_BMPSTRING, w = 2;
+    else if (strcmp(enc, "univ") == 0)
+        *type = V_ASN1_UNIVERSALSTRING, w = 4;
+    else
+        usage();
+    if (len > sizeof(cp) / sizeof(cp[0]))
+        usage();
+    n = utf8_decode(v, len, cp);
+    for (i = 0; i < n; i++) {
+        size_t b;
+
+        for (b = 0; b < w; b++)
+            buf[i * w + b] = (unsigned char)(cp[i] >> (8 * (w - 1 - b)));
+    }
+    return n * w;
+}
+
+static size_t unhex(const char *s, unsigned char *out, size_t max)
+{
+    size_t n = 0;
+
+    while (s[0] != '\0') {
+        if (hexval(s[0]) < 0 || hexval(s[1]) < 0 || n == max)
+            usage();
+        out[n++] = (unsigned char)(hexval(s[0]) << 4 | hexval(s[1]));
+        s += 2;
+    }
+    return n;
+}
+
+/* Replaces FROM by TO in x's to-be-signed DER, signs that with key and
+ * returns the whole certificate's DER in *out. */
+static int patch_and_sign(X509 *x, EVP_PKEY *key, const char *spec,
+                          unsigned char **out)
+{
+    unsigned char from[256], to[256], *tbs = NULL, *alg = NULL, *sig, *p, *hit = NULL;
+    char *copy = malloc(strlen(spec) + 1), *eq;
+    size_t nf, nt, siglen = 0, i;
+    int ntbs, nalg, total;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+    if (copy == NULL || md == NULL)
+        fail("out of memory");
+    strcpy(copy, spec);
+    eq = strchr(copy, '=');
+    if (eq == NULL)
+        usage();
+    *eq = '\0';
+    nf = unhex(copy, from, sizeof(from));
+    nt = unhex(eq + 1, to, sizeof(to));
+    if (nf == 0 || nf != nt)
+        usage();
+    ntbs = i2d_re_X509_tbs(x, &tbs);
+    nalg = i2d_X509_ALGOR(X509_get0_tbs_sigalg(x), &alg);
+    if (ntbs <= 0 || nalg <= 0)
+        fail("encoding the certificate");
+    for (i = 0; i + nf <= (size_t)ntbs; i++) {
+        if (memcmp(tbs + i, from, nf) == 0) {
+            if (hit != NULL)
+                fail("-patch: FROM occurs more than once");
+            hit = tbs + i;
+        }
+    }
+    if (hit == NULL)
+        fail("-patch: FROM not found");
+    memcpy(hit, to, nt);
+    if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1
+        || EVP_DigestSign(md, NULL, &siglen, tbs, (size_t)ntbs) != 1
+        || (sig = malloc(siglen)) == NULL
+        || EVP_DigestSign(md, sig, &siglen, tbs, (size_t)ntbs) != 1)
+        fail("signing");
+    /* SEQUENCE { tbs, algorithm, BIT STRING { 0 unused bits, sig } } */
+    ASN1_BIT_STRING *bits = ASN1_BIT_STRING_new();
+    unsigned char *bits_der = NULL;
+    int nbits;
+
+    if (bits == NULL || !ASN1_BIT_STRING_set(bits, sig, (int)siglen))
+        fail("bit string");
+    bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+    bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+    nbits = i2d_ASN1_BIT_STRING(bits, &bits_der);
+    if (nbits <= 0)
+        fail("bit string");
+    total = ASN1_object_size(1, ntbs + nalg + nbits, V_ASN1_SEQUENCE);
+    p = *out = malloc((size_t)total);
+    if (p == NULL)
+        fail("out of memory");
+    ASN1_put_object(&p, 1, ntbs + nalg + nbits, V_ASN1_SEQUENCE,
+                    V_ASN1_UNIVERSAL);
+    memcpy(p, tbs, (size_t)ntbs);
+    p += ntbs;
+    memcpy(p, alg, (size_t)nalg);
+    p += nalg;
+    memcpy(p, bits_der, (size_t)nbits);
+    OPENSSL_free(tbs);
+    OPENSSL_free(alg);
+    OPENSSL_free(bits_der);
+    ASN1_BIT_STRING_free(bits);
+    free(sig);
+    free(copy);
+    EVP_MD_CTX_free(md);
+    return total;
+}
+
 int main(int argc, char **argv)
 {
     long start = -1, days = 3650;
     char *extra[MAX_EXTS][2];
     size_t n_extra = 0, i, j;
     int argi = 1;
+    const char *patch = NULL;
 
     while (argi < argc && argv[argi][0] == '-') {
         if (argi + 1 >= argc)
@@ -168,6 +320,8 @@ int main(int argc, char **argv)
             start = parse_days(argv[argi + 1]);
         } else if (strcmp(argv[argi], "-days") == 0) {
             days = parse_days(argv[argi + 1]);
+        } else if (strcmp(argv[argi], "-patch") == 0) {
+            patch = argv[argi + 1];
         } else if (strcmp(argv[argi], "-ext") == 0) {
             char *eq = strchr(argv[argi + 1], '=');
 
@@ -182,7 +336,7 @@ int main(int argc, char **argv)
         }
         argi += 2;
     }
-    if (argc - argi < 5)
+    if (argc - argi < 4)
         usage();
 
     const char *ca_crt = argv[argi], *ca_key = argv[argi + 1];
@@ -203,8 +357,9 @@ int main(int argc, char **argv)
     /* Subject, in the order given. */
     for (i = (size_t)argi + 4; i < (size_t)argc; i++) {
         char *field = argv[i];
-        int set = 0;
-        char *eq;
+        int set = 0, type = MBSTRING_UTF8;
+        char *eq, *at;
+        unsigned char *value;
         size_t len;
 
         if (field[0] == '+') {
@@ -246,8 +401,17 @@ int main(int argc, char **argv)
             continue;
         }
         len = unescape(eq + 1);
-        if (!X509_NAME_add_entry_by_txt(subj, field, MBSTRING_UTF8,
-                                        (unsigned char *)(eq + 1), (int)len,
+        value = (unsigned char *)(eq + 1);
+        at = strchr(field, '@');
+        if (at != NULL) {
+            *at = '\0';
+            value = malloc(len * 4 + 1);
+            if (value == NULL)
+                fail("out of memory");
+            len = encode_value(at + 1, (unsigned char *)(eq + 1), len, value,
+                               &type);
+        }
+        if (!X509_NAME_add_entry_by_txt(subj, field, type, value, (int)len,
                                         -1, set)) {
             fprintf(stderr, "forge: bad subject attribute %s\n", field);
             fail("X509_NAME_add_entry_by_txt");
@@ -281,12 +445,18 @@ int main(int argc, char **argv)
         fail("X509_sign");
 
     BIO *out = BIO_new_file(out_path, "w");
+    unsigned char *der = NULL;
+    int nder = patch ? patch_and_sign(x, cakey, patch, &der) : 0;
 
-    if (out == NULL || !PEM_write_bio_X509(out, x) || BIO_free(out) != 1) {
+    if (out == NULL
+        || !(patch ? PEM_write_bio(out, PEM_STRING_X509, "", der, nder)
+                   : PEM_write_bio_X509(out, x))
+        || BIO_free(out) != 1) {
         fprintf(stderr, "forge: cannot write %s\n", out_path);
         fail("write");
     }
 
+    free(der);
     BN_free(bn);
     X509_NAME_free(subj);
     X509_free(x);

@@ -236,6 +236,99 @@ run "$OUT/forge" "$OUT/ca-a.crt" "$OUT/ca-a.key" "$OUT/nul-cn.key" \
     "$OUT/nul-cn.crt" "C=US" "O=Acme Inc." 'CN=alice\x00.evil'
 add_client nul-cn
 
+# --- attack matrix (t/attack.t) ------------------------------------------------
+# Validity and revocation: alice's identity, so only the check can deny it.
+FUTURE_START=$(fmt_time $((NOW + 86400)))
+FUTURE_END=$(fmt_time $((NOW + 10 * 86400)))
+client not-yet-valid ca-a       "$ORG/CN=alice" "$ALICE_SAN" "$FUTURE_START" "$FUTURE_END"
+client revoked-a    ca-a        "$ORG/CN=alice" "$ALICE_SAN"
+sub_ca  int-r ca-a "/O=MTLS Test/CN=Test Intermediate R"
+client erin-r       int-r       "$ORG/CN=erin" "DNS:erin.example.com"
+
+# crl CA REVOKED...: CA's CRL (OUT/crl-CA.pem) revoking those certificates,
+# from a database of its own.
+crl() {
+    local ca=$1 d=$W/crl-$1 cnf=$W/crl-$1.cnf c
+    shift
+    mkdir -p "$d/new"
+    : >"$d/index.txt"
+    echo 1000 >"$d/crlnumber"
+    echo 01 >"$d/serial"
+    sed "s|^dir .*|dir = $d\ncrlnumber = $d/crlnumber\ndefault_crl_days = 3650|" \
+        "$CNF" >"$cnf"
+    for c in "$@"; do
+        run "$OPENSSL" ca -batch -config "$cnf" -cert "$OUT/$ca.crt" \
+            -keyfile "$OUT/$ca.key" -revoke "$OUT/$c.crt"
+    done
+    run "$OPENSSL" ca -batch -config "$cnf" -gencrl -cert "$OUT/$ca.crt" \
+        -keyfile "$OUT/$ca.key" -out "$OUT/crl-$ca.pem"
+}
+crl ca-a revoked-a int-r
+crl ca-b
+crl int-a
+crl int-r
+cat "$OUT"/crl-ca-a.pem "$OUT"/crl-ca-b.pem "$OUT"/crl-int-a.pem "$OUT"/crl-int-r.pem \
+    >"$OUT/crl-all.pem"
+
+# 1,000 SANs: 998 dNSNames, then an email and a URI.
+ext=$(leaf_ext many-sans clientAuth @many_sans)
+{
+    echo "[ many_sans ]"
+    for i in $(seq 1 998); do echo "DNS.$i = san-$i.example.com"; done
+    echo "email.1 = many@example.com"
+    echo "URI.1 = spiffe://example.org/ns/prod/sa/many"
+} >>"$ext"
+issue many-sans ca-a "/CN=many-sans" "$ext"
+add_client many-sans
+
+# A subject of more than 64 KiB: 1,000 RDNs of 64-character OUs.
+big="$ORG" pad=$(printf '%054d' 0)
+for i in $(seq -w 1 1000); do big="$big/OU=unit-$i-$pad"; done
+client big-subject  ca-a        "$big/CN=big" ""
+# Two CNs: the rule must name the whole DN.
+client dup-cn       ca-a        "$ORG/CN=alice/CN=bob" ""
+# Malformed SANs: a truncated GeneralNames; two subjectAltName extensions
+# (the second naming alice); and well-formed DER with odd contents (a
+# 5-byte IP, a dNSName with a 0xff byte, an empty dNSName).
+client bad-san      ca-a        "$ORG/CN=alice" "DER:3003820561"
+client odd-san      ca-a        "/CN=odd-san" "DER:300f8705c0000207018204616cff658200"
+
+# forge: what the CLI cannot make.
+newkey big-value
+run "$OUT/forge" "$OUT/ca-a.crt" "$OUT/ca-a.key" "$OUT/big-value.key" \
+    "$OUT/big-value.crt" "CN=big-value" "1.3.6.1.4.1.99999.1=$(printf '%065536d' 0 | tr 0 v)"
+add_client big-value
+newkey dup-san
+run "$OUT/forge" -ext "subjectAltName=DNS:bob.example.com" \
+    -ext "subjectAltName=DNS:alice.example.com" \
+    "$OUT/ca-a.crt" "$OUT/ca-a.key" "$OUT/dup-san.key" "$OUT/dup-san.crt" \
+    "C=US" "O=Acme Inc." "CN=dup-san"
+add_client dup-san
+# An empty subject: the SAN extension alone names the client (RFC 5280
+# wants it critical then). The CLI refuses an empty -subj.
+newkey empty-subject
+run "$OUT/forge" -ext "subjectAltName=critical,DNS:empty.example.com" \
+    "$OUT/ca-a.crt" "$OUT/ca-a.key" "$OUT/empty-subject.key" "$OUT/empty-subject.crt"
+add_client empty-subject
+# The same names in other string types; OpenSSL compares them as UTF-8.
+newkey bmp-cn
+run "$OUT/forge" "$OUT/ca-a.crt" "$OUT/ca-a.key" "$OUT/bmp-cn.key" \
+    "$OUT/bmp-cn.crt" "C=US" "O=Acme Inc." "CN@bmp=alice"
+add_client bmp-cn
+newkey univ-cn
+run "$OUT/forge" "$OUT/ca-a.crt" "$OUT/ca-a.key" "$OUT/univ-cn.key" \
+    "$OUT/univ-cn.crt" "C=US" "O=Acme Inc." "CN@univ=Jürgen"
+add_client univ-cn
+# Not UTF-8: a T61String holding the Latin-1 byte 0xfc (u umlaut).
+newkey t61-cn
+run "$OUT/forge" "$OUT/ca-a.crt" "$OUT/ca-a.key" "$OUT/t61-cn.key" \
+    "$OUT/t61-cn.crt" "C=US" "O=Acme Inc." 'CN@t61=J\xfcrgen'
+add_client t61-cn
+# Not UTF-8 in a UTF8String (0xff 0xfe): OpenSSL refuses to decode such a
+# certificate at all, so no client can send it; kept for the self-check.
+run "$OUT/forge" -patch 4a2d5859=4a2dfffe "$OUT/ca-a.crt" "$OUT/ca-a.key" \
+    "$OUT/alice-a.key" "$W/bad-utf8.crt" "C=US" "O=Acme Inc." "CN=J-XY"
+
 # --- chains and bundles --------------------------------------------------------
 cat "$OUT/alice-b.crt" "$OUT/ca-a.crt"                    >"$OUT/alice-b-spoof.crt"
 cat "$OUT/alice-b.crt" "$OUT/alice-b.key" "$OUT/ca-a.crt" >"$OUT/alice-b-spoof.pem"
@@ -244,6 +337,7 @@ cat "$OUT/carol-int.crt" "$OUT/int-a.crt" "$OUT/carol-int.key" >"$OUT/carol-int-
 cat "$OUT/ca-a.crt" "$OUT/ca-b.crt" "$OUT/int-a.crt" >"$OUT/trust-all.crt"
 cat "$OUT/ca-a.crt" "$OUT/ca-b.crt"                  >"$OUT/trust-roots.crt"
 cat "$OUT/ca-a.crt"                                  >"$OUT/trust-a.crt"
+cat "$OUT/ca-a.crt" "$OUT/ca-b.crt" "$OUT/int-a.crt" "$OUT/int-r.crt" >"$OUT/trust-crl.crt"
 
 # --- fingerprints --------------------------------------------------------------
 fp_colon() {                    # NAME -> AB:CD:... (SHA-256 of the DER)
@@ -320,6 +414,39 @@ expect_der nul-uri   "8628$(hex spiffe://example.org/ns/prod/sa/alice)00$(hex /x
 expect_der nul-email "8117$(hex Alice@Example.COM)00$(hex .evil)" "the NUL rfc822Name"
 expect_der nul-cn    "0c0b$(hex alice)00$(hex .evil)" "the NUL CN (UTF8String)"
 check "subjects and embedded NULs as expected"
+
+# attack matrix certificates
+expect_subject dup-cn 'CN=bob,CN=alice,O=Acme Inc.,C=US'
+expect_subject empty-subject ''
+expect_subject t61-cn 'CN=J\C3\BCrgen,O=Acme Inc.,C=US'
+expect_der bmp-cn 1e0a0061006c006900630065 "the BMPString CN alice"
+expect_der univ-cn 1c180000004a000000fc000000720000006700000065000000$(hex n) \
+    "the UniversalString CN Jürgen"
+expect_der t61-cn 14064afc$(hex rgen) "the T61String CN J\\xfcrgen"
+n=$("$OPENSSL" x509 -in "$OUT/many-sans.crt" -noout -ext subjectAltName | sed 1d | tr "," "\n" | grep -c ":")
+[ "$n" = 1000 ] || die "many-sans has $n SANs, not 1000"
+for n in big-subject big-value; do
+    len=$(subject "$n" | wc -c)
+    [ "$len" -gt 65536 ] || die "$n: subject is $len characters, not > 64 KiB"
+done
+if "$OPENSSL" x509 -in "$W/bad-utf8.crt" -noout 2>/dev/null; then
+    die "OpenSSL decoded a certificate with invalid UTF-8 in a UTF8String"
+fi
+must_fail -purpose sslclient -CAfile "$OUT/trust-all.crt" "$OUT/bad-san.crt"
+must_fail -purpose sslclient -CAfile "$OUT/trust-all.crt" "$OUT/dup-san.crt"
+"$OPENSSL" verify -purpose sslclient -CAfile "$OUT/trust-all.crt" "$OUT/odd-san.crt"
+"$OPENSSL" verify -purpose sslclient -CAfile "$OUT/trust-all.crt" "$OUT/empty-subject.crt"
+"$OPENSSL" verify -purpose sslclient -crl_check -CAfile "$OUT/trust-crl.crt" \
+    -CRLfile "$OUT/crl-all.pem" "$OUT/alice-a.crt"
+must_fail -purpose sslclient -crl_check -CAfile "$OUT/trust-crl.crt" \
+    -CRLfile "$OUT/crl-all.pem" "$OUT/revoked-a.crt"
+must_fail -purpose sslclient -CAfile "$OUT/trust-all.crt" "$OUT/not-yet-valid.crt"
+check "attack certificates as expected"
+
+# Rules for the big subjects, too long to write into extra.conf.in.
+for n in big-subject big-value; do
+    printf 'MTLSAllowSubject "%s"\n' "$(subject "$n")" >"$OUT/rule-$n.conf"
+done
 for f in "${CLIENTS[@]}" alice-b-spoof carol-int-chain; do
     n=$(grep -c -- '-----BEGIN CERTIFICATE-----' "$OUT/$f.pem")
     k=$(grep -c -- '-----BEGIN PRIVATE KEY-----' "$OUT/$f.pem")
