@@ -284,6 +284,10 @@ if (my $h = start('denial-before', LOGLEVEL => 'warn mtls_authz:debug')) {
        "denial-before: its issuer sha256 is CA A's fingerprint");
     like($line // '', qr/: \/reports\/q3: no rule matched; subject "CN=alice,O=Acme Inc\.,C=US", issuer /,
          'denial-before: reason "no rule matched" and the subject in RFC 4514 order');
+    # As the README says: a rule whose subject is not the certificate's is
+    # never looked at, so even at debug level no rule is named.
+    unlike($log, qr/mtls_authz: rule /,
+           'denial-before: at LogLevel mtls_authz:debug no rule was tried');
 }
 {
     # What the tool prints for alice: the subject of the fixed rule.
