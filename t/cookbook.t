@@ -1,0 +1,345 @@
+# The README's cookbook: every recipe's configuration is a file in
+# conf/cookbook/, the README shows it byte for byte (checked here), and
+# this file runs httpd on exactly that file and checks what the README
+# says clients get.
+#
+# Like t/startup.t, it runs the httpd binary itself, once per recipe, on
+# a free loopback port (t/logs/cfg/cookbook/NAME/). The recipe is
+# Included unchanged into a TLS server; ${CERTS} and the fingerprints it
+# uses are Defines written before it. Requests are made with curl
+# (HTTP/1.1 or HTTP/2). Besides t/pki/out, a few client certificates are
+# made here: Partner B's, and SPIFFE workloads with an empty subject.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test qw(-withtestmore);
+use File::Copy qw(copy);
+use File::Path qw(make_path remove_tree);
+use FindBin ();
+use IO::Socket::INET ();
+use POSIX ();
+use Time::HiRes qw(time sleep);
+use lib "$FindBin::RealBin/lib";
+use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
+  kill_group run_cmd describe_status);
+
+my %at = locate(__FILE__);
+my ($HTTPD, $T_DIR, $TOP, $MODULE, $BASE, $CFG) =
+  @at{qw(httpd t_dir top module base cfg)};
+my $PKI   = "$T_DIR/pki/out";
+my $DIR   = "$CFG/cookbook";
+my $CERTS = "$DIR/certs";
+my $BOOK  = "$TOP/conf/cookbook";
+my $TOOL  = "$TOP/build/mtls-authz-rule";
+
+my @missing = missing_prereqs(%at);
+push @missing, "$PKI/pins.sh is missing (scripts/run-tests.sh makes it)"
+  unless -s "$PKI/pins.sh";
+push @missing, "$TOOL is missing (run make)" unless -x $TOOL;
+push @missing, 'curl is missing' unless grep { -x "$_/curl" } split /:/, $ENV{PATH};
+die "cannot run: @missing\n" if @missing;
+
+my %FP;
+for (split /\n/, slurp("$PKI/pins.sh")) {
+    $FP{$1} = $2 if /^(FP_\w+)=([0-9a-f]{64})\s*$/;
+}
+
+remove_tree($DIR);
+make_path($CERTS) or die "$CERTS: $!";
+
+# ---- the README shows each recipe file byte for byte ------------------------
+
+my $README = slurp("$TOP/README.md");
+for my $f (qw(partner-api spiffe intermediate denial-before denial-after
+              h2-per-location h2)) {
+    my $conf = slurp("$BOOK/$f.conf");
+    ok(length($conf) && index($README, "```apache\n$conf```\n") >= 0,
+       "README shows conf/cookbook/$f.conf byte for byte");
+}
+
+# ---- certificates -------------------------------------------------------------
+
+sub must_run {
+    my ($what, @cmd) = @_;
+    my ($st, $hung) = run_cmd(30, "$DIR/cmd.out", @cmd);
+    die "$what failed (" . describe_status($st) . "): " . slurp("$DIR/cmd.out")
+      if $st || $hung;
+}
+
+sub bundle {
+    my ($name, @from) = @_;
+    spew("$CERTS/$name", join '', map { slurp("$PKI/$_.crt") } @from);
+}
+copy("$PKI/server.crt", "$CERTS/server.crt") or die "copy: $!";
+copy("$PKI/server.key", "$CERTS/server.key") or die "copy: $!";
+bundle('partner-cas.pem',            qw(ca-a ca-b));
+bundle('spiffe-bundle.pem',          qw(ca-a ca-b));
+bundle('root-and-intermediate.pem',  qw(ca-a ca-b int-a));
+bundle('client-ca.pem',              qw(ca-a));
+
+# leaf NAME CA SUBJECT SAN: a clientAuth certificate signed by CA (a
+# t/pki/out name) with alice-a's key, as $CERTS/NAME.pem (cert + key).
+sub leaf {
+    my ($name, $ca, $subj, $san) = @_;
+    my $crit = $subj eq '/' ? 'critical,' : '';    # RFC 5280: empty subject
+    spew("$DIR/$name.ext", "basicConstraints=CA:FALSE\n"
+         . "keyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n"
+         . "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+         . "subjectAltName=$crit$san\n");
+    must_run("$name csr", 'openssl', 'req', '-new', '-key', "$PKI/alice-a.key",
+             '-subj', '/CN=x', '-out', "$DIR/$name.csr");
+    must_run("$name crt", 'openssl', 'x509', '-req', '-in', "$DIR/$name.csr",
+             '-CA', "$PKI/$ca.crt", '-CAkey', "$PKI/$ca.key", '-subj', $subj,
+             '-days', '2', '-extfile', "$DIR/$name.ext",
+             '-out', "$CERTS/$name.crt");
+    spew("$CERTS/$name.pem", slurp("$CERTS/$name.crt") . slurp("$PKI/alice-a.key"));
+}
+leaf('partner-b', 'ca-b', '/C=DE/O=Partner B GmbH/CN=billing',
+     'DNS:billing.partner-b.example');
+leaf('svid-web', 'ca-a', '/', 'URI:spiffe://example.org/ns/prod/sa/web');
+leaf('svid-staging', 'ca-a', '/', 'URI:spiffe://example.org/ns/staging/sa/web');
+leaf('svid-evil', 'ca-a', '/', 'URI:spiffe://example.org/ns/prod-evil/sa/web');
+leaf('svid-other-ca', 'ca-b', '/', 'URI:spiffe://example.org/ns/prod/sa/web');
+
+# A client: a t/pki/out name, or one of the certificates made above.
+sub pem {
+    my ($c) = @_;
+    return -e "$CERTS/$c.pem" ? "$CERTS/$c.pem" : "$PKI/$c.pem";
+}
+
+# ---- httpd ------------------------------------------------------------------
+
+sub nobody_lines {
+    return () unless $> == 0;    # root: children must not run as root
+    my (undef, undef, $uid, $gid) = getpwnam('nobody');
+    die "running as root but there is no user nobody\n" unless defined $uid;
+    return ("User #$uid", "Group #$gid");
+}
+
+# Starts httpd on recipe $recipe (conf/cookbook/$recipe.conf) with the
+# Defines %def; returns { pid, port, dir } or undef (after a failed test).
+sub start {
+    my ($recipe, %def) = @_;
+    my $dir = "$DIR/$recipe";
+    make_path("$dir/htdocs") or die "$dir: $!";
+    spew("$dir/htdocs/ok.txt", "ok\n");
+    my $port = free_port();
+    my $loglevel = delete $def{LOGLEVEL} // 'warn';
+    my @lines = (
+        "# written by t/cookbook.t",
+        qq{ServerRoot "$dir"},
+        qq{DefaultRuntimeDir "$dir"},
+        qq{PidFile "$dir/httpd.pid"},
+        qq{ErrorLog "$dir/error_log"},
+        "LogLevel $loglevel",
+        qq{Include "$BASE"},
+        qq{LoadModule mtls_authz_module "$MODULE"},
+        "Listen 127.0.0.1:$port",
+        "ServerName localhost",
+        qq{DocumentRoot "$dir/htdocs"},
+        'Timeout 10',
+        'GracefulShutdownTimeout 1',
+        nobody_lines(),
+        qq{<Directory "$dir/htdocs">},
+        '    Require all granted',
+        '</Directory>',
+        # Every path serves the same file: 200 means admitted.
+        qq{AliasMatch "^/" "$dir/htdocs/ok.txt"},
+        qq{Define CERTS "$CERTS"},
+        (map { "Define $_ $def{$_}" } sort keys %def),
+        'SSLEngine on',
+        'SSLCertificateFile "${CERTS}/server.crt"',
+        'SSLCertificateKeyFile "${CERTS}/server.key"',
+        qq{Include "$BOOK/$recipe.conf"},
+    );
+    spew("$dir/httpd.conf", join("\n", @lines) . "\n");
+    my $pid = spawn("$dir/start.out", $HTTPD, '-f', "$dir/httpd.conf", '-DFOREGROUND');
+    my $up;
+    for (my $deadline = time + 20; time < $deadline; sleep 0.1) {
+        last if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Proto => 'tcp', Timeout => 1);
+        if ($s) {
+            close $s;
+            # Ours: still running and its pid file written.
+            $up = slurp("$dir/httpd.pid") =~ /^\s*\Q$pid\E\s*$/;
+            last if $up;
+        }
+    }
+    $up = 0 if $up && waitpid($pid, POSIX::WNOHANG()) == $pid;
+    ok($up, "$recipe: httpd starts with conf/cookbook/$recipe.conf")
+      or diag(slurp("$dir/start.out") . slurp("$dir/error_log"));
+    unless ($up) {
+        kill_group($pid);
+        return undef;
+    }
+    return { pid => $pid, port => $port, dir => $dir, recipe => $recipe };
+}
+
+sub stop {
+    my ($h) = @_;
+    return unless $h;
+    kill 'TERM', $h->{pid};
+    my $st = wait_for($h->{pid}, 15);
+    kill_group($h->{pid}) unless defined $st;
+}
+
+# GET with curl: "STATUS VERSION" ("200 1.1", "403 2"), "000 0" when no
+# response came (e.g. the handshake failed). $cert: a client name or
+# undef; @opt: more curl options (--http2, ...). curl's -v trace stays in
+# $h->{trace}.
+sub get {
+    my ($h, $path, $cert, @opt) = @_;
+    my $url = "https://localhost:$h->{port}$path";
+    my @cmd = ('curl', '-v', '-s', '-o', '/dev/null', '-m', '20',
+               '-w', '\n%{http_code} %{http_version}',
+               '--cacert', "$PKI/ca-a.crt",
+               '--resolve', "localhost:$h->{port}:127.0.0.1",
+               ($cert ? ('--cert', pem($cert)) : ()), @opt, $url);
+    my $out = "$h->{dir}/curl.out";
+    run_cmd(30, $out, @cmd);
+    my $r = slurp($out);
+    $h->{trace} = $r;
+    return $r =~ /\n(\d{3} [\d.]+)\z/ ? $1 : "no answer";
+}
+
+sub status { (split / /, get(@_))[0] }
+
+# ---- 1. partner API, each partner pinned to its own CA -----------------------
+
+if (my $h = start('partner-api', PARTNER_A_CA => $FP{FP_CA_A},
+                  PARTNER_B_CA => $FP{FP_CA_B})) {
+    is(status($h, '/api/orders', 'alice-a'), 200,
+       'partner-api: partner A (CA A) gets 200');
+    is(status($h, '/api/orders', 'partner-b'), 200,
+       'partner-api: partner B (CA B) gets 200');
+    is(status($h, '/api/orders', 'alice-b'), 403,
+       "partner-api: partner A's subject from CA B gets 403");
+    is(status($h, '/api/orders', 'bob-a'), 403,
+       'partner-api: another subject from CA A gets 403');
+    is(status($h, '/api/orders', undef), '000',
+       'partner-api: no certificate: the handshake fails');
+    stop($h);
+    like(slurp("$h->{dir}/error_log"),
+         qr/client denied by server configuration: \/api\/orders: issuer not allowed; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_B}/,
+         'partner-api: the denial of CN=alice from CA B says "issuer not allowed"');
+}
+
+# ---- 2. SPIFFE workloads by URI prefix -------------------------------------
+
+if (my $h = start('spiffe', SPIFFE_CA => $FP{FP_CA_A})) {
+    is(status($h, '/prod/x', 'svid-web'), 200,
+       'spiffe: spiffe://example.org/ns/prod/sa/web gets 200');
+    is(status($h, '/prod/x', 'alice-a'), 200,
+       'spiffe: .../ns/prod/sa/alice (with a subject too) gets 200');
+    is(status($h, '/prod/x', 'svid-staging'), 403,
+       'spiffe: .../ns/staging/sa/web gets 403');
+    is(status($h, '/prod/x', 'svid-evil'), 403,
+       'spiffe: .../ns/prod-evil/sa/web (a string prefix) gets 403');
+    is(status($h, '/prod/x', 'bob-a'), 403,
+       'spiffe: .../ns/production/sa/bob gets 403');
+    is(status($h, '/prod/x', 'svid-other-ca'), 403,
+       'spiffe: .../ns/prod/sa/web from the other trusted CA gets 403');
+    stop($h);
+}
+
+# ---- 3. pinning one intermediate ----------------------------------------------
+
+if (my $h = start('intermediate', INTERMEDIATE_CA => $FP{FP_INT_A})) {
+    is(status($h, '/internal/x', 'carol-int'), 200,
+       'intermediate: a certificate signed by the intermediate gets 200');
+    is(status($h, '/internal/x', 'carol-int-chain'), 200,
+       'intermediate: the same, sending the intermediate too, gets 200');
+    is(status($h, '/internal/x', 'alice-a'), 403,
+       'intermediate: a certificate signed directly by its root gets 403');
+    is(status($h, '/internal/x', 'alice-b'), 403,
+       'intermediate: a certificate from the other root gets 403');
+    stop($h);
+    like(slurp("$h->{dir}/error_log"),
+         qr/\/internal\/x: issuer not allowed; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}/,
+         'intermediate: the root-signed certificate is denied naming the root as issuer');
+}
+
+# ---- 4. reading a denial line, fixing the rule -------------------------------
+
+# The denial line the README shows, as a pattern: the time, pid, tid,
+# client port and fingerprint vary, the rest must be as shown.
+my ($shown) = $README =~ /^(\[[^\n]*mtls_authz: client denied by server configuration: \/reports\/[^\n]*)$/m;
+ok($shown, 'README shows a denial line for /reports/');
+my $pattern = quotemeta($shown // 'none');
+$pattern =~ s/^\\\[[^\]]*?\\\]/\\[[^]]+\\]/;                       # time
+$pattern =~ s/pid\\ \d+\\:tid\\ \d+/pid\\ \\d+\\:tid\\ \\d+/;
+$pattern =~ s/127\\\.0\\\.0\\\.1\\:\d+/127\\.0\\.0\\.1\\:\\d+/;
+$pattern =~ s/sha256\\:[0-9a-f]{64}/sha256\\:([0-9a-f]{64})/;
+
+if (my $h = start('denial-before', LOGLEVEL => 'warn mtls_authz:debug')) {
+    is(status($h, '/reports/q3', 'alice-a'), 403,
+       'denial-before: alice gets 403 (RDNs in the wrong order)');
+    stop($h);
+    my $log = slurp("$h->{dir}/error_log");
+    my ($line) = $log =~ /^(.*client denied by server configuration.*)$/m;
+    ok($line && $line =~ /^$pattern$/,
+       'denial-before: the error log line has the form the README shows')
+      or diag("logged: " . ($line // 'nothing') . "\nREADME: " . ($shown // 'none'));
+    is($line && $line =~ /^$pattern$/ ? $1 : '', $FP{FP_CA_A},
+       "denial-before: its issuer sha256 is CA A's fingerprint");
+    like($line // '', qr/: \/reports\/q3: no rule matched; subject "CN=alice,O=Acme Inc\.,C=US", issuer /,
+         'denial-before: reason "no rule matched" and the subject in RFC 4514 order');
+    # As the README says: a rule whose subject is not the certificate's is
+    # never looked at, so even at debug level no rule is named.
+    unlike($log, qr/mtls_authz: rule /,
+           'denial-before: at LogLevel mtls_authz:debug no rule was tried');
+}
+{
+    # What the tool prints for alice: the subject of the fixed rule.
+    my ($st) = run_cmd(30, "$DIR/tool.out", $TOOL, '--ca', "$PKI/ca-a.crt",
+                       "$PKI/alice-a.crt");
+    my $fixed = slurp("$BOOK/denial-after.conf") =~ /MTLSAllowSubject "([^"]+)"/ ? $1 : 'none';
+    my $tool = slurp("$DIR/tool.out");
+    ok($st == 0 && $tool =~ /^MTLSAllow "subject=\Q$fixed\E" issuer=sha256:$FP{FP_CA_A}$/m,
+       "mtls-authz-rule prints the fixed subject ($fixed) for alice")
+      or diag($tool);
+}
+if (my $h = start('denial-after', LOGLEVEL => 'warn mtls_authz:debug')) {
+    is(status($h, '/reports/q3', 'alice-a'), 200,
+       'denial-after: with the rule fixed, alice gets 200');
+    is(status($h, '/reports/q3', 'bob-a'), 403,
+       'denial-after: bob still gets 403');
+    stop($h);
+    my @conf = split /\n/, slurp("$BOOK/denial-after.conf");
+    my ($ln) = grep { $conf[$_ - 1] =~ /^\s*MTLSAllowSubject/ } 1 .. @conf;
+    like(slurp("$h->{dir}/error_log"),
+         qr/mtls_authz: rule \Q$BOOK\E\/denial-after\.conf:$ln: matched/,
+         'denial-after: LogLevel mtls_authz:debug names the matching rule by file:line');
+}
+
+# ---- 5. HTTP/2 and per-location client authentication ----------------------
+
+if (my $h = start('h2-per-location')) {
+    my @h2 = ('--http2');
+    is(get($h, '/', undef, @h2), '200 2',
+       'h2-per-location: / without a certificate: 200 over HTTP/2');
+    is(get($h, '/admin/x', 'alice-a', @h2), '200 1.1',
+       'h2-per-location: /admin/ alice asking for h2: 200, but over HTTP/1.1');
+    like($h->{trace}, qr/HTTP\/2 stream 1 was not closed cleanly: HTTP_1_1_REQUIRED/,
+         'h2-per-location: the h2 stream was reset with HTTP_1_1_REQUIRED');
+    like($h->{trace}, qr/\(#1\)\n(?s:.*)ALPN: server accepted http\/1\.1/,
+         'h2-per-location: curl retried on a new HTTP/1.1 connection');
+    is(get($h, '/admin/x', 'bob-a', '--http1.1'), '403 1.1',
+       'h2-per-location: /admin/ bob over HTTP/1.1: 403');
+    is(get($h, '/admin/x', undef, '--http1.1'), '000 0',
+       'h2-per-location: /admin/ without a certificate over HTTP/1.1: no answer, mod_ssl ends the connection');
+    stop($h);
+}
+if (my $h = start('h2')) {
+    my @h2 = ('--http2');
+    is(get($h, '/', undef, @h2), '200 2', 'h2: / without a certificate: 200 over HTTP/2');
+    is(get($h, '/admin/x', 'alice-a', @h2), '200 2', 'h2: /admin/ alice: 200 over HTTP/2');
+    is(get($h, '/admin/x', 'bob-a', @h2), '403 2', 'h2: /admin/ bob: 403 over HTTP/2');
+    is(get($h, '/admin/x', undef, @h2), '403 2',
+       'h2: /admin/ without a certificate: 403 over HTTP/2');
+    is(get($h, '/', 'untrusted', @h2), '000 0',
+       'h2: a certificate from an untrusted CA: the handshake fails');
+    stop($h);
+}
+
+done_testing();
