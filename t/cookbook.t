@@ -29,6 +29,7 @@ my $PKI   = "$T_DIR/pki/out";
 my $DIR   = "$CFG/cookbook";
 my $CERTS = "$DIR/certs";
 my $BOOK  = "$TOP/conf/cookbook";
+my $BOOK_OUT = "$DIR/book";    # recipes changed as the README says
 my $TOOL  = "$TOP/build/mtls-authz-rule";
 
 my @missing = missing_prereqs(%at);
@@ -44,13 +45,13 @@ for (split /\n/, slurp("$PKI/pins.sh")) {
 }
 
 remove_tree($DIR);
-make_path($CERTS) or die "$CERTS: $!";
+make_path($CERTS, $BOOK_OUT) or die "$CERTS: $!";
 
 # ---- the README shows each recipe file byte for byte ------------------------
 
 my $README = slurp("$TOP/README.md");
-for my $f (qw(partner-api spiffe intermediate denial-before denial-after
-              h2-per-location h2)) {
+for my $f (qw(partner-api spiffe intermediate audit proxy-identity
+              denial-before denial-after h2-per-location h2)) {
     my $conf = slurp("$BOOK/$f.conf");
     ok(length($conf) && index($README, "```apache\n$conf```\n") >= 0,
        "README shows conf/cookbook/$f.conf byte for byte");
@@ -124,6 +125,10 @@ sub start {
     spew("$dir/htdocs/ok.txt", "ok\n");
     my $port = free_port();
     my $loglevel = delete $def{LOGLEVEL} // 'warn';
+    # More modules, from the directory base-httpd.conf loads mod_ssl from.
+    my ($libexec) = slurp($BASE) =~ m{LoadModule ssl_module (\S+)/mod_ssl\.so};
+    my @more = map { "LoadModule ${_}_module $libexec/mod_$_.so" }
+      @{ delete $def{MODULES} // [] };
     my @lines = (
         "# written by t/cookbook.t",
         qq{ServerRoot "$dir"},
@@ -132,6 +137,7 @@ sub start {
         qq{ErrorLog "$dir/error_log"},
         "LogLevel $loglevel",
         qq{Include "$BASE"},
+        @more,
         qq{LoadModule mtls_authz_module "$MODULE"},
         "Listen 127.0.0.1:$port",
         "ServerName localhost",
@@ -149,7 +155,8 @@ sub start {
         'SSLEngine on',
         'SSLCertificateFile "${CERTS}/server.crt"',
         'SSLCertificateKeyFile "${CERTS}/server.key"',
-        qq{Include "$BOOK/$recipe.conf"},
+        qq{Include "} . (-e "$BOOK_OUT/$recipe.conf" ? $BOOK_OUT : $BOOK)
+          . qq{/$recipe.conf"},
     );
     spew("$dir/httpd.conf", join("\n", @lines) . "\n");
     my $pid = spawn("$dir/start.out", $HTTPD, '-f', "$dir/httpd.conf", '-DFOREGROUND');
@@ -257,6 +264,132 @@ if (my $h = start('intermediate', INTERMEDIATE_CA => $FP{FP_INT_A})) {
     like(slurp("$h->{dir}/error_log"),
          qr/\/internal\/x: issuer not allowed; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}/,
          'intermediate: the root-signed certificate is denied naming the root as issuer');
+}
+
+# ---- staged rollout with Audit mode -------------------------------------------
+
+sub audit_lines {
+    my ($h) = @_;
+    return grep { /mtls_authz: AUDIT/ } split /\n/, slurp("$h->{dir}/error_log");
+}
+
+if (my $h = start('audit', PARTNER_CA => $FP{FP_CA_A})) {
+    is(status($h, '/partners/orders', 'alice-a'), 200,
+       'audit: a client the list admits gets 200');
+    is(scalar(audit_lines($h)), 0, 'audit: ... and no AUDIT line');
+    is(status($h, '/partners/orders', 'bob-a'), 200,
+       'audit: a client the list would refuse also gets 200');
+    is(status($h, '/partners/orders', 'alice-b'), 200,
+       'audit: so does the right subject from the wrong CA');
+    stop($h);
+    my @audit = audit_lines($h);
+    is(scalar(@audit), 2, 'audit: two AUDIT lines, one per refused client');
+    like($audit[0] // '',
+         qr/\[mtls_authz:warn\].*mtls_authz: AUDIT \(admitted\): client denied by server configuration: \/partners\/orders: no rule matched; subject "CN=bob,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}$/,
+         'audit: bob\'s line says why, at warning level');
+    like($audit[1] // '', qr/: issuer not allowed; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_B}$/,
+         'audit: alice from CA B: "issuer not allowed"');
+
+    # Stage 2, as the recipe says: the same file without the Audit line.
+    my $enforced = slurp("$BOOK/audit.conf");
+    ok($enforced =~ s/^\s*MTLSAuthzMode Audit\n//m,
+       'audit: the recipe has a MTLSAuthzMode Audit line to delete');
+    spew("$BOOK_OUT/audit-enforced.conf", $enforced);
+    if (my $e = start('audit-enforced', PARTNER_CA => $FP{FP_CA_A})) {
+        is(status($e, '/partners/orders', 'alice-a'), 200,
+           'audit, enforced: the admitted client still gets 200');
+        is(status($e, '/partners/orders', 'bob-a'), 403,
+           'audit, enforced: the client the AUDIT line named now gets 403');
+        stop($e);
+        my ($deny) = grep { /client denied/ } split /\n/, slurp("$e->{dir}/error_log");
+        my ($want) = ($audit[0] // '') =~ /AUDIT \(admitted\): (client denied.*)$/;
+        ok(defined $want && defined $deny && $deny =~ /\[mtls_authz:error\].* mtls_authz: \Q$want\E$/,
+           'audit, enforced: the denial line is the AUDIT line without the marker')
+          or diag("audit: $audit[0]\nenforced: " . ($deny // 'none'));
+    }
+}
+
+# ---- passing the identity to a proxied backend -------------------------------
+
+# A backend on a free loopback port that answers every request with the
+# X-Client-* headers it received, and counts the requests in a file.
+sub start_backend {
+    my ($dir) = @_;
+    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                    Listen => 16, ReuseAddr => 1)
+      or die "backend: $!";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        my $n = 0;
+        local $SIG{ALRM} = sub { POSIX::_exit(0) };
+        alarm 120;
+        while (my $c = $srv->accept) {
+            my $head = '';
+            while (defined(my $l = <$c>)) {
+                last if $l =~ /^\r?\n\z/;
+                $head .= $l;
+            }
+            $n++;
+            spew("$dir/backend.count", "$n\n");
+            my $body = join '', sort grep { /^x-client-/i } split /^/m, $head;
+            $body =~ s/\r//g;
+            print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+              . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n"
+              . $body;
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    my $port = $srv->sockport;
+    close $srv;
+    return ($pid, $port);
+}
+
+# GET with curl, returning (status, body).
+sub get_body {
+    my ($h, $path, $cert, @opt) = @_;
+    my $body = "$h->{dir}/body.out";
+    unlink $body;
+    run_cmd(30, "$h->{dir}/curl.out", 'curl', '-s', '-o', $body, '-m', '20',
+            '-w', '%{http_code}', '--cacert', "$PKI/ca-a.crt",
+            '--resolve', "localhost:$h->{port}:127.0.0.1",
+            '--cert', pem($cert), @opt, "https://localhost:$h->{port}$path");
+    return (slurp("$h->{dir}/curl.out"), slurp($body));
+}
+
+{
+    make_path("$DIR/proxy-identity") or die "$DIR/proxy-identity: $!";
+    my ($bpid, $bport) = start_backend("$DIR/proxy-identity");
+    if (my $h = start('proxy-identity', PARTNER_CA => $FP{FP_CA_A},
+                      BACKEND_PORT => $bport,
+                      MODULES => [qw(proxy proxy_http)])) {
+        my ($st, $body) = get_body($h, '/api/orders', 'alice-a');
+        is($st, 200, 'proxy-identity: alice gets the backend\'s answer');
+        my $rule_re = qr{x-client-rule: \S*conf/cookbook/proxy-identity\.conf:7\n}i;
+        like($body, qr/^x-client-cert-sha256: $FP{FP_CERT_ALICE_A}\n/mi,
+             'proxy-identity: the backend sees her certificate\'s SHA-256');
+        like($body, $rule_re, 'proxy-identity: ... the rule that admitted her');
+        like($body, qr/^x-client-subject: CN=alice,O=Acme Inc\.,C=US\n/mi,
+             '... and her subject');
+        ($st, $body) = get_body($h, '/api/orders', 'alice-a',
+                                '-H', 'X-Client-Subject: CN=admin',
+                                '-H', 'X-Client-Rule: forged');
+        is($st, 200, 'proxy-identity: alice sending her own X-Client-* headers');
+        is(() = $body =~ /^x-client-subject:/mig, 1,
+           'proxy-identity: the backend gets one X-Client-Subject ...');
+        like($body, qr/^x-client-subject: CN=alice,O=Acme Inc\.,C=US\n/mi,
+             '... the real one, not the client\'s');
+        unlike($body, qr/forged|CN=admin/i, 'proxy-identity: nothing the client sent');
+        my $before = slurp("$DIR/proxy-identity/backend.count");
+        ($st, $body) = get_body($h, '/api/orders', 'bob-a');
+        is($st, 403, 'proxy-identity: bob gets 403');
+        is(slurp("$DIR/proxy-identity/backend.count"), $before,
+           'proxy-identity: ... and the backend got no request');
+        stop($h);
+    }
+    kill 'TERM', $bpid;
+    waitpid($bpid, 0);
 }
 
 # ---- 4. reading a denial line, fixing the rule -------------------------------
