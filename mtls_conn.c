@@ -9,6 +9,7 @@
 
 #include "mtls_conf.h"
 #include "mtls_conn.h"
+#include "mtls_env.h"
 
 APLOG_USE_MODULE(mtls_authz);
 
@@ -71,6 +72,7 @@ static void build(request_rec *r, mtls_conn_t *cc, apr_pool_t *p,
 {
     const char *verify =
         ap_ssl_var_lookup(p, r->server, tls_c, NULL, "SSL_CLIENT_VERIFY");
+    mtls_identity_t *id;
 
     if (verr != X509_V_OK)
         cc->unverified = X509_verify_cert_error_string(verr);
@@ -78,9 +80,12 @@ static void build(request_rec *r, mtls_conn_t *cc, apr_pool_t *p,
         cc->unverified = verify && *verify ? verify : "SSL_CLIENT_VERIFY unset";
     else
         cc->unverified = NULL;
-    cc->id = mtls_identity_build(
-        p, peer, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(cc->ssl)),
-        cc->unverified == NULL);
+    id = mtls_identity_build(p, peer,
+                             SSL_CTX_get_cert_store(SSL_get_SSL_CTX(cc->ssl)),
+                             cc->unverified == NULL);
+    if (id->full)
+        id->env = mtls_env_prepare(p, id);
+    cc->id = id;
     cc->seen_cert = peer;
     cc->seen_verr = verr;
     cc->extractions++;

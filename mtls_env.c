@@ -21,17 +21,16 @@ static int safe(const char *v, apr_size_t len)
     return len > 0;
 }
 
-static void set_san(request_rec *r, const char *type, int *n, const char *v,
-                    apr_size_t len)
+static void set_san(apr_pool_t *p, apr_table_t *env, const char *type, int *n,
+                    const char *v, apr_size_t len)
 {
     if (!safe(v, len))
         return;
-    apr_table_setn(r->subprocess_env,
-                   apr_psprintf(r->pool, "MTLS_CLIENT_SAN_%s_%d", type, (*n)++),
-                   apr_pstrmemdup(r->pool, v, len));
+    apr_table_setn(env, apr_psprintf(p, "MTLS_CLIENT_SAN_%s_%d", type, (*n)++),
+                   apr_pstrmemdup(p, v, len));
 }
 
-static void set_sans(request_rec *r, X509 *cert)
+static void set_sans(apr_pool_t *p, apr_table_t *env, X509 *cert)
 {
     int n_dns = 0, n_email = 0, n_uri = 0, n_ip = 0, i;
     GENERAL_NAMES *gens =
@@ -56,33 +55,49 @@ static void set_sans(request_rec *r, X509 *cert)
             char text[INET6_ADDRSTRLEN];
             int af = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
             if (af && inet_ntop(af, v, text, sizeof(text)))
-                set_san(r, "IP", &n_ip, text, strlen(text));
+                set_san(p, env, "IP", &n_ip, text, strlen(text));
         }
         else if (g->type == GEN_DNS)
-            set_san(r, "DNS", &n_dns, v, len);
+            set_san(p, env, "DNS", &n_dns, v, len);
         else if (g->type == GEN_EMAIL)
-            set_san(r, "EMAIL", &n_email, v, len);
+            set_san(p, env, "EMAIL", &n_email, v, len);
         else
-            set_san(r, "URI", &n_uri, v, len);
+            set_san(p, env, "URI", &n_uri, v, len);
     }
     GENERAL_NAMES_free(gens);
+}
+
+apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
+{
+    apr_table_t *env = apr_table_make(p, 8);
+
+    if (id->subject_text && safe(id->subject_text, strlen(id->subject_text)))
+        apr_table_setn(env, "MTLS_CLIENT_SUBJECT", id->subject_text);
+    apr_table_setn(env, "MTLS_CLIENT_CERT_SHA256", mtls_fp_hex(p, id->cert_fp));
+    if (id->n_issuers > 0)
+        apr_table_setn(env, "MTLS_CLIENT_ISSUER_SHA256",
+                       mtls_fp_hex(p, id->issuer_fps));
+    /* A malformed extension leaves errors on OpenSSL's queue. */
+    ERR_set_mark();
+    set_sans(p, env, id->cert);
+    ERR_pop_to_mark();
+    return env;
 }
 
 void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
                   const mtls_identity_t *id)
 {
-    apr_table_t *e = r->subprocess_env;
+    const apr_array_header_t *a;
+    const apr_table_entry_t *t;
+    int i;
 
-    apr_table_setn(e, "MTLS_AUTHZ_RULE", rule->source);
-    if (id->subject_text && safe(id->subject_text, strlen(id->subject_text)))
-        apr_table_set(e, "MTLS_CLIENT_SUBJECT", id->subject_text);
-    apr_table_setn(e, "MTLS_CLIENT_CERT_SHA256",
-                   mtls_fp_hex(r->pool, id->cert_fp));
-    if (id->n_issuers > 0)
-        apr_table_setn(e, "MTLS_CLIENT_ISSUER_SHA256",
-                       mtls_fp_hex(r->pool, id->issuer_fps));
-    /* A malformed extension leaves errors on OpenSSL's queue. */
-    ERR_set_mark();
-    set_sans(r, id->cert);
-    ERR_pop_to_mark();
+    apr_table_setn(r->subprocess_env, "MTLS_AUTHZ_RULE", rule->source);
+    if (id->env == NULL)
+        return;
+    /* Copied: a renegotiation can replace the connection's identity
+     * while a request (or its internal redirect) still holds these. */
+    a = apr_table_elts(id->env);
+    t = (const apr_table_entry_t *)a->elts;
+    for (i = 0; i < a->nelts; i++)
+        apr_table_set(r->subprocess_env, t[i].key, t[i].val);
 }

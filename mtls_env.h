@@ -22,4 +22,9 @@
 void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
                   const mtls_identity_t *id);
 
+/* The identity's variables, built once per extracted identity in p (the
+ * connection's identity pool): the SAN extension is decoded and the
+ * fingerprints formatted per connection, not per request. */
+apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id);
+
 #endif

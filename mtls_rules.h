@@ -85,6 +85,7 @@ typedef struct {
     const char *subject_text;        /* RFC 4514, for logs */
     int san_malformed;               /* SAN extension undecodable/repeated */
     int full;                        /* all of it read, not just the subject */
+    apr_table_t *env; /* variables for admitted requests (mtls_env.c) */
 } mtls_identity_t;
 
 typedef enum {
