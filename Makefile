@@ -10,7 +10,7 @@ APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/includ
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
 
-.PHONY: all install deps test unit demo clean format check-format
+.PHONY: all install deps test unit demo bench bench-smoke clean format check-format
 
 all: $(MODULE)
 
@@ -48,6 +48,21 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
+
+# Side-by-side benchmark against Require expr (bench/run.pl; ~25 min on
+# 2 cores): writes bench/RESULTS.md and bench/per-request.png. BENCH_*
+# variables tune it (see the top of bench/run.pl).
+bench:
+	@sh scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@perl bench/run.pl
+
+# The same harness with tiny N, a few hundred requests and one round, for
+# CI: fails when the harness breaks, never on timings.
+bench-smoke:
+	@sh scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@BENCH_SMOKE=1 perl bench/run.pl
 
 format:
 	clang-format -i $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c
