@@ -742,6 +742,18 @@ for my $id (@cg_ids) {
 
 # ---- results ------------------------------------------------------------------
 
+# The raw measurements, in case the report below has a bug: a full run is
+# long to repeat.
+{
+    require Data::Dumper;
+    local $Data::Dumper::Sortkeys = 1;
+    my %raw = (res => \%res, cg => \%cg, findings => \%findings, once => \%once,
+               startup => { map { my $s = $servers{$_};
+                                  ($_ => { map { ($_ => $s->{$_}) } grep { !ref $s->{$_} } keys %$s }) } keys %servers });
+    make_path(dirname($cfg{out}));
+    spew("$work/raw.pl", Data::Dumper->Dump([\%raw], ['raw']));
+}
+
 my $elapsed = time - $t_begin;
 my ($cpu_model) = slurp('/proc/cpuinfo') =~ /^model name\s*:\s*(.*)$/m;
 chomp(my $nproc = `nproc`);
@@ -901,7 +913,7 @@ if (%cg && grep { $servers{$_} && $servers{$_}{kind} =~ /^c/ } keys %cg) {
            fmt_int($worst->[1]), $worst->[0]);
     for my $kind (qw(c1 c2)) {
         my $lo = $cg{"$kind-$nmin-$placements{$nmin}[0]"};
-        my @hi = map { $cg{"$kind-$nmax-$_"} } @{ $placements{$nmax} };
+        my @hi = grep { defined } map { $cg{"$kind-$nmax-$_"} } @{ $placements{$nmax} };
         next unless $lo && @hi;
         my ($dev) = sort { $b <=> $a } map { abs($_->{hook} / $lo->{hook} - 1) } @hi;
         target($dev <= 0.10, sprintf '(%s) hook at N=%s vs N=%s within 10%%: %s vs %s (%.1f%%)',
