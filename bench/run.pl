@@ -746,7 +746,8 @@ for my $id (@cg_ids) {
 # long to repeat.
 {
     require Data::Dumper;
-    local $Data::Dumper::Sortkeys = 1;
+    no warnings "once";
+    local $Data::Dumper::Sortkeys = 1;    # sorted: diffable
     my %raw = (res => \%res, cg => \%cg, findings => \%findings, once => \%once,
                startup => { map { my $s = $servers{$_};
                                   ($_ => { map { ($_ => $s->{$_}) } grep { !ref $s->{$_} } keys %$s }) } keys %servers });
@@ -892,6 +893,12 @@ for my $id (sort keys %findings) {
         ? "- `$id` (Require expr with " . fmt_int($servers{$id}{n}) . " subjects on one line): $findings{$id}"
         : "- $id: $findings{$id}");
 }
+for my $n (grep { $_ >= 10000 } @ns) {
+    my $s = $servers{"b-$n-$placements{$n}[0]"};
+    next unless $s && defined $s->{start_s};
+    out(sprintf '- (b) with %s subjects in one `Require expr` line parses: httpd -t %.2f s, %+.1f MiB parent RSS vs (a).',
+        fmt_int($n), $s->{t_s}, ($s->{rss_kb} - $servers{a}{rss_kb}) / 1024);
+}
 out("- HTTP/2: no row. h2load (nghttp2-client 1.52 in Debian 12) has no option to send a client"
     . " certificate (nghttp has --cert/--key, h2load does not), and OpenSSL's system-wide"
     . " configuration cannot add one (SSL_CONF `Certificate` is not applied from system_default);"
@@ -986,14 +993,14 @@ spew($cfg{out}, $md);
 set terminal pngcairo size 1100,480 font ",10"
 set output "$cfg{plot}"
 set datafile missing "NaN"
-set multiplot layout 1,2 title "mod_mtls_authz vs Require expr ($nproc CPUs, $date)"
+set multiplot layout 1,2 title "mod_mtls_authz vs Require expr ($nproc CPUs, $date)" noenhanced
 set logscale x
 set xlabel "N (allowlist entries)"
-set key top left
+set key top left noenhanced
 set grid
 set title "server CPU per keep-alive request (median of $cfg{rounds} rounds)"
 set ylabel "µs / request"
-set yrange [0:*]
+set logscale y
 plot "$dat" u 1:2 w lp lw 2 t "(a) Require all granted", \\
      "" u 1:3 w lp t "(b) Require expr, DN first (worst)", \\
      "" u 1:4 w lp t "(b) Require expr, DN last (best)", \\
@@ -1001,8 +1008,6 @@ plot "$dat" u 1:2 w lp lw 2 t "(a) Require all granted", \\
      "" u 1:7 w lp t "(c2) MTLSAllow subject+issuer"
 set title "instructions per keep-alive request (callgrind)"
 set ylabel "instructions / request"
-set logscale y
-set yrange [*:*]
 plot "$dat" u 1:9 w lp lw 2 t "(a)", \\
      "" u 1:10 w lp t "(b) worst", \\
      "" u 1:11 w lp t "(b) best", \\
