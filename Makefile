@@ -17,8 +17,8 @@ FORMAT_SRC = $(SRC) $(HDR) $(TOOL_SRC) t/unit/unit.c t/probe/mod_mtls_probe.c \
 TOOL = $(BUILD)/mtls-authz-rule
 TOOL_SRC = tools/mtls-authz-rule.c
 
-.PHONY: all install deps test unit demo soak soak-smoke clean format \
-    check-format bench-allowfile
+.PHONY: all install deps test unit demo soak soak-smoke bench bench-smoke \
+    bench-allowfile clean format check-format
 
 all: $(MODULE) $(TOOL)
 
@@ -118,6 +118,21 @@ soak-smoke: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
+
+# Side-by-side benchmark against Require expr (bench/run.pl; ~25 min on
+# 2 cores): writes bench/RESULTS.md and bench/per-request.png. BENCH_*
+# variables tune it (see the top of bench/run.pl).
+bench:
+	@sh scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@perl bench/run.pl
+
+# The same harness with tiny N, a few hundred requests and one round, for
+# CI: fails when the harness breaks, never on timings.
+bench-smoke:
+	@sh scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@BENCH_SMOKE=1 perl bench/run.pl
 
 format:
 	clang-format -i $(FORMAT_SRC)

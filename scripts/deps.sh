@@ -2,6 +2,9 @@
 # Makes sure the system packages mod_mtls_authz needs are present.
 # On Debian/Ubuntu it installs the missing ones with apt-get (as root, or
 # through sudo) after saying so; elsewhere it lists them and stops.
+#
+# Usage: sh scripts/deps.sh [bench]
+#   bench  also the benchmark's tools (make bench, make bench-smoke)
 set -eu
 
 # Debian package -> a file it provides (checked instead of dpkg status so
@@ -20,13 +23,22 @@ make:/usr/bin/make
 perl:/usr/bin/perl
 pkg-config:/usr/bin/pkg-config
 "
-# Optional groups, named as arguments: bench (make bench-allowfile).
+# bench/run.pl (make bench, bench-smoke, bench-allowfile): ab for the
+# load, callgrind for instruction counts, gnuplot for the plot, GNU time
+# for startup RSS.
+bench="
+apache2-utils:/usr/bin/ab
+valgrind:/usr/bin/valgrind
+gnuplot-nox:/usr/bin/gnuplot
+time:/usr/bin/time
+"
+
 for group in "$@"; do
     case $group in
-    bench) need="$need time:/usr/bin/time" ;;
+    bench) need="$need $bench" ;;
     *)
-        echo "deps.sh: unknown group '$group'" >&2
-        exit 1
+        echo "scripts/deps.sh: unknown group '$group' (known: bench)" >&2
+        exit 2
         ;;
     esac
 done
