@@ -3,7 +3,6 @@
 #include "httpd.h"
 #include "apr_strings.h"
 #include <arpa/inet.h>
-#include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 
@@ -30,41 +29,24 @@ static void set_san(apr_pool_t *p, apr_table_t *env, const char *type, int *n,
                    apr_pstrmemdup(p, v, len));
 }
 
-static void set_sans(apr_pool_t *p, apr_table_t *env, X509 *cert)
+static void set_sans(apr_pool_t *p, apr_table_t *env, const mtls_identity_t *id)
 {
     int n_dns = 0, n_email = 0, n_uri = 0, n_ip = 0, i;
-    GENERAL_NAMES *gens =
-        X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    if (gens == NULL)
-        return;
-    for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        const ASN1_STRING *s;
-        const char *v;
-        apr_size_t len;
-
-        if (g->type != GEN_DNS && g->type != GEN_EMAIL && g->type != GEN_URI &&
-            g->type != GEN_IPADD)
-            continue;
-        s = GENERAL_NAME_get0_value(g, NULL);
-        if (s == NULL)
-            continue;
-        v = (const char *)ASN1_STRING_get0_data(s);
-        len = (apr_size_t)ASN1_STRING_length(s);
-        if (g->type == GEN_IPADD) {
+    for (i = 0; i < id->sans->nelts; i++) {
+        const mtls_san_t *s = &APR_ARRAY_IDX(id->sans, i, mtls_san_t);
+        if (s->type == GEN_IPADD) {
             char text[INET6_ADDRSTRLEN];
-            int af = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
-            if (af && inet_ntop(af, v, text, sizeof(text)))
+            int af = s->len == 4 ? AF_INET : s->len == 16 ? AF_INET6 : 0;
+            if (af && inet_ntop(af, s->v, text, sizeof(text)))
                 set_san(p, env, "IP", &n_ip, text, strlen(text));
         }
-        else if (g->type == GEN_DNS)
-            set_san(p, env, "DNS", &n_dns, v, len);
-        else if (g->type == GEN_EMAIL)
-            set_san(p, env, "EMAIL", &n_email, v, len);
+        else if (s->type == GEN_DNS)
+            set_san(p, env, "DNS", &n_dns, s->v, s->len);
+        else if (s->type == GEN_EMAIL)
+            set_san(p, env, "EMAIL", &n_email, s->v, s->len);
         else
-            set_san(p, env, "URI", &n_uri, v, len);
+            set_san(p, env, "URI", &n_uri, s->v, s->len);
     }
-    GENERAL_NAMES_free(gens);
 }
 
 apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
@@ -77,10 +59,7 @@ apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
     if (id->n_issuers > 0)
         apr_table_setn(env, "MTLS_CLIENT_ISSUER_SHA256",
                        mtls_fp_hex(p, id->issuer_fps));
-    /* A malformed extension leaves errors on OpenSSL's queue. */
-    ERR_set_mark();
-    set_sans(p, env, id->cert);
-    ERR_pop_to_mark();
+    set_sans(p, env, id);
     return env;
 }
 

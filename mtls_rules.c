@@ -516,6 +516,7 @@ static void id_add_sans(apr_pool_t *p, mtls_identity_t *id, X509 *cert)
         const ASN1_STRING *s;
         const char *v;
         apr_size_t len;
+        mtls_san_t *san;
 
         /* Only these four types are strings; the others (dirName,
          * otherName, ...) are structures and are ignored. */
@@ -528,6 +529,10 @@ static void id_add_sans(apr_pool_t *p, mtls_identity_t *id, X509 *cert)
         len = (apr_size_t)ASN1_STRING_length(s);
         /* Copied: the identity outlives the decoded extension. */
         v = apr_pstrmemdup(p, (const char *)ASN1_STRING_get0_data(s), len);
+        san = apr_array_push(id->sans);
+        san->type = g->type;
+        san->v = v;
+        san->len = len;
         if (g->type == GEN_IPADD) {
             if (len == 4)
                 id_add_key(id, key_make(p, MTLS_K_IP4, v, 4));
@@ -627,6 +632,7 @@ mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
     id->keys = apr_array_make(p, 8, sizeof(mtls_key_t));
     id->keyset = apr_hash_make(p);
     id->uris = apr_array_make(p, 1, sizeof(mtls_key_t));
+    id->sans = apr_array_make(p, 4, sizeof(mtls_san_t));
     id->subject = X509_get_subject_name(cert);
     id->subject_text = name_text(p, id->subject);
     if (full) {

@@ -71,6 +71,14 @@ typedef struct {
     apr_hash_t *fps; /* interned fingerprints */
 } mtls_ruleset_t;
 
+/* A DNS, email, URI or IP subjectAltName as the certificate holds it;
+ * type is OpenSSL's GEN_DNS, GEN_EMAIL, GEN_URI or GEN_IPADD. */
+typedef struct {
+    int type;
+    const char *v; /* a copy; may hold a NUL byte */
+    apr_size_t len;
+} mtls_san_t;
+
 /* What is known about one client certificate. */
 typedef struct {
     X509 *cert;               /* referenced for the pool's life */
@@ -82,6 +90,7 @@ typedef struct {
     apr_array_header_t *keys;        /* mtls_key_t: every lookup key */
     apr_hash_t *keyset;              /* the same keys, for membership */
     apr_array_header_t *uris;        /* mtls_key_t: URI SANs, untagged */
+    apr_array_header_t *sans;        /* mtls_san_t, in certificate order */
     const char *subject_text;        /* RFC 4514, for logs */
     int san_malformed;               /* SAN extension undecodable/repeated */
     int full;                        /* all of it read, not just the subject */
