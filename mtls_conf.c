@@ -384,6 +384,23 @@ static const char *server_name(apr_pool_t *p, server_rec *s)
                         s->defn_line_number);
 }
 
+/* A server where `what` (MTLSAuthz On or Require mtls) is used but no
+ * rule is configured would deny every request: refuse to start. */
+static int refuse_without_rules(server_rec *s, server_rec *vs,
+                                const apr_array_header_t *uses,
+                                const char *what, int rules, apr_pool_t *ptemp)
+{
+    if (uses->nelts == 0 || rules > 0)
+        return 0;
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                 "mtls_authz: %s (%s) but no MTLSAllow, MTLSAllowFile, "
+                 "MTLSAllowSubject, MTLSAllowSAN or MTLSAllowIssuerFingerprint "
+                 "is configured for %s: every request would be denied",
+                 what, APR_ARRAY_IDX(uses, 0, const char *),
+                 server_name(ptemp, vs));
+    return 1;
+}
+
 /* Runs for "httpd -t" too, unlike post_config. */
 int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                       server_rec *s)
@@ -408,26 +425,11 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         int rules = vs == s
                         ? total_rules
                         : sc->n_rule_directives + main_sc->n_rule_directives;
-        if (sc->enforced->nelts && rules == 0) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "mtls_authz: MTLSAuthz On (%s) but no MTLSAllow, "
-                         "MTLSAllowSubject, MTLSAllowSAN or "
-                         "MTLSAllowIssuerFingerprint is configured for %s: "
-                         "every request would be denied",
-                         APR_ARRAY_IDX(sc->enforced, 0, const char *),
-                         server_name(ptemp, vs));
+        if (refuse_without_rules(s, vs, sc->enforced, "MTLSAuthz On", rules,
+                                 ptemp) ||
+            refuse_without_rules(s, vs, sc->required, "Require mtls", rules,
+                                 ptemp))
             return !OK;
-        }
-        if (sc->required->nelts && rules == 0) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "mtls_authz: Require mtls (%s) but no MTLSAllow, "
-                         "MTLSAllowFile, MTLSAllowSubject, MTLSAllowSAN or "
-                         "MTLSAllowIssuerFingerprint is configured for %s: "
-                         "it would deny every request",
-                         APR_ARRAY_IDX(sc->required, 0, const char *),
-                         server_name(ptemp, vs));
-            return !OK;
-        }
     }
     return OK;
 }

@@ -194,7 +194,7 @@ for my $c (@bad_directives) {
         '    <Location /x>', '>>        Require mtls', '    </Location>');
     my ($st, $out) = config_test($dir, $file);
     ok($st != 0, 'Require mtls without any rule: httpd -t fails');
-    like($out, qr/Require mtls \(\Q$file\E:$line\) but no MTLSAllow, MTLSAllowFile, .* it would deny every request/,
+    like($out, qr/Require mtls \(\Q$file\E:$line\) but no MTLSAllow, MTLSAllowFile, .* every request would be denied/,
          'and names the Require line');
 }
 

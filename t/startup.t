@@ -319,7 +319,7 @@ sub ssl_vhost {
         '<Location /x>',
         '>>    MTLSAuthz On',
         '</Location>');
-    my $msg = "MTLSAuthz On ($file:$line) but no MTLSAllow, MTLSAllowSubject, "
+    my $msg = "MTLSAuthz On ($file:$line) but no MTLSAllow, MTLSAllowFile, MTLSAllowSubject, "
       . "MTLSAllowSAN or MTLSAllowIssuerFingerprint is configured for ";
     my $out = config_test_fails($name, $dir, $file);
     like($out, qr/\Q$msg\E.*: every request would be denied/,
