@@ -320,6 +320,11 @@ int main(void)
         X509_NAME_free(n);
         X509_NAME_free(u);
     }
+    /* Found by fuzz_dn: OpenSSL reads an empty arc as 0. */
+    check(parse_fails("2.5.4..3=alice", "expected '='"),
+          "dotted OID with an empty arc refused");
+    check(parse_fails("2.5.4.3.=alice", "expected '='"),
+          "dotted OID with a trailing dot refused");
 
     /* words of a directive line */
     {
