@@ -21,6 +21,44 @@ perl:/usr/bin/perl
 pkg-config:/usr/bin/pkg-config
 "
 
+for group in "$@"; do
+    case $group in
+    fuzz)
+        # The file is under a versioned directory; see present().
+        need="$need clang:/usr/bin/clang libclang-rt-14-dev:@fuzzer"
+        ;;
+    sanitize)
+        need="$need libasan8:@libasan.so.8 libubsan1:@libubsan.so.1"
+        ;;
+    valgrind)
+        need="$need valgrind:/usr/bin/valgrind"
+        ;;
+    *)
+        echo "scripts/deps.sh: unknown group '$group'" >&2
+        exit 2
+        ;;
+    esac
+done
+
+# Is the file of a package:file pair there? "@name" stands for a file
+# whose directory depends on the machine or the version.
+present() {
+    case $1 in
+    @fuzzer)
+        for f in /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a; do
+            [ -e "$f" ] && return 0
+        done
+        return 1
+        ;;
+    @*)
+        [ -e "/usr/lib/$(gcc -dumpmachine 2>/dev/null)/${1#@}" ]
+        ;;
+    *)
+        [ -e "$1" ]
+        ;;
+    esac
+}
+
 missing=""
 for entry in $need; do
     pkg=${entry%%:*}
@@ -28,7 +66,7 @@ for entry in $need; do
     if [ "$pkg" = libapache2-mod-perl2 ]; then
         # Apache::Test's module lives under the arch-specific perl path.
         perl -MApache::Test -e 1 >/dev/null 2>&1 && continue
-    elif [ -e "$file" ]; then
+    elif present "$file"; then
         continue
     fi
     missing="$missing $pkg"
