@@ -15,15 +15,23 @@
 #include "fuzz_common.h"
 #include "mtls_rules.h"
 
-/* OpenSSL prints at most 79 characters of a dotted OID: a longer one
- * cannot survive the round trip. */
-static int oids_printable(const X509_NAME *name)
+/* Can the printed form say everything the name holds? OpenSSL prints at
+ * most 79 characters of a dotted OID, and prints a value of a type that
+ * it does not canonicalise (NumericString, say, from a '#' value) as
+ * text, which parses back as UTF8String: a different value to
+ * X509_NAME_cmp. Only names without either are round-tripped. */
+static int printable(const X509_NAME *name)
 {
     int i;
     for (i = 0; i < X509_NAME_entry_count(name); i++) {
-        const ASN1_OBJECT *o =
-            X509_NAME_ENTRY_get_object(X509_NAME_get_entry(name, i));
-        if (OBJ_obj2txt(NULL, 0, o, 1) >= 79)
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+        int type = X509_NAME_ENTRY_get_data(e)->type;
+        if (OBJ_obj2txt(NULL, 0, X509_NAME_ENTRY_get_object(e), 1) >= 79)
+            return 0;
+        if (type != V_ASN1_UTF8STRING && type != V_ASN1_BMPSTRING &&
+            type != V_ASN1_UNIVERSALSTRING && type != V_ASN1_PRINTABLESTRING &&
+            type != V_ASN1_T61STRING && type != V_ASN1_IA5STRING &&
+            type != V_ASN1_VISIBLESTRING)
             return 0;
     }
     return 1;
@@ -56,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mtls_dn_parse(p, fuzz_cstring(p, data, size), &name) == NULL) {
         if (name == NULL || X509_NAME_cmp(name, name) != 0)
             abort();
-        text = oids_printable(name) ? print_rfc2253(p, name) : NULL;
+        text = printable(name) ? print_rfc2253(p, name) : NULL;
         /* Printing escapes a NUL byte from a '#' value as \00, which the
          * parser refuses on purpose: only a successful reparse is
          * compared. */

@@ -21,8 +21,10 @@ use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
   kill_group run_cmd describe_status);
 
-my $START_TIMEOUT = 15;    # seconds for httpd to refuse, or to start
-my $STOP_TIMEOUT  = 15;    # seconds for httpd to stop after SIGTERM
+# MTLS_TIMEOUT_SCALE: make valgrind sets it, httpd being far slower.
+my $SCALE         = $ENV{MTLS_TIMEOUT_SCALE} || 1;
+my $START_TIMEOUT = 15 * $SCALE;    # seconds for httpd to refuse, or to start
+my $STOP_TIMEOUT  = 15 * $SCALE;    # seconds for httpd to stop after SIGTERM
 
 # ---- where things are ------------------------------------------------------
 
@@ -34,7 +36,8 @@ my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)}
 # httpd -t on a configuration: (wait status, output).
 sub config_test {
     my ($dir, $file) = @_;
-    my ($st, $hung) = run_cmd(30, "$dir/test.out", $HTTPD, '-t', '-f', $file);
+    my ($st, $hung) =
+      run_cmd(30 * $SCALE, "$dir/test.out", $HTTPD, '-t', '-f', $file);
     my $out = slurp("$dir/test.out");
     $out .= "\n[httpd -t did not finish within 30s]" if $hung;
     return ($st, $out);
@@ -68,10 +71,16 @@ sub start_httpd {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $port, Proto => 'tcp',
                                       Timeout => 1);
+        # httpd listens before the post_config checks that may refuse to
+        # start, so a connection alone (queued by the kernel) is not a
+        # start: the MPM must also have logged that it runs. Matters
+        # when startup is slow (SANITIZE=1, valgrind).
         if ($s) {
             close $s;
-            %r = (started => 1, pid => $pid);
-            last;
+            if (slurp("$dir/error_log") =~ /resuming normal operations/) {
+                %r = (started => 1, pid => $pid);
+                last;
+            }
         }
         if (time >= $deadline) {
             %r = (hung => 1, pid => $pid);
