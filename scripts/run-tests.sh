@@ -97,6 +97,7 @@ if [ "${MTLS_VALGRIND:-}" = 1 ]; then
     set -- -one-process "$@"
     # httpd starts slowly under valgrind.
     export APACHE_TEST_STARTUP_TIMEOUT=${APACHE_TEST_STARTUP_TIMEOUT:-300}
+    export MTLS_TIMEOUT_SCALE=${MTLS_TIMEOUT_SCALE:-10}
     echo "== valgrind: httpd -X under memcheck, logs in $report_dir"
 fi
 
