@@ -26,9 +26,10 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_TARGETS = dn rules cert
+FUZZ_TARGETS = dn rules cert certgen
 FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
-FUZZ_SRC = fuzz/fuzz_common.c fuzz/fuzz_dn.c fuzz/fuzz_rules.c fuzz/fuzz_cert.c
+FUZZ_SRC = fuzz/fuzz_common.c fuzz/fuzz_dn.c fuzz/fuzz_rules.c fuzz/fuzz_cert.c \
+    fuzz/fuzz_certgen.c
 FUZZ_HDR = fuzz/fuzz_common.h fuzz/fuzz_cert_ca.h
 
 .PHONY: all install deps test unit demo clean format check-format \
