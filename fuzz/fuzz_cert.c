@@ -97,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (brief->subject_text == NULL || id->subject_text == NULL ||
             brief->keys->nelts != 0)
             abort();
+        fuzz_check_name_key(p, X509_get_subject_name(x));
         /* Unknown issuer: never a trusted issuer. */
         if (no_store->n_issuers != 0)
             abort();

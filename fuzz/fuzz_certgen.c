@@ -210,6 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     p = fuzz_begin();
     id = mtls_identity_build(p, x, store, 1);
+    fuzz_check_name_key(p, X509_get_subject_name(x));
     /* Signed by the trusted CA: it is found and verified, unless the
      * certificate repeats an extension, which OpenSSL marks invalid. */
     if (signed_ok && !repeated && id->n_issuers != 1)

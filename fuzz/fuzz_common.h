@@ -4,6 +4,7 @@
 #define FUZZ_COMMON_H
 
 #include <apr_pools.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -29,5 +30,10 @@ void fuzz_check(const char *err, const char *what);
 /* The input as a NUL-terminated string in p (it may hold NULs of its
  * own: the code under test then sees only the part before the first). */
 char *fuzz_cstring(apr_pool_t *p, const uint8_t *data, size_t size);
+
+/* The module's key for a name must be OpenSSL's canonical encoding, the
+ * one X509_NAME_cmp compares: same SHA-1 as X509_NAME_hash_ex, and
+ * computable exactly when OpenSSL's is. Aborts otherwise. */
+void fuzz_check_name_key(apr_pool_t *p, const X509_NAME *name);
 
 #endif

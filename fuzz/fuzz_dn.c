@@ -2,11 +2,16 @@
 
 /* libFuzzer target: the RFC 4514 DN parser (mtls_dn_parse).
  *
- * Besides not crashing or leaking, a DN that parses must survive a round
- * trip: printed back in RFC 2253 form by OpenSSL (as mod_ssl and the
- * deny log print it), it parses again to an equal name. A failure there
- * means the parser put some bytes in a different attribute or RDN than
- * OpenSSL does. */
+ * The parser writes the canonical encoding that X509_NAME_cmp compares
+ * (per RDN a DER SET of OID and canonical value) straight into a key.
+ * Besides not crashing or leaking, for every DN that parses:
+ *   - the key is DER that OpenSSL decodes as a name, and OpenSSL's own
+ *     canonical form of that name is the key again (same SHA-1 as
+ *     X509_NAME_hash_ex; canonicalising twice changes nothing);
+ *   - printed back in RFC 2253 form by OpenSSL (as mod_ssl and the deny
+ *     log print names) and parsed again, it gives the same key. A failure
+ *     there means the parser put bytes in another attribute or RDN than
+ *     OpenSSL does. */
 
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -52,28 +57,73 @@ static const char *print_rfc2253(apr_pool_t *p, const X509_NAME *name)
     return text;
 }
 
+/* The name whose canonical encoding the key is: the key's RDN SETs in a
+ * SEQUENCE. */
+static X509_NAME *name_of_key(apr_pool_t *p, const mtls_key_t *k)
+{
+    size_t len = k->len - 1, hdr;
+    unsigned char *der = apr_palloc(p, len + 6), *q = der;
+    const unsigned char *d;
+    X509_NAME *name;
+
+    *q++ = 0x30;
+    if (len < 0x80) {
+        *q++ = (unsigned char)len;
+    }
+    else if (len < 0x10000) {
+        *q++ = 0x82;
+        *q++ = (unsigned char)(len >> 8);
+        *q++ = (unsigned char)len;
+    }
+    else {
+        abort(); /* inputs are at most 4 KiB */
+    }
+    hdr = (size_t)(q - der);
+    memcpy(q, k->data + 1, len);
+    d = der;
+    name = d2i_X509_NAME(NULL, &d, (long)(hdr + len));
+    if (name == NULL || d != der + hdr + len) {
+        fprintf(stderr, "fuzz: the subject key is not a DER name\n");
+        abort();
+    }
+    return name;
+}
+
+static int same_key(const mtls_key_t *a, const mtls_key_t *b)
+{
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p;
-    X509_NAME *name = NULL, *again = NULL;
+    mtls_key_t key, again;
     const char *text;
+    X509_NAME *name;
 
     if (size > 4096)
         return -1; /* a DN in a config line; longer adds only time */
     p = fuzz_begin();
-    if (mtls_dn_parse(p, fuzz_cstring(p, data, size), &name) == NULL) {
-        if (name == NULL || X509_NAME_cmp(name, name) != 0)
+    if (mtls_dn_parse(p, fuzz_cstring(p, data, size), &key) == NULL) {
+        if (key.data == NULL || key.len < 1 || key.data[0] != MTLS_K_SUBJECT)
             abort();
-        text = printable(name) ? print_rfc2253(p, name) : NULL;
+        name = name_of_key(p, &key);
+        fuzz_check_name_key(p, name);
+        if (!mtls_name_key(p, name, &again) || !same_key(&key, &again)) {
+            fprintf(stderr, "fuzz: canonicalising the key changed it\n");
+            abort();
+        }
         /* Printing escapes a NUL byte from a '#' value as \00, which the
          * parser refuses on purpose: only a successful reparse is
          * compared. */
+        text = printable(name) ? print_rfc2253(p, name) : NULL;
         if (text && *text && mtls_dn_parse(p, text, &again) == NULL &&
-            X509_NAME_cmp(name, again) != 0) {
+            !same_key(&key, &again)) {
             fprintf(stderr, "round trip changed the DN: '%.*s' -> '%s'\n",
                     (int)size, (const char *)data, text);
             abort();
         }
+        X509_NAME_free(name);
     }
     fuzz_end(p);
     return 0;
