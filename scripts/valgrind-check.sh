@@ -15,8 +15,10 @@ use warnings;
 my $dir = shift;
 my @logs = sort glob "$dir/vg.*";
 my (%count, @bad);
+my $killed = 0;
 for my $log (@logs) {
     open my $fh, "<", $log or die "$log: $!";
+    my $summary = 0;
     my @block;
     my $flush = sub {
         return unless @block;
@@ -41,15 +43,19 @@ for my $log (@logs) {
     while (my $line = <$fh>) {
         next unless $line =~ /^==\d+== ?(.*)$/s;
         my $msg = $1;
+        $summary = 1 if $msg =~ /^ERROR SUMMARY:/;
         if ($msg =~ /^\s*$/) { $flush->(); next; }
         push @block, $line;
     }
     $flush->();
+    $killed++ unless $summary;
 }
 die "valgrind: no logs in $dir\n" unless @logs;
 my $summary = join ", ", map { "$count{$_} $_" } sort keys %count;
 print "valgrind: ", scalar(@logs), " httpd processes checked; ",
-  ($summary || "no errors and no definite leaks"), "\n";
+  ($summary || "no errors and no definite leaks"),
+  ($killed ? " ($killed of them killed before valgrind could summarise; their errors so far are counted)" : ""),
+  "\n";
 if (@bad) {
     print "---- $_\n" for @bad[0 .. ($#bad < 9 ? $#bad : 9)];
     print "valgrind: FAILED: ", scalar(@bad), " findings above\n";
