@@ -11,6 +11,11 @@ HDR = mod_mtls_authz.h mtls_conf.h mtls_conn.h mtls_access.h mtls_rules.h
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/include/apr-1.0)
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
+# Every C file of ours that clang-format keeps in shape.
+FORMAT_SRC = $(SRC) $(HDR) $(TOOL_SRC) t/unit/unit.c t/probe/mod_mtls_probe.c \
+    soak/client.c $(FUZZ_SRC) fuzz/fuzz_common.h
+TOOL = $(BUILD)/mtls-authz-rule
+TOOL_SRC = tools/mtls-authz-rule.c
 
 # SANITIZE=1: the module, the unit tests and the probe module are built
 # with ASan and UBSan, and the suite runs httpd with the ASan runtime
@@ -32,10 +37,10 @@ FUZZ_SRC = fuzz/fuzz_common.c fuzz/fuzz_dn.c fuzz/fuzz_rules.c fuzz/fuzz_cert.c 
     fuzz/fuzz_certgen.c
 FUZZ_HDR = fuzz/fuzz_common.h fuzz/fuzz_cert_ca.h
 
-.PHONY: all install deps test unit demo clean format check-format \
-    fuzz fuzz-smoke fuzz-build valgrind FORCE
+.PHONY: all install deps test unit demo soak soak-smoke clean format \
+    check-format fuzz fuzz-smoke fuzz-build valgrind FORCE
 
-all: $(MODULE)
+all: $(MODULE) $(TOOL)
 
 $(MODULE): $(SRC) $(HDR) Makefile $(BUILD)/flags
 	$(APXS) -c -n mtls_authz \
@@ -49,13 +54,53 @@ $(BUILD)/flags: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(SAN_FLAGS)' | cmp -s - $@ || echo '$(SAN_FLAGS)' >$@
 
-install: $(MODULE)
-	$(APXS) -i -n mtls_authz mod_mtls_authz.la
+# `make install`: the module into apxs's LIBEXECDIR, the tool into
+# $(BINDIR), and on a Debian-style layout (a mods-available/ directory
+# in apxs's SYSCONFDIR, e.g. /etc/apache2) mtls_authz.load and
+# mtls_authz.conf there for a2enmod. DESTDIR is prepended to every path
+# (for packaging); MODS_AVAILABLE= (empty) skips the a2enmod files.
+# An existing mtls_authz.conf is left alone: it may have been edited.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
+SYSCONFDIR = $(shell $(APXS) -q SYSCONFDIR)
+MODS_AVAILABLE ?= $(if $(wildcard $(SYSCONFDIR)/mods-available),$(SYSCONFDIR)/mods-available)
+
+install: all
+	install -d "$(DESTDIR)$(LIBEXECDIR)" "$(DESTDIR)$(BINDIR)"
+	install -m 644 $(MODULE) "$(DESTDIR)$(LIBEXECDIR)/mod_mtls_authz.so"
+	install -m 755 $(TOOL) "$(DESTDIR)$(BINDIR)/mtls-authz-rule"
+	@if [ -n "$(MODS_AVAILABLE)" ]; then \
+	    set -e; d="$(DESTDIR)$(MODS_AVAILABLE)"; \
+	    install -d "$$d"; \
+	    sed 's|/usr/lib/apache2/modules/|$(LIBEXECDIR)/|' conf/mtls_authz.load \
+	        >"$$d/mtls_authz.load.tmp"; \
+	    chmod 644 "$$d/mtls_authz.load.tmp"; \
+	    mv "$$d/mtls_authz.load.tmp" "$$d/mtls_authz.load"; \
+	    echo "installed $$d/mtls_authz.load"; \
+	    if [ -e "$$d/mtls_authz.conf" ]; then \
+	        echo "kept $$d/mtls_authz.conf (it exists)"; \
+	    else \
+	        install -m 644 conf/mtls_authz.conf "$$d/mtls_authz.conf"; \
+	        echo "installed $$d/mtls_authz.conf"; \
+	    fi; \
+	    echo "enable with: a2enmod mtls_authz (it enables ssl too)"; \
+	else \
+	    echo "no mods-available directory: add to httpd.conf:"; \
+	    echo "    LoadModule mtls_authz_module $(LIBEXECDIR)/mod_mtls_authz.so"; \
+	fi
 
 # Checks the system packages; installs missing ones with apt-get (as root)
 # after saying so, or lists them and stops.
 deps:
 	@sh scripts/deps.sh
+
+# The certificate -> rule tool: the module's own parser and matcher
+# (mtls_rules.c, mtls_dn.c) check every rule it prints.
+$(TOOL): $(TOOL_SRC) mtls_rules.c mtls_dn.c mtls_rules.h Makefile
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) -O2 -g $(CFLAGS) $(APR_CFLAGS) -I. -o $@ $(TOOL_SRC) \
+	    mtls_rules.c mtls_dn.c $(LDFLAGS) $(APR_LIBS) -lcrypto
 
 # Unit tests of the matching code, without httpd.
 $(BUILD)/unit: t/unit/unit.c mtls_rules.c mtls_dn.c mtls_rules.h $(BUILD)/flags
@@ -106,18 +151,31 @@ valgrind:
 	    $(BUILD)/mod_mtls_probe.so
 	@MTLS_VALGRIND=1 sh scripts/run-tests.sh
 
+# The load generator of the soak runs (soak/soak.sh).
+$(BUILD)/soak-client: soak/client.c
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) -O2 -g -pthread -o $@ soak/client.c -lssl -lcrypto
+
+# 1,000,000 keep-alive requests (SOAK_REQUESTS=), then graceful restarts
+# under load; see README.md, "Soak". Not part of CI: it takes minutes.
+soak: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/soak-client
+	@bash soak/soak.sh all
+
+# The same with a few thousand requests and no RSS verdict.
+soak-smoke: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/soak-client
+	@bash soak/soak.sh smoke
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
-FORMAT = $(SRC) $(HDR) t/unit/unit.c t/probe/mod_mtls_probe.c $(FUZZ_SRC) \
-    fuzz/fuzz_common.h
-
 format:
-	clang-format -i $(FORMAT)
+	clang-format -i $(FORMAT_SRC)
 
 check-format:
-	clang-format --dry-run --Werror $(FORMAT)
+	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \

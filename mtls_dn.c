@@ -365,6 +365,19 @@ static const char *parse_type(dn_cursor *c, ASN1_OBJECT **obj)
     return NULL;
 }
 
+/* Does a string value hold a NUL character? Refused in a '#' value as
+ * in an escaped one: such a name is an attack, not a client to allow. */
+static int has_nul(const ASN1_STRING *s)
+{
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, s), nul;
+    if (n < 0)
+        return 0; /* not text: compared as encoded */
+    nul = memchr(utf8, 0, (size_t)n) != NULL;
+    OPENSSL_free(utf8);
+    return nul;
+}
+
 /* "#" hexstring: the BER encoding of a string value (RFC 4514 2.4). */
 static const char *parse_hex_value(dn_cursor *c, const ASN1_OBJECT *obj)
 {
@@ -391,6 +404,9 @@ static const char *parse_hex_value(dn_cursor *c, const ASN1_OBJECT *obj)
         at->type == V_ASN1_SEQUENCE) {
         err = dn_err(c, "a '#' value must be the BER encoding of a string");
     }
+    else if (has_nul(at->value.asn1_string)) {
+        err = dn_err(c, "a NUL byte is not allowed in a value");
+    }
     else if (!canon_add_string(&c->b, obj, at->value.asn1_string, c->new_rdn)) {
         err = dn_err(c, "the '#' value is not allowed for this attribute");
     }
@@ -409,17 +425,18 @@ static int printable_char(unsigned char ch)
             (ch >= '0' && ch <= '9') || strchr(" '()+,-./:=?", ch) != NULL);
 }
 
-/* The checks X509_NAME_add_entry_by_OBJ makes: valid UTF-8, and the
- * attribute's size and character set limits from OpenSSL's table (C is
- * two printable characters, CN at most 64, ...). ASCII values, nearly
- * all of them, are checked here; others by OpenSSL. */
-static int value_allowed(const ASN1_OBJECT *obj, const char *v, apr_size_t len)
+/* The string type X509_NAME_add_entry_by_OBJ would give the value, or
+ * -1 where it would refuse it: not UTF-8, or outside the attribute's
+ * size and character set limits from OpenSSL's table (C is two printable
+ * characters, CN at most 64, ...). ASCII values, nearly all of them, are
+ * decided here; others by OpenSSL. */
+static int value_type(const ASN1_OBJECT *obj, const char *v, apr_size_t len)
 {
     ASN1_STRING_TABLE *tbl = ASN1_STRING_TABLE_get(OBJ_obj2nid(obj));
     unsigned long mask = ASN1_STRING_get_default_mask();
     long minsize = 0, maxsize = 0;
     apr_size_t i;
-    int ascii = 1, printable = 1;
+    int ascii = 1, printable = 1, t;
 
     if (tbl == NULL) {
         mask &= DIRSTRING_TYPE;
@@ -433,25 +450,29 @@ static int value_allowed(const ASN1_OBJECT *obj, const char *v, apr_size_t len)
         ascii = (unsigned char)v[i] < 0x80;
         printable = printable && printable_char((unsigned char)v[i]);
     }
-    if (ascii) {
+    /* NumericString, the one type compared as encoded, is OpenSSL's. */
+    if (ascii && !(mask & B_ASN1_NUMERICSTRING)) {
         if ((minsize > 0 && (long)len < minsize) ||
             (maxsize > 0 && (long)len > maxsize))
-            return 0;
-        /* Every type but PrintableString holds any ASCII character. */
+            return -1;
+        /* Each of these compares as UTF-8, and all but PrintableString
+         * hold any ASCII character. */
         if (mask & (B_ASN1_UTF8STRING | B_ASN1_T61STRING | B_ASN1_BMPSTRING |
                     B_ASN1_UNIVERSALSTRING | B_ASN1_IA5STRING))
-            return 1;
+            return V_ASN1_UTF8STRING;
         if ((mask & B_ASN1_PRINTABLESTRING) && printable)
-            return 1;
+            return V_ASN1_UTF8STRING;
     }
-    return ASN1_mbstring_ncopy(NULL, (const unsigned char *)v, (int)len,
-                               MBSTRING_UTF8, mask, minsize, maxsize) > 0;
+    t = ASN1_mbstring_ncopy(NULL, (const unsigned char *)v, (int)len,
+                            MBSTRING_UTF8, mask, minsize, maxsize);
+    return t > 0 ? t : -1;
 }
 
 static const char *parse_string_value(dn_cursor *c, const ASN1_OBJECT *obj)
 {
     char *buf = apr_palloc(c->p, strlen(c->s) + 1);
     apr_size_t len = 0, keep = 0; /* keep: length without trailing spaces */
+    int type;
 
     while (*c->s && *c->s != ',' && *c->s != '+') {
         char ch = *c->s;
@@ -483,7 +504,7 @@ static const char *parse_string_value(dn_cursor *c, const ASN1_OBJECT *obj)
             keep = len;
         c->s++;
     }
-    if (!value_allowed(obj, buf, keep)) {
+    if ((type = value_type(obj, buf, keep)) < 0) {
         if (keep == 0)
             return dn_err(c, "empty value not allowed for this attribute");
         return apr_psprintf(c->p,
@@ -491,8 +512,11 @@ static const char *parse_string_value(dn_cursor *c, const ASN1_OBJECT *obj)
                             "for this attribute",
                             apr_pstrmemdup(c->p, buf, keep));
     }
-    if (!canon_add(&c->b, obj, V_ASN1_UTF8STRING, (unsigned char *)buf, keep,
-                   c->new_rdn))
+    /* A NumericString's ASCII text is its encoding, and every other
+     * type compares as this UTF-8. */
+    if (!canon_add(&c->b, obj,
+                   ASN1_tag2bit(type) & CANON_MASK ? V_ASN1_UTF8STRING : type,
+                   (unsigned char *)buf, keep, c->new_rdn))
         return "cannot encode this DN";
     return NULL;
 }

@@ -65,6 +65,23 @@ static mtls_key_t key_email(apr_pool_t *p, const char *v, apr_size_t len)
     return k;
 }
 
+/* What a subject is indexed by: a 64-bit FNV-1a digest of its canonical
+ * key, so that each request hashes 9 bytes rather than the whole name.
+ * Rules found under it are confirmed against the full key. */
+static mtls_key_t subject_index_key(apr_pool_t *p, const mtls_key_t *subject)
+{
+    apr_uint64_t h = APR_UINT64_C(14695981039346656037);
+    unsigned char d[8];
+    apr_size_t i;
+    for (i = 0; i < subject->len; i++) {
+        h ^= (unsigned char)subject->data[i];
+        h *= APR_UINT64_C(1099511628211);
+    }
+    for (i = 0; i < sizeof(d); i++)
+        d[i] = (unsigned char)(h >> (8 * i));
+    return key_make(p, MTLS_K_SUBJECT, d, sizeof(d));
+}
+
 const char *mtls_fp_hex(apr_pool_t *p, const unsigned char *fp)
 {
     static const char hex[] = "0123456789abcdef";
@@ -278,7 +295,7 @@ const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
     const char *err = mtls_dn_parse(p, dn, &r->subject);
     if (err)
         return apr_psprintf(p, "bad DN '%s': %s", dn, err);
-    index_add(&rs->names, r->subject, r);
+    index_add(&rs->names, subject_index_key(p, &r->subject), r);
     return NULL;
 }
 
@@ -428,7 +445,7 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
         anchor = key_make(p, MTLS_K_CERT, r->cert, MTLS_FP_LEN);
     }
     else if (r->subject.data) {
-        anchor = r->subject;
+        anchor = subject_index_key(p, &r->subject);
     }
     else {
         int i;
@@ -579,7 +596,7 @@ static void add_full_identity(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
     unsigned int n = 0;
 
     if (mtls_name_key(p, id->subject, &id->subject_key))
-        id_add_key(id, id->subject_key);
+        id_add_key(id, subject_index_key(p, &id->subject_key));
     if (X509_digest(cert, EVP_sha256(), id->cert_fp, &n) && n == MTLS_FP_LEN)
         id_add_key(id, key_make(p, MTLS_K_CERT, id->cert_fp, MTLS_FP_LEN));
     id_add_sans(p, id, cert);

@@ -59,7 +59,7 @@ sub config_test_fails {
 # and in every case output => stdout + stderr + ErrorLog so far.
 sub start_httpd {
     my ($dir, $file, $port) = @_;
-    unlink "$dir/error_log";
+    unlink "$dir/error_log", "$dir/httpd.pid";
     my $pid = spawn("$dir/start.out", $HTTPD, '-f', $file, '-DFOREGROUND');
     my $deadline = time + $START_TIMEOUT;
     my %r;
@@ -71,13 +71,18 @@ sub start_httpd {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $port, Proto => 'tcp',
                                       Timeout => 1);
-        # httpd listens before the post_config checks that may refuse to
-        # start, so a connection alone (queued by the kernel) is not a
-        # start: the MPM must also have logged that it runs. Matters
-        # when startup is slow (SANITIZE=1, valgrind).
+        # Started: the port answers, httpd has written its pid file and
+        # logged that it runs. The pid file rules out another process
+        # that happens to listen on the port picked by free_port() while
+        # this httpd fails. httpd listens before the post_config checks
+        # that may refuse to start, and writes the pid file just before
+        # it logs 'resuming normal operations': waiting for that line too
+        # keeps a slow start (SANITIZE=1, valgrind) from being judged
+        # half-way.
         if ($s) {
             close $s;
-            if (slurp("$dir/error_log") =~ /resuming normal operations/) {
+            if ((slurp("$dir/httpd.pid") // '') =~ /^\s*\Q$pid\E\s*$/
+                && slurp("$dir/error_log") =~ /resuming normal operations/) {
                 %r = (started => 1, pid => $pid);
                 last;
             }

@@ -17,6 +17,8 @@
  *                   VALUE is UTF-8; "\xHH" is the byte 0xHH and "\\" a
  *                   backslash.  Types follow OpenSSL's defaults (C is a
  *                   PrintableString, most others UTF8String).
+ *                   TYPE#=HEX gives the value as the DER of any string
+ *                   type instead, e.g. C#=0c03555341 (UTF8String "USA").
  *   -start DAYS     notBefore = now + DAYS days (default -1)
  *   -days DAYS      notAfter  = now + DAYS days (default 3650)
  *   -ext NAME=VALUE add an extension in openssl config syntax, e.g.
@@ -215,6 +217,34 @@ int main(int argc, char **argv)
         if (eq == NULL || eq == field)
             usage();
         *eq = '\0';
+        if (eq[-1] == '#') {
+            /* TYPE#=HEX: the value is this DER (any string type). */
+            const unsigned char *d;
+            unsigned char *der;
+            ASN1_TYPE *at;
+            size_t n = strlen(eq + 1) / 2, k;
+            unsigned int b;
+
+            eq[-1] = '\0';
+            der = OPENSSL_malloc(n + 1);
+            for (k = 0; der && k < n && sscanf(eq + 1 + 2 * k, "%2x", &b) == 1; k++)
+                der[k] = (unsigned char)b;
+            d = der;
+            at = der && k == n ? d2i_ASN1_TYPE(NULL, &d, (long)n) : NULL;
+            if (at == NULL || at->type == V_ASN1_BOOLEAN || at->type == V_ASN1_NULL
+                || at->type == V_ASN1_OBJECT || at->type == V_ASN1_SEQUENCE
+                || at->type == V_ASN1_SET
+                || !X509_NAME_add_entry_by_txt(subj, field, at->type,
+                                               at->value.asn1_string->data,
+                                               at->value.asn1_string->length,
+                                               -1, set)) {
+                fprintf(stderr, "forge: bad DER attribute %s\n", field);
+                fail("TYPE#=HEX");
+            }
+            ASN1_TYPE_free(at);
+            OPENSSL_free(der);
+            continue;
+        }
         len = unescape(eq + 1);
         if (!X509_NAME_add_entry_by_txt(subj, field, MBSTRING_UTF8,
                                         (unsigned char *)(eq + 1), (int)len,

@@ -272,6 +272,23 @@ int main(void)
     check(parse_fails("CN=,O=x", "empty value"), "empty value refused");
     check(parse_fails("CN=#zz", NULL), "bad hex refused");
     check(parse_fails("CN=#020101", "string"), "#hex INTEGER refused");
+    {
+        /* INN is a NumericString, compared as encoded, not as UTF-8. */
+        X509_NAME *n = X509_NAME_new();
+        mtls_key_t kn, kp;
+        X509_NAME_add_entry_by_txt(n, "INN", MBSTRING_UTF8,
+                                   (const unsigned char *)"123456789012", -1,
+                                   -1, 0);
+        check(mtls_name_key(pool, n, &kn) &&
+                  mtls_dn_parse(pool, "INN=123456789012", &kp) == NULL &&
+                  keys_equal(kn, kp) && key_is_openssl_canon(n),
+              "NumericString attribute (INN) as OpenSSL types it");
+        X509_NAME_free(n);
+    }
+    check(parse_fails("CN=#0c0b616c696365002e6576696c", "NUL"),
+          "NUL in a #hex value refused");
+    check(parse_fails("CN=#1e0400610000", "NUL"),
+          "NUL in a #hex BMPString refused");
 
     /* The key is OpenSSL's canonical encoding, so it compares as
      * X509_NAME_cmp does: checked against OpenSSL's hash of it. */

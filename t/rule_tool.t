@@ -1,0 +1,479 @@
+# mtls-authz-rule (tools/mtls-authz-rule.c): what it prints admits the
+# certificate in a real httpd + mod_ssl, and a different certificate is
+# refused; golden outputs byte for byte; errors and exit codes.
+#
+# Like t/startup.t, this file runs the httpd binary itself, on its own
+# free loopback port, with a configuration made of the tool's output
+# (t/logs/cfg/rule_tool/). Besides t/pki/out it makes a few certificates
+# with awkward subjects and SANs (quotes, backslashes, '+', '#', leading
+# spaces, ${...}, UTF-8, control characters, NumericString, BMPString
+# and an oversized UTF8String country, an empty subject), signed by CA A.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test qw(-withtestmore);
+use File::Path qw(make_path remove_tree);
+use FindBin ();
+use IO::Socket::INET ();
+use IO::Socket::SSL qw(SSL_VERIFY_PEER);
+use POSIX ();
+use Time::HiRes qw(time sleep);
+use lib "$FindBin::RealBin/lib";
+use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
+  kill_group run_cmd describe_status);
+
+my %at = locate(__FILE__);
+my ($HTTPD, $T_DIR, $TOP, $MODULE, $BASE, $CFG) =
+  @at{qw(httpd t_dir top module base cfg)};
+my $TOOL = "$TOP/build/mtls-authz-rule";
+my $PKI  = "$T_DIR/pki/out";
+my $DIR  = "$CFG/rule_tool";
+
+my @missing = missing_prereqs(%at);
+push @missing, "$TOOL is missing (run make)" unless -x $TOOL;
+push @missing, "$PKI/pins.sh is missing (scripts/run-tests.sh makes it)"
+  unless -s "$PKI/pins.sh";
+push @missing, "$PKI/forge is missing" unless -x "$PKI/forge";
+die "cannot run: @missing\n" if @missing;
+
+my %FP;
+for (split /\n/, slurp("$PKI/pins.sh")) {
+    $FP{$1} = $2 if /^(FP_\w+)=([0-9a-f]{64})\s*$/;
+}
+
+remove_tree($DIR);
+make_path("$DIR/pki") or die "$DIR/pki: $!";
+
+# Runs a command with a time limit in directory $cwd: (exit code, stdout,
+# stderr). A command that does not finish counts as exit 255.
+my $n_run = 0;
+sub run_in {
+    my ($cwd, @cmd) = @_;
+    my $id = ++$n_run;
+    my ($o, $e) = ("$DIR/run$id.out", "$DIR/run$id.err");
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        chdir $cwd or POSIX::_exit(126);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $o or POSIX::_exit(126);
+        open STDERR, '>', $e or POSIX::_exit(126);
+        { no warnings "exec"; exec { $cmd[0] } @cmd; }
+        POSIX::_exit(127);
+    }
+    my $st = wait_for($pid, 30);
+    $st = kill_group($pid) | (255 << 8) unless defined $st;
+    return ($st >> 8, slurp($o), slurp($e));
+}
+
+sub tool { run_in($PKI, $TOOL, @_) }
+
+sub must_run {
+    my ($what, @cmd) = @_;
+    my ($rc, $out, $err) = run_in($DIR, @cmd);
+    die "$what failed (exit $rc): $out$err\n" if $rc;
+}
+
+# ---- awkward certificates, signed by CA A ---------------------------------
+
+# name => [forge arguments (subject, '-ext' options)]
+my %forged = (
+    'q-quote'   => ['C=US', 'CN=a "quoted" \\\\ back\\\\'],
+    'q-hash'    => ['CN=#hash'],
+    'q-spaces'  => ['CN= lead and  inner and trail '],
+    'q-special' => ['CN=plus+sign;semi<lt>gt=eq,comma'],
+    'q-dollar'  => ['CN=${HOME}$x'],
+    'q-utf8'    => ['O=Acme', 'CN=M\\xc3\\xbcller \\xe2\\x82\\xac'],
+    'q-control' => ['CN=tab\\x09ctl\\x01'],
+    'q-inn'     => ['INN=123456789012', 'CN=numeric'],
+    'q-multi'   => ['CN=a', '+CN=b', '+O=c'],
+    'q-oid'     => ['1.2.3.4=unknown oid', 'CN=oid'],
+    # TYPE#=HEX: this DER as the value (t/pki/forge.c)
+    'q-der-c'   => ['C#=0c03555341', 'CN=utf8 country'],   # UTF8String "USA"
+    'q-bmp'     => ['CN#=1e0400410042'],                    # BMPString "AB"
+    'q-numeric' => ['CN#=120131'],                          # NumericString "1"
+    'q-san'     => ['-ext', 'subjectAltName=URI:spiffe://x/a"b\\,'
+                      . 'URI:spiffe://x/p/*,DNS:${HOME}.example',
+                    'CN=san quote'],
+);
+for my $name (sort keys %forged) {
+    my @a = @{ $forged{$name} };
+    my @ext;
+    push @ext, splice(@a, 0, 2) while @a && $a[0] eq '-ext';
+    must_run("forge $name", "$PKI/forge", @ext, "$PKI/ca-a.crt",
+             "$PKI/ca-a.key", "$PKI/alice-a.key", "$DIR/pki/$name.crt", @a);
+}
+# An empty subject with only a URI SAN, as SPIFFE certificates have.
+spew("$DIR/pki/empty.ext", "basicConstraints=CA:FALSE\n"
+     . "extendedKeyUsage=clientAuth\n"
+     . "subjectAltName=critical,URI:spiffe://example.org/ns/prod/sa/empty\n");
+must_run('empty csr', 'openssl', 'req', '-new', '-key', "$PKI/alice-a.key",
+         '-subj', '/CN=x', '-out', "$DIR/pki/empty.csr");
+must_run('empty crt', 'openssl', 'x509', '-req', '-in', "$DIR/pki/empty.csr",
+         '-CA', "$PKI/ca-a.crt", '-CAkey', "$PKI/ca-a.key", '-subj', '/',
+         '-days', '2', '-extfile', "$DIR/pki/empty.ext",
+         '-out', "$DIR/pki/q-empty.crt");
+$forged{'q-empty'} = [];
+for my $name (keys %forged) {
+    spew("$DIR/pki/$name.pem",
+         slurp("$DIR/pki/$name.crt") . slurp("$PKI/alice-a.key"));
+}
+
+# ---- the cases --------------------------------------------------------------
+
+# [name, tool arguments (run in t/pki/out), client .pem, a different
+#  client that the same rules must refuse]
+my @cases = (
+    ['alice-a',      ['--ca', 'trust-all.crt', 'alice-a.crt'], 'alice-a', 'alice-b'],
+    ['alice-b',      ['--ca', 'trust-all.crt', 'alice-b.crt'], 'alice-b', 'alice-a'],
+    ['carol-chain',  ['carol-int-chain.pem'], 'carol-int-chain', 'alice-a'],
+    ['dave-a',       ['--ca', 'ca-a.crt', 'dave-a.crt'], 'dave-a', 'alice-a'],
+    ['upper-a',      ['--ca', 'ca-a.crt', 'upper-a.crt'], 'upper-a', 'bob-a'],
+    ['inject-comma', ['--ca', 'ca-a.crt', 'inject-comma.crt'], 'inject-comma', 'alice-a'],
+    ['inject-slash', ['--ca', 'ca-a.crt', 'inject-slash.crt'], 'inject-slash', 'alice-a'],
+    ['multi-rdn',    ['--ca', 'ca-a.crt', 'multi-rdn.crt'], 'multi-rdn', 'sep-rdn'],
+    ['sep-rdn',      ['--ca', 'ca-a.crt', 'sep-rdn.crt'], 'sep-rdn', 'multi-rdn'],
+    ['wildcard',     ['--ca', 'ca-a.crt', 'wildcard.crt'], 'wildcard', 'alice-a'],
+    ['ipv6-full',    ['--ca', 'ca-a.crt', 'ipv6-full.crt'], 'ipv6-full', 'alice-a'],
+    ['bob-a',        ['--ca', 'ca-a.crt', 'bob-a.crt'], 'bob-a', 'alice-a'],
+    ['nul-cn',       ['--ca', 'ca-a.crt', 'nul-cn.crt'], 'nul-cn', 'alice-a'],
+    ['nul-dns',      ['--ca', 'ca-a.crt', 'nul-dns.crt'], 'nul-dns', 'alice-a'],
+    ['alice-nofp',   ['alice-a.crt'], 'alice-a', 'alice-b'],
+    (map { [$_, ['--ca', 'ca-a.crt', "$DIR/pki/$_.crt"], "$DIR/pki/$_", 'alice-a'] }
+       sort keys %forged),
+);
+# --issuer: [name, CA file, admitted client, refused client]
+my @issuers = (
+    ['issuer-a',   'ca-a.crt',  'alice-a',         'alice-b'],
+    ['issuer-int', 'int-a.crt', 'carol-int-chain', 'alice-a'],
+);
+
+plan tests => 5 * @cases + 4 * @issuers + 30;
+
+# ---- run the tool on every case -------------------------------------------
+
+my (@conf, @requests, @all_output);
+for my $c (@cases) {
+    my ($name, $args, $client, $other) = @$c;
+    my ($rc, $out, $err) = tool(@$args);
+    push @all_output, $out;
+    is($rc, 0, "$name: mtls-authz-rule @$args exits 0") or diag($err);
+    my @active = grep { /^MTLSAllow / } split /\n/, $out;
+    my @alts = map { s/^# //r } grep { /^# MTLSAllow / && !/<issuing CA>/ }
+      split /\n/, $out;
+    is(scalar @active, 1, "$name: exactly one active MTLSAllow line")
+      or diag($out);
+    ok(!grep({ !/^(#|MTLSAllow )/ } split /\n/, $out),
+       "$name: every other line is a comment") or diag($out);
+    my $k = 0;
+    for my $rule (@active, @alts) {
+        # Trailing '/': <Location /a/1> would match /a/10 too.
+        my $loc = "/r/$name/" . $k++ . '/';
+        push @conf, "    <Location $loc>", '        MTLSAuthz On',
+          "        $rule", '    </Location>';
+        push @requests, [$name, $loc, $rule, $client, $other];
+    }
+}
+for my $c (@issuers) {
+    my ($name, $file, $client, $other) = @$c;
+    my ($rc, $out, $err) = tool('--issuer', $file);
+    push @all_output, $out;
+    is($rc, 0, "$name: mtls-authz-rule --issuer $file exits 0") or diag($err);
+    my @lines = grep { /^MTLSAllowIssuerFingerprint / } split /\n/, $out;
+    is(scalar @lines, 1, "$name: one MTLSAllowIssuerFingerprint line") or diag($out);
+    my $loc = "/r/$name/";
+    push @conf, "    <Location $loc>", '        MTLSAuthz On',
+      map({ "        $_" } @lines), '    </Location>';
+    push @requests, [$name, $loc, $lines[0] // '', $client, $other];
+}
+
+# No line may end in a backslash (httpd joins the next line to it, even
+# to a comment) or in a space (an editor may trim it into one).
+my @bad = grep { /[\\\s]$/ } map { split /\n/ } @all_output;
+ok(!@bad, 'no printed line ends in a backslash or whitespace') or diag("@bad");
+
+# ---- one httpd with every printed rule ------------------------------------
+
+my $port = free_port();
+my @head = (
+    '# written by t/rule_tool.t',
+    qq{ServerRoot "$DIR"},
+    qq{DefaultRuntimeDir "$DIR"},
+    qq{PidFile "$DIR/httpd.pid"},
+    qq{ErrorLog "$DIR/error_log"},
+    'LogLevel warn mtls_authz:info',
+    qq{Include "$BASE"},
+    qq{LoadModule mtls_authz_module "$MODULE"},
+    "Listen 127.0.0.1:$port",
+    'ServerName 127.0.0.1',
+    qq{DocumentRoot "$DIR"},
+    'Timeout 10',
+    'GracefulShutdownTimeout 1',
+    # A rule that let ${HOME} through would name this instead.
+    'Define HOME /nonexistent',
+    $> == 0 ? ('User nobody', 'Group nogroup') : (),
+    qq{SSLSessionCache "shmcb:$DIR/ssl_scache(512000)"},
+    qq{AliasMatch "^/r/" "$T_DIR/htdocs/ok.txt"},
+    qq{<Directory "$T_DIR/htdocs">},
+    '    Require all granted',
+    '</Directory>',
+    "<VirtualHost 127.0.0.1:$port>",
+    '    ServerName localhost',
+    '    SSLEngine on',
+    qq{    SSLCertificateFile "$PKI/server.crt"},
+    qq{    SSLCertificateKeyFile "$PKI/server.key"},
+    qq{    SSLCACertificateFile "$PKI/trust-all.crt"},
+    '    SSLVerifyClient require',
+    '    SSLVerifyDepth 3',
+);
+if ($> == 0) {    # keep the children unprivileged, whatever the group is
+    my (undef, undef, $uid, $gid) = getpwnam('nobody');
+    s/^User nobody$/User #$uid/, s/^Group nogroup$/Group #$gid/ for @head;
+}
+my $conf = "$DIR/httpd.conf";
+spew($conf, join("\n", @head, @conf, '</VirtualHost>') . "\n");
+
+my ($st, $hung) = run_cmd(30, "$DIR/test.out", $HTTPD, '-t', '-f', $conf);
+my $t_out = slurp("$DIR/test.out");
+ok($st == 0 && $t_out =~ /Syntax OK/,
+   'httpd -t accepts every printed line (' . describe_status($st) . ')')
+  or diag($t_out);
+
+my $pid = spawn("$DIR/start.out", $HTTPD, '-f', $conf, '-DFOREGROUND');
+my $up;
+for (my $deadline = time + 15; time < $deadline; sleep 0.1) {
+    last if waitpid($pid, POSIX::WNOHANG()) == $pid;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 1);
+    if ($s) { close $s; $up = 1; last }
+}
+# A port that another process took after free_port() would answer too:
+# the server must be ours, still running.
+$up = 0 if $up && waitpid($pid, POSIX::WNOHANG()) == $pid;
+ok($up, "httpd starts on 127.0.0.1:$port with the printed rules")
+  or diag(slurp("$DIR/start.out") . slurp("$DIR/error_log"));
+
+# GET over TLS with client certificate $pem (a t/pki/out name or a path
+# without .pem); returns the status, 0 if there was none.
+sub get {
+    my ($path, $pem) = @_;
+    $pem = "$PKI/$pem" unless $pem =~ m{^/};
+    my $sock = IO::Socket::SSL->new(
+        PeerHost => '127.0.0.1', PeerPort => $port, Timeout => 10,
+        SSL_hostname => 'localhost', SSL_verify_mode => SSL_VERIFY_PEER,
+        SSL_ca_file => "$PKI/ca-a.crt", SSL_verifycn_name => 'localhost',
+        SSL_verifycn_scheme => 'http',
+        SSL_cert_file => "$pem.pem", SSL_key_file => "$pem.pem")
+      or return 0;
+    print $sock "GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    my $line = <$sock> // '';
+    close $sock;
+    return $line =~ m{^HTTP/1\.\d (\d{3})} ? $1 : 0;
+}
+
+# Every printed rule, in its own location: the certificate it was made
+# from gets 200, the other one 403.
+my (%ok, %refused, @fail);
+for my $r (@requests) {
+    my ($name, $loc, $rule, $client, $other) = @$r;
+    my $a = $up ? get("${loc}x", $client) : 0;
+    my $b = $up ? get("${loc}x", $other) : 0;
+    $ok{$name}      //= 1;
+    $refused{$name} //= 1;
+    if ($a != 200) { $ok{$name} = 0;      push @fail, "$loc [$rule] $client: $a, want 200" }
+    if ($b != 403) { $refused{$name} = 0; push @fail, "$loc [$rule] $other: $b, want 403" }
+}
+for my $c (@cases, @issuers) {
+    my ($name, undef, $client, $other) = @$c;
+    $client = $1 if $client =~ m{([^/]+)$};
+    my $n = grep { $_->[0] eq $name } @requests;
+    ok($ok{$name}, "$name: all $n printed rules admit $client (200)");
+    ok($refused{$name}, "$name: and refuse $other (403)");
+}
+diag(join "\n", @fail) if @fail;
+
+if ($up) {
+    kill 'TERM', $pid;
+    my $s = wait_for($pid, 15);
+    ok(defined $s, 'httpd stops on SIGTERM');
+    kill_group($pid) unless defined $s;
+}
+else {
+    kill_group($pid);
+    ok(0, 'httpd stops on SIGTERM (it never started)');
+}
+
+# ---- golden output ------------------------------------------------------------
+
+my ($A, $B, $I) = @FP{qw(FP_CA_A FP_CA_B FP_INT_A)};
+my %golden = (
+    'alice-a --ca trust-all.crt' => [['--ca', 'trust-all.crt', 'alice-a.crt'], <<"EOF"],
+# mtls-authz-rule: alice-a.crt --ca trust-all.crt
+# subject: CN=alice,O=Acme Inc.,C=US
+# issuer:  CN=Test CA A,O=MTLS Test
+#          sha256:$A (from trust-all.crt)
+# subjectAltName:
+#   DNS:alice.example.com
+#   email:Alice\@Example.COM
+#   URI:spiffe://example.org/ns/prod/sa/alice
+#   IP:192.0.2.7
+#   IP:2001:db8::7
+# This subject, issued by this CA:
+MTLSAllow "subject=CN=alice,O=Acme Inc.,C=US" issuer=sha256:$A
+# Or instead one of its SANs, from the same CA:
+# MTLSAllow san=DNS:alice.example.com issuer=sha256:$A
+# MTLSAllow san=email:Alice\@Example.COM issuer=sha256:$A
+# MTLSAllow san=URI:spiffe://example.org/ns/prod/sa/alice issuer=sha256:$A
+# MTLSAllow san=IP:192.0.2.7 issuer=sha256:$A
+# MTLSAllow san=IP:2001:db8::7 issuer=sha256:$A
+# Or only this one certificate (no longer matches when it is renewed):
+# MTLSAllow cert=sha256:$FP{FP_CERT_ALICE_A}
+EOF
+    'alice-a without --ca' => [['alice-a.crt'], <<"EOF"],
+# mtls-authz-rule: alice-a.crt
+# subject: CN=alice,O=Acme Inc.,C=US
+# issuer:  CN=Test CA A,O=MTLS Test
+#          sha256 unknown: run again with --ca FILE naming the issuing CA or the SSLCACertificateFile
+# subjectAltName:
+#   DNS:alice.example.com
+#   email:Alice\@Example.COM
+#   URI:spiffe://example.org/ns/prod/sa/alice
+#   IP:192.0.2.7
+#   IP:2001:db8::7
+# With --ca, a rule for this subject from its issuer:
+# MTLSAllow "subject=CN=alice,O=Acme Inc.,C=US" issuer=sha256:<issuing CA>
+# Only this one certificate (no longer matches when it is renewed):
+MTLSAllow cert=sha256:$FP{FP_CERT_ALICE_A}
+EOF
+    'inject-comma' => [['--ca', 'ca-a.crt', 'inject-comma.crt'], <<"EOF"],
+# mtls-authz-rule: inject-comma.crt --ca ca-a.crt
+# subject: CN=alice\\,O=Acme Inc.\\,C=US
+# issuer:  CN=Test CA A,O=MTLS Test
+#          sha256:$A (from ca-a.crt)
+# subjectAltName: none
+# This subject, issued by this CA:
+MTLSAllow "subject=CN=alice\\,O=Acme Inc.\\,C=US" issuer=sha256:$A
+# Or only this one certificate (no longer matches when it is renewed):
+# MTLSAllow cert=sha256:$FP{FP_CERT_INJECT_COMMA}
+EOF
+    'nul-cn' => [['--ca', 'ca-a.crt', 'nul-cn.crt'], <<"EOF"],
+# mtls-authz-rule: nul-cn.crt --ca ca-a.crt
+# subject: /C=US/O=Acme Inc./CN=alice\\x5cx00.evil
+# issuer:  CN=Test CA A,O=MTLS Test
+#          sha256:$A (from ca-a.crt)
+# subjectAltName: none
+# No subject rule: the subject has a NUL byte.
+# Only this one certificate (no longer matches when it is renewed):
+MTLSAllow cert=sha256:$FP{FP_CERT_NUL_CN}
+EOF
+    '--issuer trust-all.crt' => [['--issuer', 'trust-all.crt'], <<"EOF"],
+# mtls-authz-rule --issuer: trust-all.crt
+# Each CA must also be in the host's SSLCACertificateFile.
+# CN=Test CA A,O=MTLS Test
+MTLSAllowIssuerFingerprint sha256:$A
+# CN=Test CA B,O=MTLS Test
+MTLSAllowIssuerFingerprint sha256:$B
+# CN=Test Intermediate A,O=MTLS Test
+MTLSAllowIssuerFingerprint sha256:$I
+EOF
+);
+for my $g (sort keys %golden) {
+    my ($args, $want) = @{ $golden{$g} };
+    my ($rc, $out, $err) = tool(@$args);
+    ok($rc == 0 && $out eq $want, "golden: $g, byte for byte")
+      or diag("exit $rc\n$err--- got\n$out--- want\n$want");
+}
+
+# Subjects in the awkward certificates, as printed (the rules above
+# admitted them).
+my %subjects = (
+    'q-quote'   => 'CN=a \22quoted\22 \5C back\5C,C=US',
+    'q-hash'    => 'CN=\#hash',
+    'q-spaces'  => 'CN=\20lead and  inner and trail\20',
+    'q-special' => 'CN=plus\+sign\;semi\<lt\>gt=eq\,comma',
+    'q-dollar'  => 'CN=\24{HOME}\24x',
+    'q-utf8'    => "CN=M\xc3\xbcller \xe2\x82\xac,O=Acme",
+    'q-control' => 'CN=tab\09ctl\01',
+    'q-inn'     => 'CN=numeric,INN=123456789012',
+    'q-multi'   => 'CN=a+CN=b+O=c',
+    'q-oid'     => 'CN=oid,1.2.3.4=unknown oid',
+    # C must be 2 letters when written as text: only the DER says "USA".
+    'q-der-c'   => 'CN=utf8 country,C=#0c03555341',
+    # Compared as UTF-8 text, so the text will do.
+    'q-bmp'     => 'CN=AB',
+    # A NumericString is compared as its encoding: text would be UTF8String.
+    'q-numeric' => 'CN=#120131',
+);
+my @wrong;
+for my $n (sort keys %subjects) {
+    my (undef, $out) = tool('--ca', 'ca-a.crt', "$DIR/pki/$n.crt");
+    my ($got) = $out =~ /^MTLSAllow "subject=(.*)" issuer=/m;
+    push @wrong, "$n: got " . ($got // 'no subject rule') . ", want $subjects{$n}"
+      unless defined $got && $got eq $subjects{$n};
+}
+ok(!@wrong, 'awkward subjects are written as documented') or diag(join "\n", @wrong);
+
+# The SAN that a rule cannot state exactly is listed, not offered.
+{
+    my (undef, $out) = tool('--ca', 'ca-a.crt', "$DIR/pki/q-san.crt");
+    like($out, qr{^#   URI:spiffe://x/p/\*: no rule, a rule ending in /\* is a prefix}m,
+         'q-san: a URI ending in /* gets no san= rule (it would be a prefix)');
+    like($out, qr{^#   DNS:\$\{HOME\}\.example: no rule, httpd would expand}m,
+         'q-san: a SAN with ${ gets no san= rule');
+    like($out, qr{^# MTLSAllow san=URI:spiffe://x/a"\\""b\\ issuer=sha256:$A$}m,
+         'q-san: a quote in a SAN is written "\\""');
+}
+
+# ---- input forms --------------------------------------------------------------
+
+must_run('DER', 'openssl', 'x509', '-in', "$PKI/alice-a.crt", '-outform', 'DER',
+         '-out', "$DIR/alice-a.der");
+{
+    my (undef, $pem) = tool('--ca', 'ca-a.crt', 'alice-a.crt');
+    my ($rc, $der) = tool('--ca', 'ca-a.crt', "$DIR/alice-a.der");
+    s/^# mtls-authz-rule: .*\n// for $pem, $der;
+    ok($rc == 0 && $der eq $pem, 'DER input prints what PEM input prints');
+    # A .pem with the certificate followed by its key.
+    my ($rc2, $withkey) = tool('--ca', 'ca-a.crt', 'alice-a.pem');
+    $withkey =~ s/^# mtls-authz-rule: .*\n//;
+    ok($rc2 == 0 && $withkey eq $pem, 'a PEM file with a key after the certificate');
+    my ($rc3, $stdin) = run_in($PKI, 'sh', '-c', "exec '$TOOL' --ca ca-a.crt - <alice-a.crt");
+    $stdin =~ s/^# mtls-authz-rule: .*\n//;
+    ok($rc3 == 0 && $stdin eq $pem, "'-' reads standard input");
+    my ($rc4, $chain) = tool('carol-int-chain.crt');
+    like($chain, qr/^MTLSAllow "subject=CN=carol,O=Acme Inc\.,C=US" issuer=sha256:$I$/m,
+         'chain file without --ca: the issuer is the intermediate in the file');
+}
+
+# ---- errors and exit codes ------------------------------------------------------
+
+spew("$DIR/garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+my @errors = (
+    # [what, args, exit code, stderr pattern]
+    ['missing file', ['nosuch.crt'], 2, qr/^mtls-authz-rule: nosuch\.crt: No such file or directory$/m],
+    ['a private key', ['ca-a.key'], 2, qr/ca-a\.key: not a certificate \(expected an X\.509 certificate in PEM or DER form\)/],
+    ['a broken PEM block', ["$DIR/garbage.pem"], 2, qr/garbage\.pem: not a certificate/],
+    ['an empty file', ['/dev/null'], 2, qr{/dev/null: empty file: not a certificate}],
+    ['--ca that did not sign it', ['--ca', 'ca-b.crt', 'alice-a.crt'], 2,
+     qr/ca-b\.crt: no certificate in it signed alice-a\.crt \(whose issuer is CN=Test CA A,O=MTLS Test\)/],
+    ['--issuer on a client certificate', ['--issuer', 'alice-a.crt'], 2,
+     qr/alice-a\.crt: certificate 1 \(CN=alice,O=Acme Inc\.,C=US\) is not a CA certificate/],
+    ['--ca missing', ['--ca', 'nosuch.crt', 'alice-a.crt'], 2, qr/nosuch\.crt: No such file/],
+    ['an unknown option', ['--bogus', 'alice-a.crt'], 1, qr/unknown option '--bogus'/],
+    ['no file', [], 1, qr/no certificate file given/],
+    ['two files', ['alice-a.crt', 'bob-a.crt'], 1, qr/one certificate file at a time/],
+    ['--issuer with --ca', ['--issuer', '--ca', 'ca-a.crt', 'ca-a.crt'], 1, qr/--issuer takes no --ca/],
+);
+for my $e (@errors) {
+    my ($what, $args, $code, $re) = @$e;
+    my ($rc, $out, $err) = tool(@$args);
+    ok($rc == $code && $out eq '' && $err =~ $re,
+       "$what: exit $code, nothing on stdout, says why")
+      or diag("exit $rc\nstdout: $out\nstderr: $err");
+}
+{
+    my ($rc, $out) = tool('--help');
+    ok($rc == 0 && $out =~ /^usage: mtls-authz-rule \[--ca FILE\] CERT$/m
+         && $out =~ /^Exit status: 0 printed; 1 usage error; 2 /m,
+       '--help: exit 0, usage and exit codes');
+    ($rc, $out) = tool('--version');
+    ok($rc == 0 && $out =~ /^mtls-authz-rule \d+\.\d+ /, '--version: exit 0, the version');
+}
