@@ -1,4 +1,6 @@
 # mod_mtls_authz — see README.md. `make`, `make test`, `make demo`.
+# Hardening (fuzz/README.md): `make fuzz`, `make fuzz-smoke`,
+# `make test SANITIZE=1`, `make valgrind`.
 
 APXS ?= $(shell command -v apxs2 2>/dev/null || command -v apxs 2>/dev/null || echo apxs)
 CC ?= cc
@@ -13,18 +15,47 @@ APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
 # Every C file of ours that clang-format keeps in shape.
 FORMAT_SRC = $(SRC) $(HDR) $(TOOL_SRC) t/unit/unit.c t/probe/mod_mtls_probe.c \
-    soak/client.c
+    soak/client.c $(FUZZ_SRC) fuzz/fuzz_common.h
 TOOL = $(BUILD)/mtls-authz-rule
 TOOL_SRC = tools/mtls-authz-rule.c
 
+# SANITIZE=1: the module, the unit tests and the probe module are built
+# with ASan and UBSan, and the suite runs httpd with the ASan runtime
+# preloaded (scripts/run-tests.sh). The flags are recorded in
+# $(BUILD)/flags, so switching SANITIZE on or off rebuilds everything.
+ifeq ($(SANITIZE),1)
+SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
+    -fno-omit-frame-pointer
+endif
+
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+    -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_TARGETS = dn rules cert certgen
+FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_SRC = fuzz/fuzz_common.c fuzz/fuzz_dn.c fuzz/fuzz_rules.c fuzz/fuzz_cert.c \
+    fuzz/fuzz_certgen.c
+FUZZ_HDR = fuzz/fuzz_common.h fuzz/fuzz_cert_ca.h
+
 .PHONY: all install deps test unit demo soak soak-smoke bench bench-smoke \
-    bench-allowfile clean format check-format
+    bench-allowfile clean format check-format fuzz fuzz-smoke fuzz-build \
+    valgrind FORCE
 
 all: $(MODULE) $(TOOL)
 
-$(MODULE): $(SRC) $(HDR) Makefile
-	$(APXS) -c -n mtls_authz $(foreach f,$(WARN) $(EXTRA_CFLAGS),-Wc,$(f)) \
+$(MODULE): $(SRC) $(HDR) Makefile $(BUILD)/flags
+	$(APXS) -c -n mtls_authz \
+	    $(foreach f,$(WARN) $(SAN_FLAGS) $(EXTRA_CFLAGS),-Wc,$(f)) \
+	    $(foreach f,$(SAN_FLAGS),-Wl,$(f)) \
 	    $(EXTRA_LDFLAGS) -lssl -lcrypto $(SRC)
+
+# Rewritten only when the sanitizer flags change, so that what depends
+# on it is rebuilt exactly then.
+$(BUILD)/flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(SAN_FLAGS)' | cmp -s - $@ || echo '$(SAN_FLAGS)' >$@
 
 # `make install`: the module into apxs's LIBEXECDIR, the tool into
 # $(BINDIR), and on a Debian-style layout (a mods-available/ directory
@@ -75,23 +106,53 @@ $(TOOL): $(TOOL_SRC) mtls_rules.c mtls_dn.c mtls_rules.h Makefile
 	    mtls_rules.c mtls_dn.c $(LDFLAGS) $(APR_LIBS) -lcrypto
 
 # Unit tests of the matching code, without httpd.
-$(BUILD)/unit: t/unit/unit.c mtls_rules.c mtls_dn.c mtls_rules.h
+$(BUILD)/unit: t/unit/unit.c mtls_rules.c mtls_dn.c mtls_rules.h $(BUILD)/flags
 	@mkdir -p $(BUILD)
-	$(CC) $(WARN) -g $(APR_CFLAGS) -I. -o $@ t/unit/unit.c mtls_rules.c mtls_dn.c \
+	$(CC) $(WARN) -g $(SAN_FLAGS) $(APR_CFLAGS) -I. -o $@ t/unit/unit.c mtls_rules.c mtls_dn.c \
 	    $(APR_LIBS) -lcrypto
 
 # A test-only consumer of mod_mtls_authz.h, loaded by the suite.
-$(BUILD)/mod_mtls_probe.so: t/probe/mod_mtls_probe.c mod_mtls_authz.h
+$(BUILD)/mod_mtls_probe.so: t/probe/mod_mtls_probe.c mod_mtls_authz.h \
+    $(BUILD)/flags
 	@mkdir -p $(BUILD)
-	$(CC) $(WARN) -shared -fPIC -g $(shell $(APXS) -q EXTRA_CPPFLAGS) \
+	$(CC) $(WARN) -shared -fPIC -g $(SAN_FLAGS) $(shell $(APXS) -q EXTRA_CPPFLAGS) \
 	    -I$(shell $(APXS) -q INCLUDEDIR) $(APR_CFLAGS) -I. -o $@ $<
 
 unit: $(BUILD)/unit
 	$(BUILD)/unit
 
-test: deps
+test:
+	@sh scripts/deps.sh $(if $(filter 1,$(SANITIZE)),sanitize)
 	@$(MAKE) --no-print-directory all $(BUILD)/unit $(BUILD)/mod_mtls_probe.so
-	@sh scripts/run-tests.sh
+	@MTLS_SANITIZE=$(SANITIZE) sh scripts/run-tests.sh
+
+# libFuzzer targets (fuzz/): clang with ASan and UBSan.
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.c $(FUZZ_HDR) \
+    mtls_rules.c mtls_dn.c mtls_rules.h
+	@mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) $(APR_CFLAGS) -I. -Ifuzz -o $@ $< \
+	    fuzz/fuzz_common.c mtls_rules.c mtls_dn.c $(APR_LIBS) -lcrypto -ldl
+
+fuzz-build: $(FUZZ_BIN)
+
+# Each target for FUZZ_SECONDS (default 60) from its seed corpus.
+fuzz:
+	@sh scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@sh scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# A few seconds each, and every saved regression input: for CI.
+fuzz-smoke:
+	@sh scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@sh scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+# The suite with httpd -X under valgrind memcheck.
+valgrind:
+	@sh scripts/deps.sh valgrind
+	@$(MAKE) --no-print-directory SANITIZE= all $(BUILD)/unit \
+	    $(BUILD)/mod_mtls_probe.so
+	@MTLS_VALGRIND=1 sh scripts/run-tests.sh
 
 # Load time and memory of a 100,000-line MTLSAllowFile (N=... to change).
 bench-allowfile:

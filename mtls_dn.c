@@ -346,7 +346,9 @@ static const char *parse_type(dn_cursor *c, ASN1_OBJECT **obj)
             c->s++;
     }
     else if (is_digit(*c->s)) {
-        while (is_digit(*c->s) || *c->s == '.')
+        /* A numericoid (RFC 4512): digits separated by single dots.
+         * OpenSSL would read "2.5.4..3" as 2.5.4.0.3, another type. */
+        while (is_digit(*c->s) || (*c->s == '.' && is_digit(c->s[1])))
             c->s++;
     }
     if (c->s == b)

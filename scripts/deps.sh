@@ -3,8 +3,11 @@
 # On Debian/Ubuntu it installs the missing ones with apt-get (as root, or
 # through sudo) after saying so; elsewhere it lists them and stops.
 #
-# Usage: sh scripts/deps.sh [bench]
-#   bench  also the benchmark's tools (make bench, make bench-smoke)
+# Usage: sh scripts/deps.sh [GROUP...]
+#   bench     the benchmark's tools (make bench, bench-smoke, bench-allowfile)
+#   fuzz      clang and libFuzzer (make fuzz, fuzz-smoke)
+#   sanitize  the ASan/UBSan runtimes (make test SANITIZE=1)
+#   valgrind  valgrind (make valgrind)
 set -eu
 
 # Debian package -> a file it provides (checked instead of dpkg status so
@@ -36,12 +39,41 @@ time:/usr/bin/time
 for group in "$@"; do
     case $group in
     bench) need="$need $bench" ;;
+    fuzz)
+        # The file is under a versioned directory; see present().
+        need="$need clang:/usr/bin/clang libclang-rt-14-dev:@fuzzer"
+        ;;
+    sanitize)
+        need="$need libasan8:@libasan.so.8 libubsan1:@libubsan.so.1"
+        ;;
+    valgrind)
+        need="$need valgrind:/usr/bin/valgrind"
+        ;;
     *)
-        echo "scripts/deps.sh: unknown group '$group' (known: bench)" >&2
+        echo "scripts/deps.sh: unknown group '$group' (known: bench, fuzz, sanitize, valgrind)" >&2
         exit 2
         ;;
     esac
 done
+
+# Is the file of a package:file pair there? "@name" stands for a file
+# whose directory depends on the machine or the version.
+present() {
+    case $1 in
+    @fuzzer)
+        for f in /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a; do
+            [ -e "$f" ] && return 0
+        done
+        return 1
+        ;;
+    @*)
+        [ -e "/usr/lib/$(gcc -dumpmachine 2>/dev/null)/${1#@}" ]
+        ;;
+    *)
+        [ -e "$1" ]
+        ;;
+    esac
+}
 
 missing=""
 for entry in $need; do
@@ -50,7 +82,7 @@ for entry in $need; do
     if [ "$pkg" = libapache2-mod-perl2 ]; then
         # Apache::Test's module lives under the arch-specific perl path.
         perl -MApache::Test -e 1 >/dev/null 2>&1 && continue
-    elif [ -e "$file" ]; then
+    elif present "$file"; then
         continue
     fi
     missing="$missing $pkg"

@@ -144,7 +144,10 @@ ServerName localhost
 IncludeOptional mods-enabled/*.load
 IncludeOptional mods-enabled/*.conf
 EOF
-    my @env = ('env', "APACHE_CONFDIR=$c", "APACHE_STATE_DIRECTORY=$DIR/state");
+    # APACHE_HTTPD: apachectl runs the httpd the suite runs, which under
+    # make test SANITIZE=1 or make valgrind is a wrapper around it.
+    my @env = ('env', "APACHE_CONFDIR=$c", "APACHE_STATE_DIRECTORY=$DIR/state",
+               "APACHE_HTTPD=$HTTPD");
     ($st, $out) = run(@env, $a2enmod, 'mpm_event', 'authz_core');
     is(describe_status($st), 'exit 0', 'a2enmod mpm_event authz_core') or diag($out);
     ($st, $out) = run(@env, $a2enmod, 'mtls_authz');

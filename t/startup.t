@@ -21,8 +21,10 @@ use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
   kill_group run_cmd describe_status);
 
-my $START_TIMEOUT = 15;    # seconds for httpd to refuse, or to start
-my $STOP_TIMEOUT  = 15;    # seconds for httpd to stop after SIGTERM
+# MTLS_TIMEOUT_SCALE: make valgrind sets it, httpd being far slower.
+my $SCALE         = $ENV{MTLS_TIMEOUT_SCALE} || 1;
+my $START_TIMEOUT = 15 * $SCALE;    # seconds for httpd to refuse, or to start
+my $STOP_TIMEOUT  = 15 * $SCALE;    # seconds for httpd to stop after SIGTERM
 
 # ---- where things are ------------------------------------------------------
 
@@ -34,7 +36,8 @@ my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)}
 # httpd -t on a configuration: (wait status, output).
 sub config_test {
     my ($dir, $file) = @_;
-    my ($st, $hung) = run_cmd(30, "$dir/test.out", $HTTPD, '-t', '-f', $file);
+    my ($st, $hung) =
+      run_cmd(30 * $SCALE, "$dir/test.out", $HTTPD, '-t', '-f', $file);
     my $out = slurp("$dir/test.out");
     $out .= "\n[httpd -t did not finish within 30s]" if $hung;
     return ($st, $out);
@@ -68,12 +71,18 @@ sub start_httpd {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $port, Proto => 'tcp',
                                       Timeout => 1);
-        # Started: the port answers and httpd has written its pid file.
-        # The pid file rules out another process that happens to listen
-        # on the port picked by free_port() while this httpd fails.
+        # Started: the port answers, httpd has written its pid file and
+        # logged that it runs. The pid file rules out another process
+        # that happens to listen on the port picked by free_port() while
+        # this httpd fails. httpd listens before the post_config checks
+        # that may refuse to start, and writes the pid file just before
+        # it logs 'resuming normal operations': waiting for that line too
+        # keeps a slow start (SANITIZE=1, valgrind) from being judged
+        # half-way.
         if ($s) {
             close $s;
-            if ((slurp("$dir/httpd.pid") // '') =~ /^\s*\Q$pid\E\s*$/) {
+            if ((slurp("$dir/httpd.pid") // '') =~ /^\s*\Q$pid\E\s*$/
+                && slurp("$dir/error_log") =~ /resuming normal operations/) {
                 %r = (started => 1, pid => $pid);
                 last;
             }
