@@ -8,7 +8,7 @@ use File::Spec ();
 use lib 't/lib';
 use MTLS qw(req fp);
 
-plan tests => 38;
+plan tests => 42;
 
 my $JOE   = "Authorization: Basic am9lOnNlY3JldA==\r\n";    # joe:secret
 my $SPOOF = "X-Client-Subject: CN=evil\r\nX-Client-Rule: spoofed\r\n"
@@ -40,6 +40,14 @@ ok(!exists $env->{MTLS_CLIENT_SAN_DNS_1}, 'no more DNS SANs than the certificate
 
 ($st, $env) = echo('/env/rule', cert => 'alice-b');
 is($st, 403, 'alice via CA B denied at /env/rule: the backend is not reached');
+
+# --- the same variables set before, from a client's header: replaced
+($st, $env, $body) = echo('/env/preset', cert => 'alice-a', headers => "X-Preset: CN=evil\r\n");
+is($st, 200, 'alice admitted at /env/preset');
+is($env->{MTLS_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US',
+   'a MTLS_CLIENT_SUBJECT set before from a header is replaced by the real one');
+like($env->{MTLS_AUTHZ_RULE} // '', qr{/extra\.conf:\d+$}, '... and MTLS_AUTHZ_RULE too');
+is(() = $body =~ /^MTLS_CLIENT_SUBJECT=/mg, 1, '... and appears once');
 
 # --- Require mtls, a URI prefix rule; the intermediate is the issuer
 ($st, $env) = echo('/env/require', cert => 'carol-int');
