@@ -173,7 +173,8 @@ static int canon_add(canon_builder *b, const ASN1_OBJECT *obj, int tag,
     memcpy(p, oid, olen);
     p += olen;
     p = der_put_header(p, (unsigned char)tag, vlen);
-    memcpy(p, val, vlen);
+    if (vlen) /* an empty value may have no data pointer at all */
+        memcpy(p, val, vlen);
     if (new_rdn || b->rdn < 0)
         b->rdn++;
     e = apr_array_push(b->entries);

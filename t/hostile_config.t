@@ -230,11 +230,16 @@ for my $c (
     my $file = "$dir/httpd.conf";
     write_bytes($file, head_lines($dir, free_port()), '<Location /x>',
                 '    MTLSAuthz On', "    $line", '</Location>');
+    # ASan (make test SANITIZE=1) reserves terabytes of address space for
+    # its shadow memory, so there the line only has to load; the plain
+    # suite checks the 1 GiB bound.
+    my $limit = ($ENV{MTLS_SANITIZE} // '') eq '1' ? '' : 'ulimit -v 1048576 && ';
     my ($st, $hung) = run_cmd(120, "$dir/test.out", '/bin/sh', '-c',
-                              'ulimit -v 1048576 && exec "$0" -t -f "$1"', $HTTPD, $file);
+                              $limit . 'exec "$0" -t -f "$1"', $HTTPD, $file);
     my $out = slurp("$dir/test.out");
     is(describe_status($st), 'exit 0',
-       "$name: a 1 MB line loads within 1 GiB of address space") or diag($out);
+       "$name: a 1 MB line loads" . ($limit ? ' within 1 GiB of address space' : ''))
+      or diag($out);
 }
 
 # ---- accepted: documented behaviour, started for real ------------------------------
