@@ -15,7 +15,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
-  kill_group run_cmd describe_status);
+  kill_group run_cmd describe_status user_lines ssl_vhost_lines);
 
 my %at = locate(__FILE__);
 my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)};
@@ -34,13 +34,6 @@ my %FP;
 for (split /\n/, slurp("$PKI/pins.sh")) { $FP{$1} = $2 if /^(FP_\w+)=([0-9a-f]{64})\s*$/ }
 
 # ---- helpers ------------------------------------------------------------------
-
-sub nobody_lines {
-    return () unless $> == 0;
-    my (undef, undef, $uid, $gid) = getpwnam('nobody');
-    die "running as root but there is no user nobody\n" unless defined $uid;
-    return ("User #$uid", "Group #$gid");
-}
 
 sub new_case {
     my ($name) = @_;
@@ -70,15 +63,8 @@ sub write_conf {
         qq{DocumentRoot "$dir"},
         'Timeout 10',
         'GracefulShutdownTimeout 1',
-        nobody_lines(),
-        "<VirtualHost 127.0.0.1:$port>",
-        '    ServerName localhost',
-        '    SSLEngine on',
-        qq{    SSLCertificateFile "$PKI/server.crt"},
-        qq{    SSLCertificateKeyFile "$PKI/server.key"},
-        qq{    SSLCACertificateFile "$PKI/trust-all.crt"},
-        '    SSLVerifyClient require',
-        '    SSLVerifyDepth 3',
+        user_lines(),
+        ssl_vhost_lines($port, $PKI),
         '    Alias /x "' . $dir . '/ok.txt"',
         '    Alias /y "' . $dir . '/ok.txt"',
         @body,
@@ -205,7 +191,7 @@ for my $c (@bad_directives) {
       grep { /\S/ } split /\n/, slurp($BASE);
     my @lines = (qq{ServerRoot "$dir"}, qq{DefaultRuntimeDir "$dir"}, qq{PidFile "$dir/httpd.pid"},
         qq{ErrorLog "$dir/error_log"}, @mods, qq{LoadModule mtls_authz_module "$MODULE"},
-        "Listen 127.0.0.1:$port", 'ServerName 127.0.0.1', nobody_lines(),
+        "Listen 127.0.0.1:$port", 'ServerName 127.0.0.1', user_lines(),
         '<Location /x>', '    Require mtls', '    MTLSAllowSAN DNS:a.example', '</Location>');
     spew("$dir/httpd.conf", join("\n", @lines) . "\n");
     my $line = scalar(@lines) - 2;

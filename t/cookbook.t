@@ -20,7 +20,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
-  kill_group run_cmd describe_status);
+  kill_group run_cmd describe_status user_lines);
 
 my %at = locate(__FILE__);
 my ($HTTPD, $T_DIR, $TOP, $MODULE, $BASE, $CFG) =
@@ -109,13 +109,6 @@ sub pem {
 
 # ---- httpd ------------------------------------------------------------------
 
-sub nobody_lines {
-    return () unless $> == 0;    # root: children must not run as root
-    my (undef, undef, $uid, $gid) = getpwnam('nobody');
-    die "running as root but there is no user nobody\n" unless defined $uid;
-    return ("User #$uid", "Group #$gid");
-}
-
 # Starts httpd on recipe $recipe (conf/cookbook/$recipe.conf) with the
 # Defines %def; returns { pid, port, dir } or undef (after a failed test).
 sub start {
@@ -144,7 +137,7 @@ sub start {
         qq{DocumentRoot "$dir/htdocs"},
         'Timeout 10',
         'GracefulShutdownTimeout 1',
-        nobody_lines(),
+        user_lines(),
         qq{<Directory "$dir/htdocs">},
         '    Require all granted',
         '</Directory>',

@@ -17,7 +17,7 @@ use IO::Socket::SSL ();
 use Time::HiRes qw(time);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs free_port slurp spew run_cmd
-  describe_status start_server stop_server user_lines);
+  describe_status start_server stop_server user_lines ssl_vhost_lines);
 
 my %at = locate(__FILE__);
 my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)};
@@ -68,14 +68,7 @@ sub head_lines {
 sub ssl_vhost {
     my ($port, @body) = @_;
     return (
-        "<VirtualHost 127.0.0.1:$port>",
-        '    ServerName localhost',
-        '    SSLEngine on',
-        qq{    SSLCertificateFile "$PKI/server.crt"},
-        qq{    SSLCertificateKeyFile "$PKI/server.key"},
-        qq{    SSLCACertificateFile "$PKI/trust-all.crt"},
-        '    SSLVerifyClient require',
-        '    SSLVerifyDepth 3',
+        ssl_vhost_lines($port, $PKI),
         @body,
         '</VirtualHost>',
     );

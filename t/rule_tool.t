@@ -19,7 +19,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
-  kill_group run_cmd describe_status);
+  kill_group run_cmd describe_status ssl_vhost_lines);
 
 my %at = locate(__FILE__);
 my ($HTTPD, $T_DIR, $TOP, $MODULE, $BASE, $CFG) =
@@ -215,14 +215,7 @@ my @head = (
     qq{<Directory "$T_DIR/htdocs">},
     '    Require all granted',
     '</Directory>',
-    "<VirtualHost 127.0.0.1:$port>",
-    '    ServerName localhost',
-    '    SSLEngine on',
-    qq{    SSLCertificateFile "$PKI/server.crt"},
-    qq{    SSLCertificateKeyFile "$PKI/server.key"},
-    qq{    SSLCACertificateFile "$PKI/trust-all.crt"},
-    '    SSLVerifyClient require',
-    '    SSLVerifyDepth 3',
+    ssl_vhost_lines($port, $PKI),
 );
 if ($> == 0) {    # keep the children unprivileged, whatever the group is
     my (undef, undef, $uid, $gid) = getpwnam('nobody');

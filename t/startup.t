@@ -19,7 +19,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
-  kill_group run_cmd describe_status);
+  kill_group run_cmd describe_status user_lines);
 
 # MTLS_TIMEOUT_SCALE: make valgrind sets it, httpd being far slower.
 my $SCALE         = $ENV{MTLS_TIMEOUT_SCALE} || 1;
@@ -130,13 +130,6 @@ sub tail {
     return join "\n", @l;
 }
 
-sub nobody_lines {
-    return () unless $> == 0;    # root: children must not run as root
-    my (undef, undef, $uid, $gid) = getpwnam('nobody');
-    die "running as root but there is no user nobody\n" unless defined $uid;
-    return ("User #$uid", "Group #$gid");
-}
-
 # The first lines of every configuration. $modules: LoadModule lines to
 # use instead of including build/base-httpd.conf.
 sub head_lines {
@@ -155,7 +148,7 @@ sub head_lines {
         qq{DocumentRoot "$dir"},
         'Timeout 10',
         'GracefulShutdownTimeout 1',
-        nobody_lines(),
+        user_lines(),
     );
 }
 

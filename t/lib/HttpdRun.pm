@@ -16,7 +16,7 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(locate missing_prereqs free_port slurp spew spawn
   wait_for kill_group run_cmd describe_status start_server stop_server
-  user_lines);
+  user_lines ssl_vhost_lines);
 
 # ---- where things are ------------------------------------------------------
 
@@ -156,6 +156,22 @@ sub run_cmd {
 
 # "User"/"Group" lines when running as root (children must not run as
 # root), else nothing.
+# The opening lines of a TLS <VirtualHost> on 127.0.0.1:$port that
+# requires a client certificate from the test PKI in $pki (t/pki/out).
+sub ssl_vhost_lines {
+    my ($port, $pki) = @_;
+    return (
+        "<VirtualHost 127.0.0.1:$port>",
+        '    ServerName localhost',
+        '    SSLEngine on',
+        qq{    SSLCertificateFile "$pki/server.crt"},
+        qq{    SSLCertificateKeyFile "$pki/server.key"},
+        qq{    SSLCACertificateFile "$pki/trust-all.crt"},
+        '    SSLVerifyClient require',
+        '    SSLVerifyDepth 3',
+    );
+}
+
 sub user_lines {
     return () unless $> == 0;
     my (undef, undef, $uid, $gid) = getpwnam('nobody');
