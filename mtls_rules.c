@@ -252,6 +252,7 @@ mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p)
     index_init(p, &rs->rules);
     rs->issuers = apr_hash_make(p);
     rs->fps = apr_hash_make(p);
+    rs->rule_issuers = apr_hash_make(p);
     return rs;
 }
 
@@ -272,6 +273,33 @@ int mtls_ruleset_is_empty(const mtls_ruleset_t *rs)
 {
     return rs == NULL || (index_is_empty(&rs->names) &&
                           apr_hash_count(rs->issuers) == 0 && rs->n_rules == 0);
+}
+
+const char *mtls_ruleset_check(const mtls_ruleset_t *rs, apr_pool_t *p)
+{
+    apr_hash_index_t *hi;
+    char k[1 + MTLS_FP_LEN];
+
+    if (apr_hash_count(rs->issuers) == 0)
+        return NULL;
+    k[0] = MTLS_K_ISSUER;
+    for (hi = apr_hash_first(p, rs->rule_issuers); hi; hi = apr_hash_next(hi)) {
+        const void *fp;
+        void *v;
+        const mtls_rule_t *r;
+        apr_hash_this(hi, &fp, NULL, &v);
+        r = v;
+        memcpy(k + 1, fp, MTLS_FP_LEN);
+        if (apr_hash_get(rs->issuers, k, sizeof(k)) == NULL)
+            return apr_psprintf(
+                p,
+                "the rule at %s pins issuer=sha256:%s, which is not one "
+                "of the MTLSAllowIssuerFingerprint values of its scope "
+                "(%s); every rule there must also satisfy those, so this "
+                "one can never match",
+                r->source, mtls_fp_hex(p, fp), rs->issuer_rule->source);
+    }
+    return NULL;
 }
 
 static mtls_rule_t *rule_make(apr_pool_t *p, const char *source)
@@ -470,6 +498,8 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
         return "needs at least one of subject=, san=, issuer=, cert=";
     index_add(&rs->rules, anchor, r);
     rs->n_rules++;
+    if (r->issuer && !apr_hash_get(rs->rule_issuers, r->issuer, MTLS_FP_LEN))
+        apr_hash_set(rs->rule_issuers, r->issuer, MTLS_FP_LEN, r);
     if (pin_out)
         *pin_out = r->issuer;
     return NULL;
@@ -491,11 +521,35 @@ static void id_add_key(mtls_identity_t *id, mtls_key_t k)
     APR_ARRAY_PUSH(id->keys, mtls_key_t) = k;
 }
 
+/* May a prefix rule match this URI? Not if it holds a "." or ".." path
+ * segment, a percent-escape or a backslash: "ns/prod/../admin" or
+ * "ns/prod/%2e%2e/admin" is below "ns/prod" as a string but not as a
+ * path, to whoever normalises it later. SPIFFE IDs never hold them.
+ * Exact URI rules still compare the whole string. */
+static int uri_prefix_safe(const char *v, apr_size_t len)
+{
+    apr_size_t i;
+    for (i = 0; i < len; i++) {
+        apr_size_t n;
+        if (v[i] == '%' || v[i] == '\\')
+            return 0;
+        if (v[i] != '/')
+            continue;
+        for (n = 0; i + 1 + n < len && v[i + 1 + n] == '.'; n++)
+            ;
+        if ((n == 1 || n == 2) && (i + 1 + n == len || v[i + 1 + n] == '/'))
+            return 0;
+    }
+    return 1;
+}
+
 static void id_add_uri(apr_pool_t *p, mtls_identity_t *id, const char *v,
                        apr_size_t len)
 {
     mtls_key_t *u;
     id_add_key(id, key_make(p, MTLS_K_URI, v, len));
+    if (!uri_prefix_safe(v, len))
+        return;
     u = apr_array_push(id->uris);
     u->data = v;
     u->len = len;
@@ -773,31 +827,29 @@ const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
                                       mtls_miss_e *miss)
 {
     match_ctx m = {id, 1, trace, baton, MTLS_MISS_NO_RULE};
-    const mtls_rule_t *r = NULL;
+    const mtls_rule_t *r = NULL, *by_issuer = NULL;
+    int gated = apr_hash_count(rs->issuers) != 0;
+    int names = !index_is_empty(&rs->names);
 
-    /* The one-field directives, as one rule. */
-    if (apr_hash_count(rs->issuers) || !index_is_empty(&rs->names)) {
-        const mtls_rule_t *by_issuer = NULL;
-        if (apr_hash_count(rs->issuers)) {
-            by_issuer = issuer_match(rs, id);
-            m.issuer_ok = by_issuer != NULL;
-        }
-        if (!index_is_empty(&rs->names)) {
-            r = index_match(&rs->names, &m);
-        }
-        else {
-            if (trace)
-                trace(baton, rs->issuer_rule,
-                      m.issuer_ok ? MTLS_MISS_NONE : MTLS_MISS_ISSUER);
-            if (m.issuer_ok)
-                r = by_issuer;
-            else
-                m.miss = MTLS_MISS_ISSUER;
-        }
+    /* The issuer gate holds for every rule of the scope: a rule that
+     * matches a client of another CA reports "issuer not allowed". */
+    if (gated) {
+        by_issuer = issuer_match(rs, id);
+        m.issuer_ok = by_issuer != NULL;
     }
-    if (r == NULL) {
-        m.issuer_ok = 1;
+    if (names)
+        r = index_match(&rs->names, &m);
+    if (r == NULL && rs->n_rules)
         r = index_match(&rs->rules, &m);
+    if (r == NULL && gated && !names && rs->n_rules == 0) {
+        /* The gate alone: every client of those CAs. */
+        if (trace)
+            trace(baton, rs->issuer_rule,
+                  m.issuer_ok ? MTLS_MISS_NONE : MTLS_MISS_ISSUER);
+        if (m.issuer_ok)
+            r = by_issuer;
+        else
+            m.miss = MTLS_MISS_ISSUER;
     }
     *miss = r ? MTLS_MISS_NONE : m.miss;
     return r;

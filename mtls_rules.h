@@ -59,16 +59,19 @@ typedef struct {
 
 /* The rules of one configuration scope. */
 typedef struct {
-    /* The one-field directives (MTLSAllowSubject/SAN/IssuerFingerprint)
-     * form one rule: issuer in `issuers` (if any) and subject or a SAN
-     * in `names` (if any). */
+    /* The one-field directives (MTLSAllowSubject/SAN) form one rule:
+     * the subject or a SAN in `names`. */
     mtls_index_t names;
+    /* MTLSAllowIssuerFingerprint: a gate over every rule of the scope,
+     * the one-field rule and each MTLSAllow line alike. With no other
+     * rule in the scope it admits every client of those CAs. */
     apr_hash_t *issuers;      /* 'F'+fp -> mtls_rule_t (issuer only) */
     mtls_rule_t *issuer_rule; /* first issuer directive, for reporting */
     /* Each MTLSAllow line, indexed under one of its own keys. */
     mtls_index_t rules;
-    int n_rules;     /* MTLSAllow lines */
-    apr_hash_t *fps; /* interned fingerprints */
+    int n_rules;              /* MTLSAllow lines */
+    apr_hash_t *fps;          /* interned fingerprints */
+    apr_hash_t *rule_issuers; /* fp -> first MTLSAllow rule with issuer=fp */
 } mtls_ruleset_t;
 
 /* A DNS, email, URI or IP subjectAltName as the certificate holds it;
@@ -89,7 +92,8 @@ typedef struct {
     const unsigned char *issuer_fps; /* n_issuers * MTLS_FP_LEN */
     apr_array_header_t *keys;        /* mtls_key_t: every lookup key */
     apr_hash_t *keyset;              /* the same keys, for membership */
-    apr_array_header_t *uris;        /* mtls_key_t: URI SANs, untagged */
+    apr_array_header_t *uris;        /* mtls_key_t: URI SANs that prefix
+                                        rules may match, untagged */
     apr_array_header_t *sans;        /* mtls_san_t, in certificate order */
     const char *subject_text;        /* RFC 4514, for logs */
     int san_malformed;               /* SAN extension undecodable/repeated */
@@ -137,6 +141,10 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
                                   const char *line, const char *source,
                                   const unsigned char **pin_out);
 int mtls_ruleset_is_empty(const mtls_ruleset_t *rs);
+
+/* Once a scope's rules are complete: NULL, or why one of them can never
+ * match (an MTLSAllow issuer= outside the scope's issuer gate), in p. */
+const char *mtls_ruleset_check(const mtls_ruleset_t *rs, apr_pool_t *p);
 
 /* Builds the identity of cert. store is the trust store that the
  * issuer is looked up in (may be NULL: no issuer is then known). The
