@@ -45,8 +45,11 @@ static void register_hooks(apr_pool_t *p)
                               AUTHZ_PROVIDER_VERSION, &require_mtls,
                               AP_AUTH_INTERNAL_PER_CONF);
 
-    /* Before mod_dir's fixups, which may fast-redirect to a subrequest. */
+    /* Before mod_rewrite's and mod_headers' fixups, which read the
+     * identity variables, and mod_dir's, which may fast-redirect to a
+     * subrequest; and again after all of them. */
     ap_hook_fixups(mtls_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_fixups(mtls_fixups_last, NULL, NULL, APR_HOOK_REALLY_LAST);
 
     APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);

@@ -14,21 +14,183 @@
 
 APLOG_USE_MODULE(mtls_authz);
 
-/* The decision for one request, in r->request_config. */
+/* What the client must satisfy: the rules of the server configuration in
+ * scope and every .htaccess gate. gates_alone: with no server rule in
+ * scope, the gates decide (the enforcer itself came from an .htaccess);
+ * otherwise no server rule means nobody passes. */
 typedef struct {
-    request_rec *owner;        /* the request it was taken for */
-    int denied;                /* MTLSAuthz On answered 403 */
-    int would_deny;            /* the rules do not admit the client */
-    int audit;                 /* ... but MTLSAuthzMode Audit let it pass */
-    int pending;               /* Require mtls: the denial is not logged yet */
-    const char *line;          /* if would_deny: the denial, for the log */
-    const mtls_rule_t *rule;   /* what admitted it */
-    const mtls_identity_t *id; /* whom it admitted */
+    const mtls_ruleset_t *rules;
+    const apr_array_header_t *gates;
+    int gates_alone;
+} mtls_policy_t;
+
+/* One decision, valid only for the policy and the identity it was taken
+ * with: an <AuthzProviderAlias> merges other rules into the same request,
+ * and a renegotiation in a subrequest puts another certificate on the
+ * connection. */
+typedef struct mtls_decision mtls_decision_t;
+struct mtls_decision {
+    mtls_policy_t policy;
+    mtls_conn_status_e status;
+    const mtls_conn_id_t *h; /* VERIFIED/UNVERIFIED: pinned to the request */
+    const mtls_rule_t *rule; /* what admitted it; NULL: refused */
+    const char *reason;      /* why not, unless no_rule */
+    int no_rule;             /* refused: no rule applies in scope */
+    int logged;              /* its denial line was written or is pending */
+    mtls_decision_t *next;
+};
+
+enum { GATE_NONE = 0, GATE_PASSED, GATE_DENIED };
+
+/* Per request, in r->request_config, allocated in r->pool; never shared
+ * with another request (an internal redirect or subrequest gets its own
+ * and looks up only what "Require mtls" granted, see state_inherit). */
+typedef struct {
+    request_rec *r;
+    const mtls_conn_id_t *held;     /* the latest identity pinned to r */
+    mtls_decision_t *decisions;     /* every one taken for r */
+    int gate;                       /* MTLSAuthz On, in the access phase */
+    const mtls_decision_t *granted; /* "Require mtls" admitted r by it */
+    apr_array_header_t *pending;    /* its denials, logged if r is refused */
+    /* What the last settle() exported. */
+    const mtls_rule_t *rule;
+    const mtls_conn_id_t *id;
 } mtls_req_t;
 
-/* Recorded by the fixups hook on a request that passed the access phase
- * with no decision of its own (see admitting_rule). Never written. */
-static mtls_req_t passed_unchecked;
+static mtls_req_t *state_get(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &mtls_authz_module);
+}
+
+static mtls_req_t *state(request_rec *r)
+{
+    mtls_req_t *st = state_get(r);
+    if (st == NULL) {
+        st = apr_pcalloc(r->pool, sizeof(*st));
+        st->r = r;
+        ap_set_module_config(r->request_config, &mtls_authz_module, st);
+    }
+    return st;
+}
+
+static const mtls_dir_conf_t *dir_conf(request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &mtls_authz_module);
+}
+
+static mtls_policy_t policy_of(const mtls_dir_conf_t *dc, int ht_enforcer)
+{
+    mtls_policy_t pol;
+    pol.rules = mtls_ruleset_is_empty(dc->rules) ? NULL : dc->rules;
+    pol.gates = dc->gates;
+    pol.gates_alone = ht_enforcer && pol.rules == NULL && pol.gates != NULL;
+    return pol;
+}
+
+static int same_policy(const mtls_policy_t *a, const mtls_policy_t *b)
+{
+    return a->rules == b->rules && a->gates == b->gates &&
+           a->gates_alone == b->gates_alone;
+}
+
+/* ---- matching --------------------------------------------------------------
+ */
+
+static void trace_rule(void *baton, const mtls_rule_t *rule, mtls_miss_e m)
+{
+    request_rec *r = baton;
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mtls_authz: rule %s: %s",
+                  rule->source,
+                  m == MTLS_MISS_NONE     ? "matched"
+                  : m == MTLS_MISS_ISSUER ? "issuer not allowed"
+                                          : "no match");
+}
+
+static const char *miss_reason(mtls_miss_e miss)
+{
+    return miss == MTLS_MISS_ISSUER ? "issuer not allowed" : "no rule matched";
+}
+
+/* Fills d's outcome for a verified identity. */
+static void match(request_rec *r, mtls_decision_t *d, const mtls_identity_t *id)
+{
+    const mtls_policy_t *pol = &d->policy;
+    mtls_trace_fn *trace = APLOGrdebug(r) ? trace_rule : NULL;
+    const mtls_rule_t *rule = NULL;
+    mtls_miss_e miss;
+    int i;
+
+    if (pol->rules) {
+        rule = mtls_ruleset_match(pol->rules, id, trace, r, &miss);
+        if (rule == NULL) {
+            d->reason = miss_reason(miss);
+            return;
+        }
+    }
+    else if (!pol->gates_alone) {
+        d->no_rule = 1;
+        return;
+    }
+    for (i = 0; pol->gates && i < pol->gates->nelts; i++) {
+        const mtls_rule_t *g = mtls_ruleset_match(
+            APR_ARRAY_IDX(pol->gates, i, const mtls_ruleset_t *), id, trace, r,
+            &miss);
+        if (g == NULL) {
+            d->reason = apr_pstrcat(r->pool, miss_reason(miss),
+                                    " (rules of an .htaccess)", NULL);
+            return;
+        }
+        if (rule == NULL)
+            rule = g;
+    }
+    d->rule = rule;
+}
+
+/* The decision for r under pol and the certificate on r's connection now:
+ * the one taken before for exactly these, or a new one. */
+static mtls_decision_t *decide(request_rec *r, mtls_req_t *st,
+                               const mtls_policy_t *pol)
+{
+    mtls_conn_status_e status = mtls_conn_identity(r, &st->held);
+    const mtls_conn_id_t *h =
+        status == MTLS_CONN_VERIFIED || status == MTLS_CONN_UNVERIFIED
+            ? st->held
+            : NULL;
+    mtls_decision_t *d;
+
+    for (d = st->decisions; d; d = d->next) {
+        if (d->status == status && d->h == h && same_policy(&d->policy, pol))
+            return d;
+    }
+    d = apr_pcalloc(r->pool, sizeof(*d));
+    d->policy = *pol;
+    d->status = status;
+    d->h = h;
+    d->next = st->decisions;
+    st->decisions = d;
+    switch (status) {
+    case MTLS_CONN_NO_TLS:
+        d->reason = "no certificate (plain HTTP)";
+        break;
+    case MTLS_CONN_NO_CERT:
+        d->reason = "no certificate";
+        break;
+    case MTLS_CONN_UNVERIFIED:
+        d->reason = apr_pstrcat(
+            r->pool,
+            "not verified: ", ap_escape_logitem(r->pool, h->unverified), NULL);
+        break;
+    case MTLS_CONN_ERROR:
+        d->reason = "internal error (out of memory)";
+        break;
+    case MTLS_CONN_VERIFIED:
+        match(r, d, h->id);
+        break;
+    }
+    return d;
+}
+
+/* ---- logging ------------------------------------------------------------- */
 
 static const char *issuer_text(request_rec *r, const mtls_identity_t *id)
 {
@@ -42,132 +204,125 @@ static const char *issuer_text(request_rec *r, const mtls_identity_t *id)
                        NULL);
 }
 
-/* Records why the rules do not admit r: the text of the one line logged
- * per denial, in which every string that the client chose is escaped so
- * that it cannot forge log lines. */
-static void refuse(request_rec *r, mtls_req_t *rq, const char *reason,
-                   const mtls_identity_t *id)
+/* Why d refused r, as the one line logged per denial says it; every
+ * string the client chose is escaped so that it cannot forge log lines.
+ * who: MTLSAuthz On or Require mtls, for the reason "no rule applies". */
+static const char *denial_text(request_rec *r, const mtls_decision_t *d,
+                               const char *who)
 {
-    rq->would_deny = 1;
-    rq->line =
-        apr_psprintf(r->pool, "%s: %s; subject \"%s\", issuer %s",
-                     ap_escape_logitem(r->pool, r->uri), reason,
-                     id ? ap_escape_logitem(r->pool, id->subject_text) : "-",
-                     issuer_text(r, id));
+    const mtls_identity_t *id = d->h ? d->h->id : NULL;
+    const char *reason =
+        d->no_rule ? apr_pstrcat(r->pool, who,
+                                 " but no MTLSAllow* rule applies here", NULL)
+                   : d->reason;
+    return apr_psprintf(r->pool, "%s: %s; subject \"%s\", issuer %s",
+                        ap_escape_logitem(r->pool, r->uri), reason,
+                        id ? ap_escape_logitem(r->pool, id->subject_text) : "-",
+                        issuer_text(r, id));
 }
 
-/* The denial line, at error level like AH01630. In Audit mode the same
- * line, marked, at warning level: nothing was denied. */
-static void log_denial(request_rec *r, const mtls_req_t *rq, int level)
+static void log_denial(request_rec *r, const mtls_decision_t *d,
+                       const char *who, int level, int audit)
 {
-    if (rq->audit)
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "mtls_authz: AUDIT (admitted): client denied by server "
-                      "configuration: %s",
-                      rq->line);
-    else
-        ap_log_rerror(APLOG_MARK, level, 0, r,
-                      "mtls_authz: client denied by server configuration: %s",
-                      rq->line);
+    ap_log_rerror(APLOG_MARK, audit ? APLOG_WARNING : level, 0, r,
+                  "mtls_authz: %sclient denied by server configuration: %s",
+                  audit ? "AUDIT (admitted): " : "", denial_text(r, d, who));
 }
 
-static void trace_rule(void *baton, const mtls_rule_t *rule, mtls_miss_e m)
-{
-    request_rec *r = baton;
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mtls_authz: rule %s: %s",
-                  rule->source,
-                  m == MTLS_MISS_NONE     ? "matched"
-                  : m == MTLS_MISS_ISSUER ? "issuer not allowed"
-                                          : "no match");
-}
+/* ---- the module's variables ------------------------------------------------
+ */
 
-/* Matches r's client against dc's rules: sets rq->rule and rq->id, or
- * calls refuse(). no_rule is the reason when the scope has no rule. */
-static void evaluate(request_rec *r, const mtls_dir_conf_t *dc, mtls_req_t *rq,
-                     const char *no_rule)
+/* Removes every variable whose name starts with MTLS_ (apr tables compare
+ * names case-insensitively, and so do %{...}e lookups): that namespace
+ * is this module's alone, whatever set it before. */
+static void scrub(request_rec *r)
 {
-    const mtls_identity_t *id;
-    const char *detail;
-    const mtls_rule_t *rule;
-    mtls_miss_e miss;
-
-    switch (mtls_conn_identity(r, &id, &detail)) {
-    case MTLS_CONN_NO_TLS:
-        refuse(r, rq, "no certificate (plain HTTP)", NULL);
-        return;
-    case MTLS_CONN_NO_CERT:
-        refuse(r, rq, "no certificate", NULL);
-        return;
-    case MTLS_CONN_UNVERIFIED:
-        refuse(r, rq,
-               apr_pstrcat(r->pool, "not verified: ",
-                           ap_escape_logitem(r->pool, detail), NULL),
-               id);
-        return;
-    case MTLS_CONN_ERROR:
-        refuse(r, rq, "internal error (out of memory)", NULL);
-        return;
-    case MTLS_CONN_VERIFIED:
-        break;
+    apr_table_t *t = r->subprocess_env;
+    const apr_array_header_t *a = apr_table_elts(t);
+    int i = 0;
+    while (i < a->nelts) {
+        const apr_table_entry_t *e = &APR_ARRAY_IDX(a, i, apr_table_entry_t);
+        if (e->key && strncasecmp(e->key, "MTLS_", 5) == 0)
+            apr_table_unset(t, e->key); /* the rest moves down to i */
+        else
+            i++;
     }
-    if (mtls_ruleset_is_empty(dc->rules)) {
-        refuse(r, rq, no_rule, id);
-        return;
+}
+
+/* Exports what r is admitted by now, under the configuration it has now
+ * and the certificate on the connection now; decides again where either
+ * changed since the access phase (a fast redirect in mod_negotiation or
+ * mod_dir, a renegotiation in a subrequest, a redirect that skipped the
+ * access checks). A request whose certificate its rules no longer admit
+ * is refused. */
+static int settle(request_rec *r, mtls_req_t *st)
+{
+    const mtls_dir_conf_t *dc = dir_conf(r);
+    mtls_policy_t pol;
+    const mtls_decision_t *gd = st->granted;
+    mtls_decision_t *d;
+    const char *who;
+    int audit;
+
+    scrub(r);
+    st->rule = NULL;
+    st->id = NULL;
+    if (dc->enforce == 1) {
+        pol = policy_of(dc, dc->enforce_ht);
+        audit = mtls_dir_audit(dc);
+        who = "MTLSAuthz On";
     }
-    rule = mtls_ruleset_match(dc->rules, id, APLOGrdebug(r) ? trace_rule : NULL,
-                              r, &miss);
-    if (rule == NULL) {
-        refuse(r, rq,
-               miss == MTLS_MISS_ISSUER ? "issuer not allowed"
-                                        : "no rule matched",
-               id);
-        return;
+    else if (gd) {
+        pol = gd->policy;
+        audit = 0;
+        who = "Require mtls";
     }
-    rq->rule = rule;
-    rq->id = id;
-}
-
-static mtls_req_t *req_get(request_rec *r)
-{
-    return ap_get_module_config(r->request_config, &mtls_authz_module);
-}
-
-static mtls_req_t *req_new(request_rec *r)
-{
-    mtls_req_t *rq = apr_pcalloc(r->pool, sizeof(*rq));
-    rq->owner = r;
-    ap_set_module_config(r->request_config, &mtls_authz_module, rq);
-    return rq;
-}
-
-/* The merged configuration if this module enforces here, else NULL. */
-static const mtls_dir_conf_t *enforcing(request_rec *r)
-{
-    const mtls_dir_conf_t *dc =
-        ap_get_module_config(r->per_dir_config, &mtls_authz_module);
-    return dc->enforce == 1 ? dc : NULL;
-}
-
-/* Decides r for MTLSAuthz On and records the decision for the _ex hook,
- * Require mtls and the optional functions. */
-static int decide_once(request_rec *r, const mtls_dir_conf_t *dc)
-{
-    mtls_req_t *rq = req_new(r);
-    evaluate(r, dc, rq, "MTLSAuthz On but no MTLSAllow* rule applies here");
-    if (!rq->would_deny)
+    else {
         return DECLINED;
-    rq->audit = mtls_dir_audit(dc);
-    rq->denied = !rq->audit;
-    log_denial(r, rq, APLOG_ERR);
-    return rq->denied ? HTTP_FORBIDDEN : DECLINED;
+    }
+    d = decide(r, st, &pol);
+    if (d->rule) {
+        mtls_env_set(r, d->rule, d->h->id);
+        st->rule = d->rule;
+        st->id = d->h;
+        return DECLINED;
+    }
+    if (!d->logged) {
+        d->logged = 1;
+        log_denial(r, d, who, APLOG_ERR, audit);
+    }
+    return audit ? DECLINED : HTTP_FORBIDDEN;
+}
+
+/* ---- MTLSAuthz On
+ * ------------------------------------------------------------- */
+
+static int gate(request_rec *r, const mtls_dir_conf_t *dc)
+{
+    mtls_req_t *st = state(r);
+    mtls_policy_t pol = policy_of(dc, dc->enforce_ht);
+    mtls_decision_t *d = decide(r, st, &pol);
+    int audit = mtls_dir_audit(dc);
+
+    if (d->rule) {
+        st->gate = GATE_PASSED;
+        return DECLINED;
+    }
+    scrub(r);
+    if (!d->logged) {
+        d->logged = 1;
+        log_denial(r, d, "MTLSAuthz On", APLOG_ERR, audit);
+    }
+    st->gate = audit ? GATE_PASSED : GATE_DENIED;
+    return audit ? DECLINED : HTTP_FORBIDDEN;
 }
 
 /* Runs after mod_ssl's access check, which may first renegotiate or ask
  * for the certificate after the handshake (per-location SSLVerifyClient). */
 int mtls_access_checker(request_rec *r)
 {
-    const mtls_dir_conf_t *dc = enforcing(r);
-    return dc ? decide_once(r, dc) : DECLINED;
+    const mtls_dir_conf_t *dc = dir_conf(r);
+    return dc->enforce == 1 ? gate(r, dc) : DECLINED;
 }
 
 /* Under "Satisfy Any" a 403 from the access checkers only means "now try
@@ -176,21 +331,25 @@ int mtls_access_checker(request_rec *r)
  * denial final, deciding now if the access checker did not. */
 int mtls_access_checker_ex(request_rec *r)
 {
-    const mtls_dir_conf_t *dc = enforcing(r);
-    const mtls_req_t *rq;
+    const mtls_dir_conf_t *dc = dir_conf(r);
+    const mtls_req_t *st;
 
-    if (dc == NULL)
+    if (dc->enforce != 1)
         return DECLINED;
-    rq = ap_get_module_config(r->request_config, &mtls_authz_module);
-    if (rq == NULL)
-        return decide_once(r, dc);
-    return rq->denied ? HTTP_FORBIDDEN : DECLINED;
+    st = state_get(r);
+    if (st == NULL || st->gate == GATE_NONE)
+        return gate(r, dc);
+    return st->gate == GATE_DENIED ? HTTP_FORBIDDEN : DECLINED;
 }
 
-/* "Require mtls": the same rules and the same decision as MTLSAuthz On,
- * as an authorization provider, so that mod_authz_core can combine it
- * with other Require lines. mod_authz_core may ask twice per request
- * (before and after authentication): the decision is taken once.
+/* ---- Require mtls
+ * ------------------------------------------------------------ */
+
+/* The same rules as MTLSAuthz On, as an authorization provider, so that
+ * mod_authz_core can combine it with other Require lines. It may ask
+ * several times per request (before and after authentication, and once
+ * per <AuthzProviderAlias> with its own rules): each question is answered
+ * from the decision for its own rules.
  *
  * A denial is never AUTHZ_DENIED_NO_USER: logging in does not fix a
  * certificate. Whether it is final depends on the other Require lines
@@ -200,52 +359,61 @@ int mtls_access_checker_ex(request_rec *r)
  * decide as if it were not there. */
 static apr_status_t log_pending(void *data)
 {
-    mtls_req_t *rq = data;
-    request_rec *r = rq->owner;
-    if (rq->pending) {
-        /* A 401 to a client that has not tried a user yet is a login
-         * prompt, not the end of the request. */
-        int level = r->status == HTTP_UNAUTHORIZED && r->user == NULL
-                        ? APLOG_INFO
-                        : APLOG_ERR;
-        rq->pending = 0;
-        log_denial(r, rq, level);
-    }
+    mtls_req_t *st = data;
+    request_rec *r = st->r;
+    /* A 401 to a client that has not tried a user yet is a login prompt,
+     * not the end of the request. */
+    int level = r->status == HTTP_UNAUTHORIZED && r->user == NULL ? APLOG_INFO
+                                                                  : APLOG_ERR;
+    int i;
+    for (i = 0; i < st->pending->nelts; i++)
+        log_denial(r, APR_ARRAY_IDX(st->pending, i, const mtls_decision_t *),
+                   "Require mtls", level, 0);
+    st->pending->nelts = 0;
     return APR_SUCCESS;
 }
+
+/* parsed is non-NULL for a Require line in an .htaccess file. */
+static const int from_htaccess = 1;
 
 authz_status mtls_require_check(request_rec *r, const char *require_line,
                                 const void *parsed)
 {
-    const mtls_dir_conf_t *dc =
-        ap_get_module_config(r->per_dir_config, &mtls_authz_module);
-    mtls_req_t *rq = req_get(r);
+    const mtls_dir_conf_t *dc = dir_conf(r);
+    mtls_req_t *st = state(r);
+    mtls_policy_t pol = policy_of(dc, parsed != NULL);
+    mtls_decision_t *d = decide(r, st, &pol);
     (void)require_line;
-    (void)parsed;
 
-    if (rq == NULL || rq == &passed_unchecked) {
-        rq = req_new(r);
-        evaluate(r, dc, rq, "Require mtls but no MTLSAllow* rule applies here");
-        if (rq->would_deny && mtls_dir_audit(dc)) {
-            rq->audit = 1;
-            log_denial(r, rq, APLOG_WARNING);
-        }
-        else if (rq->would_deny) {
-            rq->pending = 1;
-            /* Before the pool's subpools go: r must still be whole. */
-            apr_pool_pre_cleanup_register(r->pool, rq, log_pending);
-        }
-    }
-    if (!rq->would_deny)
+    if (d->rule) {
+        if (st->granted == NULL)
+            st->granted = d;
         return AUTHZ_GRANTED;
-    return rq->audit ? AUTHZ_NEUTRAL : AUTHZ_DENIED;
+    }
+    scrub(r);
+    if (mtls_dir_audit(dc)) {
+        if (!d->logged) {
+            d->logged = 1;
+            log_denial(r, d, "Require mtls", APLOG_WARNING, 1);
+        }
+        return AUTHZ_NEUTRAL;
+    }
+    if (!d->logged) {
+        d->logged = 1;
+        if (st->pending == NULL) {
+            st->pending = apr_array_make(r->pool, 1, sizeof(d));
+            /* Before the pool's subpools go: r must still be whole. */
+            apr_pool_pre_cleanup_register(r->pool, st, log_pending);
+        }
+        APR_ARRAY_PUSH(st->pending, const mtls_decision_t *) = d;
+    }
+    return AUTHZ_DENIED;
 }
 
 const char *mtls_require_parse(cmd_parms *cmd, const char *require_line,
                                const void **parsed)
 {
     const char *s = require_line;
-    (void)parsed;
     while (s && apr_isspace(*s))
         s++;
     if (s && *s)
@@ -253,97 +421,77 @@ const char *mtls_require_parse(cmd_parms *cmd, const char *require_line,
                             "Require mtls takes no argument (got '%s'); the "
                             "rules are the MTLSAllow* directives in scope",
                             s);
-    mtls_conf_note_require(cmd);
+    *parsed = mtls_conf_note_require(cmd) ? &from_htaccess : NULL;
     return NULL;
 }
 
-/* The decision that r inherits when httpd skipped its access checks:
- * the previous or parent request with the same configuration. */
-static mtls_req_t *inherited(request_rec *r)
+/* ---- fixups
+ * ------------------------------------------------------------------ */
+
+/* A request for which httpd skipped the access checks (the same
+ * configuration as the request it was redirected from, or the parent of
+ * a subrequest) takes what "Require mtls" granted there. settle() then
+ * decides for the certificate on the connection now. */
+static void state_inherit(request_rec *r, mtls_req_t *st)
 {
+    const request_rec *from = NULL;
+    const mtls_req_t *o;
     if (r->prev && r->prev->per_dir_config == r->per_dir_config)
-        return req_get(r->prev);
-    if (r->main && r->main->per_dir_config == r->per_dir_config)
-        return req_get(r->main);
-    return NULL;
+        from = r->prev;
+    else if (r->main && r->main->per_dir_config == r->per_dir_config)
+        from = r->main;
+    if (from && (o = state_get((request_rec *)from)) != NULL)
+        st->granted = o->granted;
 }
 
-static const mtls_rule_t *admitting_rule(request_rec *r,
-                                         const mtls_identity_t **idp);
-
-/* Fixups run only for requests that passed the access phase. One that
- * carries no decision of ours skipped the checks (same configuration as
- * an earlier request) or was decided as a subrequest (DirectoryIndex's
- * fast redirect happens later in fixups): it takes the decision of the
- * request it skipped them for, or is marked for admitting_rule. Early,
- * so that the identity variables are there for mod_headers, mod_rewrite
- * and handlers. */
+/* Fixups run only for requests that passed the access phase. First, so
+ * that the variables are there for mod_rewrite, mod_headers and
+ * handlers, and before mod_dir's fast redirect. */
 int mtls_fixups(request_rec *r)
 {
-    mtls_req_t *rq = req_get(r);
-    const mtls_identity_t *id = NULL;
-    const mtls_rule_t *rule;
-
-    if (rq == NULL) {
-        rq = inherited(r);
-        ap_set_module_config(r->request_config, &mtls_authz_module,
-                             rq ? rq : &passed_unchecked);
+    mtls_req_t *st = state_get(r);
+    if (st == NULL) {
+        st = state(r);
+        state_inherit(r, st);
     }
-    else if (rq->owner == r && rq->pending) {
+    if (st->pending && st->pending->nelts) {
         /* Another Require line admitted it: not a denial after all. */
-        rq->pending = 0;
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      "mtls_authz: Require mtls was not satisfied (%s), but "
-                      "another Require line admitted the request",
-                      rq->line);
+        int i;
+        for (i = 0; i < st->pending->nelts; i++) {
+            const mtls_decision_t *d =
+                APR_ARRAY_IDX(st->pending, i, const mtls_decision_t *);
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                          "mtls_authz: Require mtls was not satisfied (%s), "
+                          "but another Require line admitted the request",
+                          denial_text(r, d, "Require mtls"));
+        }
+        st->pending->nelts = 0;
     }
-    rule = admitting_rule(r, &id);
-    if (rule && id)
-        mtls_env_set(r, rule, id);
-    return DECLINED;
+    return settle(r, st);
 }
 
-/* The rule that admitted r and the identity it admitted, or NULL. */
-static const mtls_rule_t *admitting_rule(request_rec *r,
-                                         const mtls_identity_t **idp)
+/* Last: mod_dir's fast redirect (in fixups) may have changed r's
+ * configuration, and its subrequest the certificate; modules in between
+ * may have set variables in this module's namespace. */
+int mtls_fixups_last(request_rec *r)
 {
-    const mtls_req_t *rq = req_get(r);
-    const mtls_dir_conf_t *dc;
-    const mtls_identity_t *id;
-    const char *detail;
-    mtls_miss_e miss;
-    const mtls_rule_t *rule;
-
-    *idp = NULL;
-    if (rq != &passed_unchecked) {
-        if (rq == NULL || rq->would_deny || rq->rule == NULL)
-            return NULL;
-        *idp = rq->id;
-        return rq->rule;
-    }
-    /* Admitted without a decision recorded here: match again, quietly,
-     * against the configuration r has now. */
-    dc = enforcing(r);
-    if (dc == NULL || mtls_ruleset_is_empty(dc->rules) ||
-        mtls_conn_identity(r, &id, &detail) != MTLS_CONN_VERIFIED)
-        return NULL;
-    rule = mtls_ruleset_match(dc->rules, id, NULL, NULL, &miss);
-    if (rule)
-        *idp = id;
-    return rule;
+    return settle(r, state(r));
 }
+
+/* ---- for other modules
+ * ------------------------------------------------------- */
 
 const char *mtls_authz_matched_rule(request_rec *r)
 {
-    const mtls_identity_t *id;
-    const mtls_rule_t *rule = admitting_rule(r, &id);
-    return rule ? rule->source : NULL;
+    const mtls_req_t *st = state_get(r);
+    return st && st->rule ? st->rule->source : NULL;
 }
 
-/* A copy: a renegotiation later in the request may replace the identity. */
+/* A copy: the request may outlive nothing of ours, but callers may keep
+ * the string as long as the request. */
 const char *mtls_authz_client_subject(request_rec *r)
 {
-    const mtls_identity_t *id;
-    return admitting_rule(r, &id) && id ? apr_pstrdup(r->pool, id->subject_text)
-                                        : NULL;
+    const mtls_req_t *st = state_get(r);
+    return st && st->rule ? apr_pstrdup(r->pool, st->id->id->subject_text)
+                          : NULL;
 }

@@ -15,9 +15,6 @@
 
 APLOG_USE_MODULE(mtls_authz);
 
-/* True while the server configuration is read; false while .htaccess
- * files are, which must not touch the per-server startup records. */
-static int reading_server_config;
 /* server_rec * -> mtls_srv_conf_t, in pconf. Kept here rather than in the
  * module's server config, which httpd shares between the main server and
  * every virtual host that sets none of this module's directives. */
@@ -35,21 +32,56 @@ void *mtls_dir_create(apr_pool_t *p, char *dir)
     (void)dir;
     dc->enforce = MTLS_UNSET;
     dc->mode = MTLS_UNSET;
-    dc->rules = NULL;
     return dc;
 }
 
+/* .htaccess gates of base, then those of add and its own rules. */
+static const apr_array_header_t *merge_gates(apr_pool_t *p,
+                                             const mtls_dir_conf_t *base,
+                                             const mtls_dir_conf_t *add)
+{
+    apr_array_header_t *g;
+    if (add->gates == NULL && add->ht_rules == NULL)
+        return base->gates;
+    g = apr_array_make(p, 2, sizeof(const mtls_ruleset_t *));
+    if (base->gates)
+        apr_array_cat(g, base->gates);
+    if (add->gates)
+        apr_array_cat(g, add->gates);
+    if (add->ht_rules)
+        APR_ARRAY_PUSH(g, const mtls_ruleset_t *) = add->ht_rules;
+    return g;
+}
+
 /* Every field of mtls_dir_conf_t is listed here: an unset field (UNSET or
- * NULL) inherits, a set one replaces, so a child scope can turn
- * enforcement back Off and a scope's rules replace the inherited ones. */
+ * NULL) inherits, a set one replaces, so a child scope of the server
+ * configuration can turn enforcement back Off and a scope's rules replace
+ * the inherited ones. What an .htaccess sets cannot weaken anything (its
+ * directives refuse Off and Audit; its rules only add gates), and an
+ * .htaccess that turns on enforcement already on leaves it the server's. */
 void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
 {
     mtls_dir_conf_t *base = basev, *add = addv;
-    mtls_dir_conf_t *dc = apr_palloc(p, sizeof(*dc));
-    dc->enforce = add->enforce != MTLS_UNSET ? add->enforce : base->enforce;
+    mtls_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+    if (add->enforce == MTLS_UNSET || (add->enforce_ht && base->enforce == 1)) {
+        dc->enforce = base->enforce;
+        dc->enforce_ht = base->enforce_ht;
+    }
+    else {
+        dc->enforce = add->enforce;
+        dc->enforce_ht = add->enforce_ht;
+    }
     dc->mode = add->mode != MTLS_UNSET ? add->mode : base->mode;
     dc->rules = add->rules ? add->rules : base->rules;
+    dc->gates = merge_gates(p, base, add);
     return dc;
+}
+
+/* An .htaccess file: httpd parses those with one pool for both (see
+ * ap_check_cmd_context's NOT_IN_HTACCESS). */
+static int in_htaccess(const cmd_parms *cmd)
+{
+    return cmd->pool == cmd->temp_pool;
 }
 
 static mtls_srv_conf_t *srv_conf(server_rec *s)
@@ -64,6 +96,7 @@ static mtls_srv_conf_t *srv_conf(server_rec *s)
         sc->pinned = apr_hash_make(p);
         sc->enforced = apr_array_make(p, 2, sizeof(const char *));
         sc->required = apr_array_make(p, 2, sizeof(const char *));
+        sc->rulesets = apr_array_make(p, 4, sizeof(mtls_ruleset_t *));
         apr_hash_set(servers, key, sizeof(*key), sc);
     }
     return sc;
@@ -149,12 +182,22 @@ static const char *nul_check(cmd_parms *cmd)
                                 "ignores everything after it");
 }
 
+/* The rule set a directive in this scope adds to: the scope's own, or
+ * in an .htaccess the file's gate. */
 static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
 {
-    if (dc->rules == NULL)
+    mtls_srv_conf_t *sc;
+    if (in_htaccess(cmd)) {
+        if (dc->ht_rules == NULL)
+            dc->ht_rules = mtls_ruleset_make(cmd->pool);
+        return dc->ht_rules;
+    }
+    sc = srv_conf(cmd->server);
+    if (dc->rules == NULL) {
         dc->rules = mtls_ruleset_make(cmd->pool);
-    if (reading_server_config)
-        srv_conf(cmd->server)->n_rule_directives++;
+        APR_ARRAY_PUSH(sc->rulesets, mtls_ruleset_t *) = dc->rules;
+    }
+    sc->n_rule_directives++;
     return dc->rules;
 }
 
@@ -164,7 +207,7 @@ static void record_pin(cmd_parms *cmd, const unsigned char *fp,
 {
     mtls_srv_conf_t *sc;
     mtls_pin_t *pin;
-    if (fp == NULL || !reading_server_config)
+    if (fp == NULL || in_htaccess(cmd))
         return;
     sc = srv_conf(cmd->server);
     if (apr_hash_get(sc->pinned, fp, MTLS_FP_LEN))
@@ -186,8 +229,18 @@ static void note_enforcing(const char *src, const char *by)
 static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
 {
     mtls_dir_conf_t *dc = dcfg;
+    if (in_htaccess(cmd)) {
+        if (!on)
+            return directive_error(cmd,
+                                   "Off is not allowed in .htaccess, which "
+                                   "may only narrow what the server "
+                                   "configuration enforces");
+        dc->enforce = 1;
+        dc->enforce_ht = 1;
+        return NULL;
+    }
     dc->enforce = on;
-    if (on && reading_server_config) {
+    if (on) {
         const char *src = source_of(cmd);
         APR_ARRAY_PUSH(srv_conf(cmd->server)->enforced, const char *) = src;
         note_enforcing(src, "MTLSAuthz On");
@@ -195,13 +248,14 @@ static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
     return NULL;
 }
 
-void mtls_conf_note_require(cmd_parms *cmd)
+int mtls_conf_note_require(cmd_parms *cmd)
 {
-    if (reading_server_config) {
-        const char *src = source_of(cmd);
-        APR_ARRAY_PUSH(srv_conf(cmd->server)->required, const char *) = src;
-        note_enforcing(src, "Require mtls");
-    }
+    if (in_htaccess(cmd))
+        return 1;
+    APR_ARRAY_PUSH(srv_conf(cmd->server)->required, const char *) =
+        source_of(cmd);
+    note_enforcing(source_of(cmd), "Require mtls");
+    return 0;
 }
 
 static const char *set_mode(cmd_parms *cmd, void *dcfg, const char *arg)
@@ -209,6 +263,10 @@ static const char *set_mode(cmd_parms *cmd, void *dcfg, const char *arg)
     mtls_dir_conf_t *dc = dcfg;
     if (strcasecmp(arg, "Enforce") == 0)
         dc->mode = MTLS_MODE_ENFORCE;
+    else if (strcasecmp(arg, "Audit") == 0 && in_htaccess(cmd))
+        return directive_error(cmd, "Audit is not allowed in .htaccess, "
+                                    "which may only narrow what the server "
+                                    "configuration enforces");
     else if (strcasecmp(arg, "Audit") == 0)
         dc->mode = MTLS_MODE_AUDIT;
     else
@@ -324,7 +382,7 @@ static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
         return directive_error(cmd, err);
     /* No server: while the configuration is read, only that reaches
      * stderr (at startup) or the main error log (on restart). */
-    if (n == 0 && reading_server_config)
+    if (n == 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, NULL,
                      "mtls_authz: MTLSAllowFile %s (%s) has no rule: no "
                      "client passes where it applies",
@@ -369,7 +427,6 @@ int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     (void)plog;
     (void)ptemp;
-    reading_server_config = 1;
     first_enforced = NULL;
     first_enforced_by = NULL;
     servers = apr_hash_make(pconf);
@@ -401,6 +458,96 @@ static int refuse_without_rules(server_rec *s, server_rec *vs,
     return 1;
 }
 
+/* A rule that can never match is surely a mistake. */
+static int refuse_dead_rules(server_rec *s, apr_pool_t *ptemp)
+{
+    server_rec *vs;
+    int i;
+    for (vs = s; vs; vs = vs->next) {
+        const apr_array_header_t *sets = srv_conf(vs)->rulesets;
+        for (i = 0; i < sets->nelts; i++) {
+            const char *err = mtls_ruleset_check(
+                APR_ARRAY_IDX(sets, i, const mtls_ruleset_t *), ptemp);
+            if (err) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mtls_authz: %s",
+                             err);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- Satisfy Any ----------------------------------------------------------
+ */
+
+/* The i-th word of a directive's arguments, without a section's '>'. */
+static const char *arg_word(apr_pool_t *p, const ap_directive_t *d, int i)
+{
+    const char *args = d->args;
+    char *w = "";
+    for (; i >= 0; i--)
+        w = ap_getword_conf(p, &args);
+    if (*w && w[strlen(w) - 1] == '>')
+        w[strlen(w) - 1] = '\0';
+    return w;
+}
+
+/* Does a Require line name this module's provider, or an alias of it? */
+static int requires_mtls(apr_pool_t *p, const ap_directive_t *d,
+                         apr_hash_t *aliases)
+{
+    const char *w;
+    if (strcasecmp(d->directive, "Require") != 0)
+        return 0;
+    w = arg_word(p, d, 0);
+    if (strcasecmp(w, "not") == 0)
+        w = arg_word(p, d, 1);
+    return strcasecmp(w, "mtls") == 0 ||
+           apr_hash_get(aliases, w, APR_HASH_KEY_STRING) != NULL;
+}
+
+static void find_aliases(apr_pool_t *p, const ap_directive_t *d,
+                         apr_hash_t *aliases)
+{
+    for (; d; d = d->next) {
+        if (strcasecmp(d->directive, "<AuthzProviderAlias") == 0 &&
+            strcasecmp(arg_word(p, d, 0), "mtls") == 0)
+            apr_hash_set(aliases, arg_word(p, d, 1), APR_HASH_KEY_STRING, "");
+        find_aliases(p, d->first_child, aliases);
+    }
+}
+
+/* Under Satisfy Any, mod_access_compat's Allow admits a request without
+ * mod_authz_core asking any Require line, Require mtls included (unlike
+ * MTLSAuthz On, whose check_access_ex hook makes a denial final). Warns
+ * for each such Require in a section under Satisfy Any: set in it or in a
+ * section around it, the last Satisfy of a section winning. Sections that
+ * only overlap (two <Location>s) are not seen; nor is an .htaccess. */
+static void warn_satisfy_any(server_rec *s, apr_pool_t *p,
+                             const ap_directive_t *first,
+                             const ap_directive_t *any, apr_hash_t *aliases)
+{
+    const ap_directive_t *d;
+    for (d = first; d; d = d->next) {
+        if (strcasecmp(d->directive, "Satisfy") == 0)
+            any = strcasecmp(arg_word(p, d, 0), "any") == 0 ? d : NULL;
+    }
+    for (d = first; d; d = d->next) {
+        if (any && requires_mtls(p, d, aliases))
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "mtls_authz: Require %s (%s:%d) is under Satisfy Any "
+                         "(%s:%d): there mod_access_compat's Allow lines can "
+                         "admit a client without asking it; use MTLSAuthz On, "
+                         "which Satisfy Any cannot bypass, or Satisfy All",
+                         d->args, d->filename, d->line_num, any->filename,
+                         any->line_num);
+        if (d->first_child &&
+            strcasecmp(d->directive, "<AuthzProviderAlias") != 0)
+            warn_satisfy_any(s, p, d->first_child, any, aliases);
+    }
+}
+
 /* Runs for "httpd -t" too, unlike post_config. */
 int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                       server_rec *s)
@@ -430,6 +577,13 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
             refuse_without_rules(s, vs, sc->required, "Require mtls", rules,
                                  ptemp))
             return !OK;
+    }
+    if (refuse_dead_rules(s, ptemp))
+        return !OK;
+    if (ap_conftree) {
+        apr_hash_t *aliases = apr_hash_make(ptemp);
+        find_aliases(ptemp, ap_conftree, aliases);
+        warn_satisfy_any(s, ptemp, ap_conftree, NULL, aliases);
     }
     return OK;
 }
@@ -499,7 +653,6 @@ int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     (void)pconf;
     (void)plog;
 
-    reading_server_config = 0;
     for (vs = s; vs; vs = vs->next) {
         mtls_srv_conf_t *sc = srv_conf(vs);
         for (i = 0; i < sc->pins->nelts; i++) {

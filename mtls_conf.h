@@ -17,10 +17,20 @@
 #define MTLS_MODE_ENFORCE 0
 #define MTLS_MODE_AUDIT 1
 
+/* Per-directory configuration. What an .htaccess file sets can only
+ * narrow what it inherits: it may turn enforcement on but never off, ask
+ * for Enforce but never Audit, and its rules are gates that a client must
+ * pass in addition to the rules of the server configuration, never
+ * instead of them. */
 typedef struct {
-    int enforce;           /* MTLS_UNSET, 0 or 1 */
-    int mode;              /* MTLS_UNSET, MTLS_MODE_ENFORCE or _AUDIT */
-    mtls_ruleset_t *rules; /* NULL: this scope sets no rule */
+    int enforce;    /* MTLS_UNSET, 0 or 1 */
+    int enforce_ht; /* enforce == 1 came from an .htaccess, not the server */
+    int mode;       /* MTLS_UNSET, MTLS_MODE_ENFORCE or _AUDIT */
+    mtls_ruleset_t *rules;    /* the server configuration's; NULL: none */
+    mtls_ruleset_t *ht_rules; /* this .htaccess file's own, while parsed */
+    /* const mtls_ruleset_t *: the rules of every .htaccess in scope; a
+     * client must pass each. NULL: none. */
+    const apr_array_header_t *gates;
 } mtls_dir_conf_t;
 
 typedef struct {
@@ -35,7 +45,8 @@ typedef struct {
     apr_array_header_t *enforced; /* "file:line" of each MTLSAuthz On */
     apr_array_header_t *required; /* "file:line" of each Require mtls */
     int n_rule_directives;
-    apr_hash_t *trusted; /* CA fingerprints from mod_ssl, or NULL */
+    apr_array_header_t *rulesets; /* mtls_ruleset_t *, each scope's */
+    apr_hash_t *trusted;          /* CA fingerprints from mod_ssl, or NULL */
 } mtls_srv_conf_t;
 
 extern module AP_MODULE_DECLARE_DATA mtls_authz_module;
@@ -52,8 +63,8 @@ int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 int mtls_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx);
 
 /* For the "Require mtls" provider's parser: records where it is used,
- * for the startup checks. */
-void mtls_conf_note_require(cmd_parms *cmd);
+ * for the startup checks. Returns true if cmd is an .htaccess file. */
+int mtls_conf_note_require(cmd_parms *cmd);
 
 /* MTLSAuthzMode of a merged configuration. */
 #define mtls_dir_audit(dc) ((dc)->mode == MTLS_MODE_AUDIT)

@@ -30,18 +30,29 @@ typedef enum {
     MTLS_CONN_VERIFIED = 0,
     MTLS_CONN_NO_TLS, /* plain HTTP, or TLS not from mod_ssl */
     MTLS_CONN_NO_CERT,
-    MTLS_CONN_UNVERIFIED, /* *detail says why; *id is still set */
+    MTLS_CONN_UNVERIFIED, /* the handle says why; its identity is partial */
     MTLS_CONN_ERROR       /* out of memory or locks */
 } mtls_conn_status_e;
 
+/* One extraction: the certificate a handshake delivered, whether it was
+ * verified, and its identity. Immutable once built; reference-counted,
+ * so that a renegotiation can replace the connection's certificate while
+ * a request still holds the one it was decided for. */
+typedef struct mtls_conn_id mtls_conn_id_t;
+struct mtls_conn_id {
+    const mtls_identity_t *id;
+    const char *unverified; /* NULL if verified, else why not */
+    apr_pool_t *pool;       /* holds id; destroyed with the last reference */
+    apr_uint32_t refs;
+};
+
 int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy);
 
+/* The client identity on r's connection now. For VERIFIED and UNVERIFIED
+ * *held is the handle, valid for r's whole life: if it is not already
+ * *held, a reference is taken and released with r->pool, and *held is
+ * set to it. For the other states *held is left alone. */
 mtls_conn_status_e mtls_conn_identity(request_rec *r,
-                                      const mtls_identity_t **id,
-                                      const char **detail);
-
-/* The identity last extracted for c, or NULL; valid until the next
- * request on c. */
-const mtls_identity_t *mtls_conn_cached_identity(conn_rec *c);
+                                      const mtls_conn_id_t **held);
 
 #endif

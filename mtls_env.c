@@ -63,20 +63,6 @@ apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
     return env;
 }
 
-/* Does t hold a variable of ours already (SetEnvIf, SetEnv, an earlier
- * pass)? One pass over t, instead of apr_table_set's search per name. */
-static int has_ours(const apr_table_t *t)
-{
-    const apr_array_header_t *a = apr_table_elts(t);
-    const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
-    int i;
-    for (i = 0; i < a->nelts; i++) {
-        if (e[i].key && strncasecmp(e[i].key, "MTLS_", 5) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
                   const mtls_identity_t *id)
 {
@@ -84,17 +70,14 @@ void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
     const apr_table_entry_t *t;
     apr_size_t size = 0, n;
     char *buf;
-    int i, replace = has_ours(r->subprocess_env);
+    int i;
 
-    if (replace)
-        apr_table_setn(r->subprocess_env, "MTLS_AUTHZ_RULE", rule->source);
-    else
-        apr_table_addn(r->subprocess_env, "MTLS_AUTHZ_RULE", rule->source);
+    apr_table_addn(r->subprocess_env, "MTLS_AUTHZ_RULE", rule->source);
     if (id->env == NULL)
         return;
-    /* Copied, in one block: a renegotiation can replace the connection's
-     * identity while a request (or its internal redirect) still holds
-     * these. */
+    /* Copied, in one block, so that the request's variables never point
+     * into an identity: the request keeps its own, but httpd copies a
+     * subrequest's variables into its parent (fast redirects). */
     a = apr_table_elts(id->env);
     t = (const apr_table_entry_t *)a->elts;
     for (i = 0; i < a->nelts; i++)
@@ -108,11 +91,6 @@ void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
         n = strlen(t[i].val) + 1;
         memcpy(v, t[i].val, n);
         buf = v + n;
-        /* Ours must win over a value set before (e.g. by SetEnvIf from a
-         * request header): replace it where there is one. */
-        if (replace)
-            apr_table_setn(r->subprocess_env, k, v);
-        else
-            apr_table_addn(r->subprocess_env, k, v);
+        apr_table_addn(r->subprocess_env, k, v);
     }
 }

@@ -10,7 +10,8 @@
 #include "httpd.h"
 #include "mtls_rules.h"
 
-/* Sets in r->subprocess_env:
+/* Adds to r->subprocess_env, which holds no MTLS_* variable (the caller
+ * removed them):
  *   MTLS_AUTHZ_RULE            "file:line" of the rule that admitted r
  *   MTLS_CLIENT_SUBJECT        the subject, RFC 4514
  *   MTLS_CLIENT_CERT_SHA256    the certificate's fingerprint, lowercase hex

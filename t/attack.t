@@ -204,26 +204,29 @@ case('CRL check leaf: leaf under a revoked intermediate passes', '/t/x', 200,
 
 # ---- .htaccess ---------------------------------------------------------------------
 # AllowOverride None: ignored. AllowOverride AuthConfig: the file may
-# change the rules, like Require (documented). Other override classes:
-# 500. A <Location> is merged after .htaccess and wins.
+# only narrow what it inherits (t/htaccess.t has the whole table). Other
+# override classes: 500.
 case('.htaccess MTLSAuthz Off under None: bob', '/htaccess/none/', 403, cert => 'bob-a');
 case('.htaccess widening under None: bob', '/htaccess/none/widen/', 403, cert => 'bob-a');
 case('.htaccess widening under None: alice', '/htaccess/none/widen/', 200,
      cert => 'alice-a');
-case('.htaccess MTLSAuthz Off under AuthConfig: bob (documented)', '/htaccess/off/', 200,
-     cert => 'bob-a');
-case('.htaccess replacing the rules under AuthConfig: bob (documented)',
-     '/htaccess/widen/', 200, cert => 'bob-a');
-case('.htaccess replacing the rules under AuthConfig: alice', '/htaccess/widen/', 403,
+case('.htaccess MTLSAuthz Off under AuthConfig: bob', '/htaccess/off/', 500,
+     cert => 'bob-a', log => qr/MTLSAuthz: Off is not allowed in \.htaccess/);
+case('.htaccess MTLSAuthz Off under AuthConfig: alice', '/htaccess/off/', 500,
+     cert => 'alice-a');
+case('.htaccess rules under AuthConfig do not replace the inherited ones: bob',
+     '/htaccess/widen/', 403, cert => 'bob-a',
+     log => qr{/htaccess/widen/: no rule matched \(rules of an \.htaccess\); subject "CN=bob});
+case('.htaccess rules under AuthConfig narrow: alice', '/htaccess/widen/', 403,
      cert => 'alice-a');
 case('.htaccess MTLSAuthz Off under FileInfo etc.: bob', '/htaccess-fileinfo/index.html',
      500, cert => 'bob-a', log => qr/MTLSAuthz not allowed here/);
 case('.htaccess MTLSAuthz Off under FileInfo etc.: alice', '/htaccess-fileinfo/index.html',
      500, cert => 'alice-a');
-case('.htaccess Off + widening under AuthConfig, <Location> protects: bob',
+case('.htaccess widening under AuthConfig, <Location> protects: bob',
      '/htaccess-loc/index.html', 403, cert => 'bob-a');
-case('.htaccess Off + widening under AuthConfig, <Location> protects: alice',
-     '/htaccess-loc/index.html', 200, cert => 'alice-a');
+case('.htaccess rule under AuthConfig narrows a <Location>: alice',
+     '/htaccess-loc/index.html', 403, cert => 'alice-a');
 
 # ---- one connection, several certificates ----------------------------------------------
 

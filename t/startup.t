@@ -256,7 +256,7 @@ my @missing = missing_prereqs(%at);
 push @missing, "$BASE loads no mod_ssl"
   if -f $BASE && slurp($BASE) !~ /^LoadModule\s+ssl_module/m;
 
-plan tests => 35;
+plan tests => 49;
 
 ok(!@missing, 'preconditions: httpd, module and base configuration exist')
   or diag(join "\n", @missing);
@@ -404,7 +404,9 @@ my @trusted = (
     ['pin-int-a-trusted', 'trust-all.crt',
      ['    MTLSAuthz On',
       "    MTLSAllow issuer=sha256:$FP->{FP_INT_A} \"subject=CN=carol,O=Acme Inc.,C=US\"",
-      "    MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_B}"],
+      '    <Location /b>',
+      "        MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_B}",
+      '    </Location>'],
      ['<Location /main>',
       '    MTLSAuthz On',
       "    MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_A}",
@@ -436,4 +438,65 @@ for my $c (@trusted) {
     unlike($log, qr/mtls_authz:.*(not a CA certificate|needs mod_ssl|no MTLSAllow)/,
            "$name: no mtls_authz refusal in the log");
     like($log, qr/resuming normal operations/, "$name: the log shows httpd running");
+}
+
+# ---- d. a rule that can never match (check_config) --------------------------
+# MTLSAllowIssuerFingerprint gates every rule of its scope: an MTLSAllow
+# line there that pins another issuer is a mistake, refused by httpd -t.
+{
+    my $name = 'gate-dead-rule';
+    my ($dir, $port) = new_case($name);
+    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
+        ssl_vhost($port, 'trust-all.crt',
+            '    <Location /x>',
+            '        MTLSAuthz On',
+            "        MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_A}",
+            ">>        MTLSAllow \"subject=CN=bob,O=Acme Inc.,C=US\" issuer=sha256:$FP->{FP_CA_B}",
+            '    </Location>'));
+    my $gate = $line - 1;
+    my $msg = qr/\Qthe rule at $file:$line pins issuer=sha256:$FP->{FP_CA_B}, which is not one of the MTLSAllowIssuerFingerprint values of its scope ($file:$gate)\E/;
+    my $out = config_test_fails($name, $dir, $file);
+    like($out, $msg, "$name: httpd -t names the rule, its issuer and the gate's file:line");
+    $out = refuses_to_start($name, $dir, $file, $port);
+    like($out, $msg, "$name: start says the same");
+}
+
+# ---- e. Require mtls under Satisfy Any: a warning ---------------------------
+# mod_access_compat's Allow can admit a client under Satisfy Any without
+# mod_authz_core asking any Require line; MTLSAuthz On is not affected.
+# [name, lines in the vhost, warns?]
+my @satisfy = (
+    ['satisfy-any-require', ['    <Location /x>', '        Order deny,allow',
+      '        Allow from all', '>>        Satisfy Any', '        Require mtls',
+      '        MTLSAllowSAN DNS:alice.example.com', '    </Location>'], 1],
+    ['satisfy-any-outer', ['    <Directory "/srv">', '>>        Satisfy any',
+      '        <Files "x">', '            <RequireAll>', '                Require all granted',
+      '                Require not mtls',
+      '            </RequireAll>', '            MTLSAllowSAN DNS:alice.example.com',
+      '        </Files>', '    </Directory>'], 1],
+    ['satisfy-any-alias', ['    <Location /x>', '>>        Satisfy Any',
+      '        Require partner', '    </Location>'], 1],
+    ['satisfy-all-inner', ['    <Directory "/srv">', '        Satisfy Any',
+      '        <Files "x">', '            Satisfy All', '            Require mtls',
+      '            MTLSAllowSAN DNS:alice.example.com', '        </Files>',
+      '    </Directory>'], 0],
+    ['satisfy-any-gate', ['    <Location /x>', '        Satisfy Any', '        MTLSAuthz On',
+      '        MTLSAllowSAN DNS:alice.example.com', '    </Location>'], 0],
+);
+my @alias = ('<AuthzProviderAlias mtls partner>',
+             '    MTLSAllowSAN DNS:alice.example.com', '</AuthzProviderAlias>');
+for my $c (@satisfy) {
+    my ($name, $lines, $warns) = @$c;
+    my ($dir, $port) = new_case($name);
+    my ($file, $line) = write_conf($dir, head_lines($dir, $port), @alias,
+        ssl_vhost($port, 'trust-all.crt', @$lines));
+    my ($st, $out) = config_test($dir, $file);
+    is(describe_status($st), 'exit 0', "$name: httpd -t accepts it") or diag($out);
+    if ($warns) {
+        like($out, qr/\QRequire \E(mtls|not mtls|partner)\Q ($file:\E\d+\Q) is under Satisfy Any ($file:$line)\E/,
+             "$name: httpd -t warns, naming the Require line and the Satisfy Any at file:line");
+    }
+    else {
+        unlike($out, qr/is under Satisfy Any/, "$name: no warning");
+    }
 }

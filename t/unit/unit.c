@@ -553,6 +553,77 @@ int main(void)
         check(ADMITS(id, "MTLSAllow \"subject=CN=a") == -1,
               "unbalanced quote refused");
     }
+    /* MTLSAllowIssuerFingerprint gates every rule of its scope */
+    {
+        static const char *const bob[] = {"C",  "US",  "O", "Acme Inc.",
+                                          "CN", "bob", NULL};
+        const mtls_identity_t *bob_a = leaf(&k, bob, NULL, 0);
+        const char *gate_a =
+            apr_pstrcat(pool, "MTLSAllowIssuerFingerprint ", k.ca_pin, NULL);
+        const char *alice_rule =
+            "MTLSAllow \"subject=CN=alice,O=Acme Inc.,C=US\"";
+        check(ADMITS(bob_a, gate_a) == 1, "issuer gate alone: the whole CA");
+        check(ADMITS(bob_a, gate_a, alice_rule) == 0,
+              "issuer gate and an MTLSAllow line: not the whole CA");
+        check(ADMITS(id, gate_a, alice_rule) == 1,
+              "issuer gate and an MTLSAllow line: that client of the CA");
+        check(ADMITS(id_b, gate_a, alice_rule) == 0,
+              "issuer gate holds for MTLSAllow lines too");
+        check(ADMITS(bob_a, gate_a,
+                     "MTLSAllowSubject CN=alice,O=Acme Inc.,C=US",
+                     alice_rule) == 0,
+              "issuer gate, one-field and MTLSAllow rules: not the whole CA");
+        check(ADMITS(bob_a, gate_a, alice_rule,
+                     apr_pstrcat(pool, "MTLSAllow issuer=", k.ca_pin, NULL)) ==
+                  1,
+              "a deliberate whole-CA rule under its own gate");
+        {
+            mtls_ruleset_t *rs = mtls_ruleset_make(pool);
+            mtls_ruleset_add_issuer(rs, pool, k.ca_pin, "t:1", NULL);
+            mtls_ruleset_add_rule(
+                rs, pool,
+                apr_pstrcat(pool, "subject=CN=bob issuer=", k.ca2_pin, NULL),
+                "t:2", NULL);
+            check(err_has(mtls_ruleset_check(rs, pool), "t:2") &&
+                      err_has(mtls_ruleset_check(rs, pool), "t:1"),
+                  "a rule pinning an issuer outside the gate is refused");
+            mtls_ruleset_add_issuer(rs, pool, k.ca2_pin, "t:3", NULL);
+            check(mtls_ruleset_check(rs, pool) == NULL,
+                  "... and accepted once the gate holds its issuer");
+        }
+    }
+
+    /* URI prefix rules and dot segments, escapes, backslashes */
+    {
+        static const struct {
+            const char *uri;
+            int prefix; /* does the ns/prod prefix rule match? */
+        } u[] = {
+            {"spiffe://example.org/ns/prod/../admin", 0},
+            {"spiffe://example.org/ns/prod/..", 0},
+            {"spiffe://example.org/ns/prod/./x", 0},
+            {"spiffe://example.org/ns/prod/%2e%2e/admin", 0},
+            {"spiffe://example.org/ns/prod/a%2Fb", 0},
+            {"spiffe://example.org/ns/prod/..x", 1},
+            {"spiffe://example.org/ns/prod/.../x", 1},
+            {"spiffe://example.org/ns/prod/a.b/c", 1},
+        };
+        size_t i;
+        for (i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+            const mtls_identity_t *x =
+                leaf(&k, alice, apr_pstrcat(pool, "URI:", u[i].uri, NULL), 0);
+            check(
+                ADMITS(x, "MTLSAllowSAN URI:spiffe://example.org/ns/prod/*") ==
+                    u[i].prefix,
+                apr_psprintf(pool, "URI prefix rule and %s: %s", u[i].uri,
+                             u[i].prefix ? "matches" : "never matches"));
+            check(
+                ADMITS(x, apr_pstrcat(pool, "MTLSAllowSAN URI:", u[i].uri,
+                                      NULL)) == 1,
+                apr_psprintf(pool, "exact URI rule and %s: matches", u[i].uri));
+        }
+    }
+
     check(ADMITS(id, "MTLSAllowSAN foo:bar") == -1, "unknown SAN type");
     check(ADMITS(id, "MTLSAllowSAN IP:300.1.1.1") == -1, "bad IP");
     check(ADMITS(id, "MTLSAllowSAN email:nobody") == -1, "bad email");
