@@ -25,6 +25,7 @@ gcc:/usr/bin/gcc
 make:/usr/bin/make
 perl:/usr/bin/perl
 pkg-config:/usr/bin/pkg-config
+python3:/usr/bin/python3
 "
 # bench/run.pl (make bench, bench-smoke, bench-allowfile): ab for the
 # load, callgrind for instruction counts, gnuplot for the plot, GNU time
@@ -94,7 +95,8 @@ if ! command -v apt-get >/dev/null 2>&1; then
     echo "mod_mtls_authz needs these packages (Debian names):$missing" >&2
     echo "Install the equivalents for your system (httpd with apxs and" >&2
     echo "mod_ssl, OpenSSL headers, Perl Apache::Test, LWP, IO::Socket::SSL," >&2
-    echo "curl, openssl, a C compiler) and run again." >&2
+    echo "curl, openssl, a C compiler, Python 3 at /usr/bin/python3) and" >&2
+    echo "run again." >&2
     exit 1
 fi
 

@@ -20,7 +20,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
-  kill_group run_cmd describe_status user_lines);
+  kill_group run_cmd describe_status user_lines start_wsgi_backend wsgi_answer);
 
 my %at = locate(__FILE__);
 my ($HTTPD, $T_DIR, $TOP, $MODULE, $BASE, $CFG) =
@@ -304,40 +304,11 @@ if (my $h = start('audit', PARTNER_CA => $FP{FP_CA_A})) {
 
 # ---- passing the identity to a proxied backend -------------------------------
 
-# A backend on a free loopback port that answers every request with the
-# X-Client-* headers it received, and counts the requests in a file.
-sub start_backend {
-    my ($dir) = @_;
-    my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                    Listen => 16, ReuseAddr => 1)
-      or die "backend: $!";
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        my $n = 0;
-        local $SIG{ALRM} = sub { POSIX::_exit(0) };
-        alarm 120;
-        while (my $c = $srv->accept) {
-            my $head = '';
-            while (defined(my $l = <$c>)) {
-                last if $l =~ /^\r?\n\z/;
-                $head .= $l;
-            }
-            $n++;
-            spew("$dir/backend.count", "$n\n");
-            my $body = join '', sort grep { /^x-client-/i } split /^/m, $head;
-            $body =~ s/\r//g;
-            print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-              . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n"
-              . $body;
-            close $c;
-        }
-        POSIX::_exit(0);
-    }
-    my $port = $srv->sockport;
-    close $srv;
-    return ($pid, $port);
-}
+# The backend is t/wsgi_backend.py, on Python's wsgiref: like WSGI, PHP and
+# CGI-style servers it reads '-' and '_' in header names as the same, so
+# a client's X-Client_Subject and the proxy's X-Client-Subject land in the
+# same HTTP_X_CLIENT_SUBJECT (values joined with ','). It answers with its
+# HTTP_X_CLIENT_* variables and counts the requests it gets.
 
 # GET with curl, returning (status, body).
 sub get_body {
@@ -352,37 +323,115 @@ sub get_body {
 }
 
 {
-    make_path("$DIR/proxy-identity") or die "$DIR/proxy-identity: $!";
-    my ($bpid, $bport) = start_backend("$DIR/proxy-identity");
-    if (my $h = start('proxy-identity', PARTNER_CA => $FP{FP_CA_A},
-                      BACKEND_PORT => $bport,
-                      MODULES => [qw(proxy proxy_http)])) {
-        my ($st, $body) = get_body($h, '/api/orders', 'alice-a');
-        is($st, 200, 'proxy-identity: alice gets the backend\'s answer');
-        my $rule_re = qr{x-client-rule: \S*conf/cookbook/proxy-identity\.conf:7\n}i;
-        like($body, qr/^x-client-cert-sha256: $FP{FP_CERT_ALICE_A}\n/mi,
-             'proxy-identity: the backend sees her certificate\'s SHA-256');
-        like($body, $rule_re, 'proxy-identity: ... the rule that admitted her');
-        like($body, qr/^x-client-subject: CN=alice,O=Acme Inc\.,C=US\n/mi,
-             '... and her subject');
-        ($st, $body) = get_body($h, '/api/orders', 'alice-a',
-                                '-H', 'X-Client-Subject: CN=admin',
-                                '-H', 'X-Client-Rule: forged');
-        is($st, 200, 'proxy-identity: alice sending her own X-Client-* headers');
-        is(() = $body =~ /^x-client-subject:/mig, 1,
-           'proxy-identity: the backend gets one X-Client-Subject ...');
-        like($body, qr/^x-client-subject: CN=alice,O=Acme Inc\.,C=US\n/mi,
-             '... the real one, not the client\'s');
-        unlike($body, qr/forged|CN=admin/i, 'proxy-identity: nothing the client sent');
-        my $before = slurp("$DIR/proxy-identity/backend.count");
-        ($st, $body) = get_body($h, '/api/orders', 'bob-a');
-        is($st, 403, 'proxy-identity: bob gets 403');
-        is(slurp("$DIR/proxy-identity/backend.count"), $before,
-           'proxy-identity: ... and the backend got no request');
+    my $bdir = "$DIR/proxy-identity";
+    make_path($bdir) or die "$bdir: $!";
+    my ($bpid, $bport) = start_wsgi_backend($T_DIR, $bdir, 300);
+    ok($bpid, 'proxy-identity: the WSGI backend (t/wsgi_backend.py) starts')
+      or diag($bport);
+    my $h = $bpid && start('proxy-identity', PARTNER_CA => $FP{FP_CA_A},
+                           BACKEND_PORT => $bport,
+                           MODULES => [qw(proxy proxy_http)]);
+    if ($h) {
+        my @conf = split /\n/, slurp("$BOOK/proxy-identity.conf");
+        my ($ln) = grep { $conf[$_ - 1] =~ /^\s*MTLSAllow / } 1 .. @conf;
+        # All the backend may see: the proxy's three headers, once each.
+        my %alice = (
+            HTTP_X_CLIENT_SUBJECT     => 'CN=alice,O=Acme Inc.,C=US',
+            HTTP_X_CLIENT_CERT_SHA256 => $FP{FP_CERT_ALICE_A},
+            HTTP_X_CLIENT_RULE        => "$BOOK/proxy-identity.conf:" . ($ln // '?'),
+        );
+        my @sent = ("X-Client-Subject: $alice{HTTP_X_CLIENT_SUBJECT}",
+                    "X-Client-Cert-SHA256: $alice{HTTP_X_CLIENT_CERT_SHA256}",
+                    "X-Client-Rule: $alice{HTTP_X_CLIENT_RULE}");
+        my $count = sub {
+            slurp("$bdir/backend.count") =~ /^(\d+)$/m ? $1 : 'none';
+        };
+        # alice with the request headers @hdr (curl -H syntax; "Name;"
+        # is an empty value): she gets the backend's answer, and the
+        # backend's X-Client-* variables are exactly %alice plus %more.
+        my $alice = sub {
+            my ($what, $more, @hdr) = @_;
+            my $before = $count->();
+            my ($st, $body) = get_body($h, '/api/orders', 'alice-a',
+                                       map { ('-H', $_) } @hdr);
+            my ($vars, $raw) = wsgi_answer($body);
+            is($st, 200, "proxy-identity: alice, $what: 200");
+            is($count->(), $before =~ /^\d+$/ ? $before + 1 : 'a count',
+               "proxy-identity: alice, $what: the backend got one request");
+            is_deeply($vars, { %alice, %$more },
+                      "proxy-identity: alice, $what: the backend's HTTP_X_CLIENT_* are the proxy's")
+              or diag($body);
+            is_deeply([ grep { !/^X-Client_Admin:/ } @$raw ], \@sent,
+                      "proxy-identity: alice, $what: it got the proxy's three header lines, no other")
+              or diag($body);
+        };
+        is($count->(), 0, 'proxy-identity: the backend counts requests, none yet');
+        $alice->('no X-Client headers of her own', {});
+        my $cn_admin = 'CN=admin,O=Acme Inc.,C=US';
+        my @forged = ("X-Client-Subject: $cn_admin",
+                      "X-Client_Subject: $cn_admin",
+                      "x_client_subject: $cn_admin",
+                      "X_Client-Subject: $cn_admin",
+                      'X-CLIENT_RULE: forged',
+                      'X-Client-Cert_SHA256: ' . ('0' x 64),
+                      'x_CLIENT-cert_sha256: ' . ('1' x 64));
+        $alice->("sending '$_'", {}, $_) for @forged;
+        $alice->('sending all of these together', {}, @forged);
+        # Empty values: wsgiref would still join them in (",CN=alice...").
+        $alice->('sending empty X_Client_Subject and X-Client_Rule', {},
+                 'X_Client_Subject;', 'X-Client_Rule;');
+        # What the README says is not covered: other names pass as sent.
+        $alice->("sending 'X-Client_Admin: yes', a name the proxy does not set",
+                 { HTTP_X_CLIENT_ADMIN => 'yes' }, 'X-Client_Admin: yes');
+
+        for my $hdr ([], \@forged) {
+            my $what = @$hdr ? 'with the forged headers' : 'with none';
+            my $before = $count->();
+            my ($st) = get_body($h, '/api/orders', 'bob-a', map { ('-H', $_) } @$hdr);
+            is($st, 403, "proxy-identity: bob, $what: 403");
+            is($count->(), $before, "proxy-identity: bob, $what: the backend got no request");
+        }
         stop($h);
     }
-    kill 'TERM', $bpid;
-    waitpid($bpid, 0);
+
+    # As the README says, SetEnvIf with a regular expression on header
+    # names cannot replace the unset lines: for such a name it tests the
+    # value of the last matching header, or "" when none matches. The
+    # recipe with only the exact names unset and a refusal by SetEnvIf,
+    # with the two value patterns that seem to fit:
+    for my $pat ('.*', '.') {
+        my $conf = slurp("$BOOK/proxy-identity.conf");
+        $conf =~ s/^\s*RequestHeader unset \S*_\S*\n//mg;
+        $conf =~ s{^(\s*MTLSAllow .*\n)}{$1
+    SetEnvIfNoCase ^X[-_]Client[-_] "$pat" CLIENT_HEADER_SPOOFED
+    <RequireAll>
+        Require all granted
+        Require not env CLIENT_HEADER_SPOOFED
+    </RequireAll>
+}m;
+        my $name = $pat eq '.' ? 'proxy-setenvif-dot' : 'proxy-setenvif-any';
+        spew("$BOOK_OUT/$name.conf", $conf);
+        my $e = $bpid && start($name, PARTNER_CA => $FP{FP_CA_A},
+                               BACKEND_PORT => $bport,
+                               MODULES => [qw(proxy proxy_http)]) or next;
+        my ($st, $body) = get_body($e, '/api/orders', 'alice-a');
+        if ($pat eq '.*') {
+            is($st, 403, 'SetEnvIf value ".*" matches when no header does: alice without X-Client headers gets 403');
+        }
+        else {
+            is($st, 200, 'SetEnvIf value ".": alice without X-Client headers gets 200');
+            ($st) = get_body($e, '/api/orders', 'alice-a', '-H', 'X-Client_Subject: CN=admin');
+            is($st, 403, 'SetEnvIf value ".": alice with X-Client_Subject: CN=admin gets 403');
+            ($st, $body) = get_body($e, '/api/orders', 'alice-a', '-H', 'X-Client_Subject: CN=admin',
+                                    '-H', 'X_Client_Zz;');
+            my ($vars) = wsgi_answer($body);
+            is($st, 200, 'SetEnvIf value ".": the same followed by an empty X_Client_Zz gets 200');
+            is($vars->{HTTP_X_CLIENT_SUBJECT}, 'CN=admin,CN=alice,O=Acme Inc.,C=US',
+               '... and the backend sees CN=admin joined to her subject') or diag($body);
+        }
+        stop($e);
+    }
+    kill_group($bpid) if $bpid;
 }
 
 # ---- 4. reading a denial line, fixing the rule -------------------------------

@@ -1,14 +1,17 @@
 # Identity variables of admitted requests (MTLS_AUTHZ_RULE, MTLS_CLIENT_*)
 # as a CGI backend, a proxied backend (through RequestHeader) and
-# mod_log_config see them; spoofed headers never reach the backend.
+# mod_log_config see them; spoofed headers never reach the backend, also
+# when spelt with '_' for a WSGI backend (t/wsgi_backend.py).
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
+use File::Path qw(make_path);
 use File::Spec ();
 use lib 't/lib';
 use MTLS qw(req fp);
+use HttpdRun qw(slurp kill_group start_wsgi_backend wsgi_answer);
 
-plan tests => 42;
+plan tests => 54;
 
 my $JOE   = "Authorization: Basic am9lOnNlY3JldA==\r\n";    # joe:secret
 my $SPOOF = "X-Client-Subject: CN=evil\r\nX-Client-Rule: spoofed\r\n"
@@ -105,6 +108,52 @@ ok($st == 200 && $body !~ /HTTP_X_CLIENT_/, "proxy, Audit, not matched: admitted
   or diag($body);
 ($st, $env) = echo('/proxy/audit', cert => 'alice-a', headers => $SPOOF);
 is($env->{HTTP_X_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US', 'proxy, Audit, matched: identity forwarded');
+
+# --- a proxied WSGI backend: it reads '-' and '_' in header names as the
+# same (X-Client_Subject is its HTTP_X_CLIENT_SUBJECT too), which
+# echo.cgi cannot show: httpd's CGI environment drops names with '_'.
+# t/conf/extra.conf.in proxies /proxy/wsgi/ to the port it defines.
+{
+    my $t_dir = Apache::Test::vars('t_dir');
+    my ($port) = slurp(File::Spec->catfile($t_dir, 'conf', 'extra.conf'))
+      =~ /^\s*Define MTLS_WSGI_PORT (\d+)$/m;
+    my $dir = File::Spec->catfile($t_dir, 'logs', 'wsgi-env');
+    make_path($dir);
+    my ($pid, $why) = $port ? start_wsgi_backend($t_dir, $dir, 120, $port)
+                            : (undef, 'no Define MTLS_WSGI_PORT in t/conf/extra.conf');
+    ok($pid, 'the WSGI backend starts on the port t/conf/extra.conf proxies to')
+      or diag($why);
+    my $count = sub { slurp("$dir/backend.count") =~ /^(\d+)$/m ? $1 : 'none' };
+    my $under = join '', map { "$_\r\n" } 'X-Client_Subject: CN=evil',
+      'x_client_subject: CN=evil', 'X_Client-Rule: spoofed', 'X-CLIENT_SPIFFE: spiffe://evil',
+      'X_Client_Spiffe:';
+
+    my $before = $count->();
+    ($st, $body) = req('/proxy/wsgi/enforced', cert => 'alice-a', headers => $under);
+    my ($vars, $raw) = wsgi_answer($body);
+    is($st, 200, 'proxy to WSGI: alice, with X-Client_* headers of her own, admitted');
+    is($count->(), $before =~ /^\d+$/ ? $before + 1 : 'a count', 'proxy to WSGI: the backend got her request');
+    is(join(' ', sort keys %$vars), 'HTTP_X_CLIENT_RULE HTTP_X_CLIENT_SPIFFE HTTP_X_CLIENT_SUBJECT',
+       'proxy to WSGI: it sees three X-Client variables') or diag($body);
+    is($vars->{HTTP_X_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US',
+       'proxy to WSGI: HTTP_X_CLIENT_SUBJECT is the proxy\'s, not joined to hers') or diag($body);
+    like($vars->{HTTP_X_CLIENT_RULE} // '', qr{^/[^,]*/extra\.conf:\d+$}, "proxy to WSGI: HTTP_X_CLIENT_RULE, the proxy's only");
+    is($vars->{HTTP_X_CLIENT_SPIFFE}, 'spiffe://example.org/ns/prod/sa/alice',
+       'proxy to WSGI: HTTP_X_CLIENT_SPIFFE (her empty X_Client_Spiffe is gone too)');
+    is(scalar(@$raw), 3, 'proxy to WSGI: three X-Client header lines reached it') or diag($body);
+
+    $before = $count->();
+    ($st) = req('/proxy/wsgi/enforced', cert => 'bob-a', headers => $under);
+    is($st, 403, 'proxy to WSGI: bob denied');
+    is($count->(), $before, 'proxy to WSGI: ... and the backend got no request');
+
+    ($st, $body) = req('/proxy/wsgi/open', cert => 'bob-a', headers => $under);
+    ($vars) = wsgi_answer($body);
+    is($st, 200, 'proxy to WSGI, not enforced: bob gets the backend\'s answer');
+    is(join(' ', sort keys %$vars), '', 'proxy to WSGI, not enforced: no X-Client variable at all')
+      or diag($body);
+    kill_group($pid) if $pid;
+}
 
 # --- mod_log_config
 {

@@ -3,7 +3,8 @@ package HttpdRun;
 # run the httpd binary themselves on small configurations of their own
 # (t/config_errors.t, t/startup.t): where httpd, the module and the base
 # configuration are, free loopback ports, files, and commands run in
-# their own process group with a time limit.
+# their own process group with a time limit. Also the WSGI backend
+# (t/wsgi_backend.py) of the tests that proxy, t/env.t included.
 use strict;
 use warnings FATAL => 'all';
 use Exporter 'import';
@@ -16,7 +17,7 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(locate missing_prereqs free_port slurp spew spawn
   wait_for kill_group run_cmd describe_status start_server stop_server
-  user_lines ssl_vhost_lines);
+  user_lines ssl_vhost_lines start_wsgi_backend wsgi_answer);
 
 # ---- where things are ------------------------------------------------------
 
@@ -208,5 +209,49 @@ sub start_server {
 # Stops a server from start_server: SIGTERM, then SIGKILL. Returns its
 # wait status.
 sub stop_server { kill_group($_[0]) }
+
+# ---- the WSGI backend (t/wsgi_backend.py) ------------------------------------
+
+# Starts t/wsgi_backend.py under /usr/bin/python3 in its own process
+# group: it serves on 127.0.0.1:$port (0 or undef: a port the system
+# picks) and exits by itself after $seconds; it keeps backend.port and
+# backend.count in $dir. Waits up to 20 s until it accepts connections.
+# Returns (pid, port), or (undef, why) after ending it. Stop it with
+# kill_group(pid).
+sub start_wsgi_backend {
+    my ($t_dir, $dir, $seconds, $port) = @_;
+    my $python = '/usr/bin/python3';
+    return (undef, "$python is missing (scripts/deps.sh installs python3)")
+      unless -x $python;
+    unlink "$dir/backend.port", "$dir/backend.count";
+    my $pid = spawn("$dir/backend.out", $python, "$t_dir/wsgi_backend.py",
+                    $dir, $seconds, $port // 0);
+    for (my $deadline = time + 20; time < $deadline; sleep 0.05) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            return (undef, 'wsgi_backend.py exited: ' . describe_status($?)
+                    . "\n" . slurp("$dir/backend.out"));
+        }
+        my ($p) = slurp("$dir/backend.port") =~ /^(\d+)$/m or next;
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p,
+                                      Proto => 'tcp', Timeout => 1) or next;
+        close $s;
+        return ($pid, $p);
+    }
+    kill_group($pid);
+    return (undef, "wsgi_backend.py did not listen within 20 s\n"
+            . slurp("$dir/backend.out"));
+}
+
+# The backend's answer: ({ HTTP_X_CLIENT_NAME => value }, [ "Name: value"
+# for each X?Client? header line it received ]).
+sub wsgi_answer {
+    my ($body) = @_;
+    my (%vars, @headers);
+    for (split /\n/, $body // '') {
+        if (/^header: (.*)$/) { push @headers, $1 }
+        elsif (/^(HTTP_X_CLIENT_\w+)=(.*)$/) { $vars{$1} = $2 }
+    }
+    return (\%vars, \@headers);
+}
 
 1;
