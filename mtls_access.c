@@ -52,9 +52,12 @@ typedef struct {
     int gate;                       /* MTLSAuthz On, in the access phase */
     const mtls_decision_t *granted; /* "Require mtls" admitted r by it */
     apr_array_header_t *pending;    /* its denials, logged if r is refused */
-    /* What the last settle() exported. */
+    /* What the last settle() found and exported. */
+    int settled;
+    const ap_conf_vector_t *conf; /* r->per_dir_config then */
     const mtls_rule_t *rule;
     const mtls_conn_id_t *id;
+    mtls_env_mark_t env;
 } mtls_req_t;
 
 static mtls_req_t *state_get(request_rec *r)
@@ -93,8 +96,7 @@ static int same_policy(const mtls_policy_t *a, const mtls_policy_t *b)
            a->gates_alone == b->gates_alone;
 }
 
-/* ---- matching --------------------------------------------------------------
- */
+/* ---- matching ----------------------------------------------------------- */
 
 static void trace_rule(void *baton, const mtls_rule_t *rule, mtls_miss_e m)
 {
@@ -190,7 +192,7 @@ static mtls_decision_t *decide(request_rec *r, mtls_req_t *st,
     return d;
 }
 
-/* ---- logging ------------------------------------------------------------- */
+/* ---- logging ------------------------------------------------------------ */
 
 static const char *issuer_text(request_rec *r, const mtls_identity_t *id)
 {
@@ -229,8 +231,7 @@ static void log_denial(request_rec *r, const mtls_decision_t *d,
                   audit ? "AUDIT (admitted): " : "", denial_text(r, d, who));
 }
 
-/* ---- the module's variables ------------------------------------------------
- */
+/* ---- the module's variables --------------------------------------------- */
 
 /* Removes every variable whose name starts with MTLS_ (apr tables compare
  * names case-insensitively, and so do %{...}e lookups): that namespace
@@ -265,8 +266,11 @@ static int settle(request_rec *r, mtls_req_t *st)
     int audit;
 
     scrub(r);
+    st->settled = 1;
+    st->conf = r->per_dir_config;
     st->rule = NULL;
     st->id = NULL;
+    st->env.n = 0;
     if (dc->enforce == 1) {
         pol = policy_of(dc, dc->enforce_ht);
         audit = mtls_dir_audit(dc);
@@ -282,7 +286,7 @@ static int settle(request_rec *r, mtls_req_t *st)
     }
     d = decide(r, st, &pol);
     if (d->rule) {
-        mtls_env_set(r, d->rule, d->h->id);
+        mtls_env_set(r, d->rule, d->h->id, &st->env);
         st->rule = d->rule;
         st->id = d->h;
         return DECLINED;
@@ -294,8 +298,7 @@ static int settle(request_rec *r, mtls_req_t *st)
     return audit ? DECLINED : HTTP_FORBIDDEN;
 }
 
-/* ---- MTLSAuthz On
- * ------------------------------------------------------------- */
+/* ---- MTLSAuthz On ------------------------------------------------------- */
 
 static int gate(request_rec *r, const mtls_dir_conf_t *dc)
 {
@@ -342,8 +345,7 @@ int mtls_access_checker_ex(request_rec *r)
     return st->gate == GATE_DENIED ? HTTP_FORBIDDEN : DECLINED;
 }
 
-/* ---- Require mtls
- * ------------------------------------------------------------ */
+/* ---- Require mtls ------------------------------------------------------- */
 
 /* The same rules as MTLSAuthz On, as an authorization provider, so that
  * mod_authz_core can combine it with other Require lines. It may ask
@@ -425,8 +427,7 @@ const char *mtls_require_parse(cmd_parms *cmd, const char *require_line,
     return NULL;
 }
 
-/* ---- fixups
- * ------------------------------------------------------------------ */
+/* ---- fixups ------------------------------------------------------------- */
 
 /* A request for which httpd skipped the access checks (the same
  * configuration as the request it was redirected from, or the parent of
@@ -475,11 +476,17 @@ int mtls_fixups(request_rec *r)
  * may have set variables in this module's namespace. */
 int mtls_fixups_last(request_rec *r)
 {
-    return settle(r, state(r));
+    mtls_req_t *st = state(r);
+    if (st->settled && st->conf == r->per_dir_config &&
+        (st->rule == NULL ||
+         (mtls_conn_identity(r, &st->held) == MTLS_CONN_VERIFIED &&
+          st->held == st->id)) &&
+        mtls_env_intact(r, &st->env))
+        return DECLINED; /* nothing changed since mtls_fixups */
+    return settle(r, st);
 }
 
-/* ---- for other modules
- * ------------------------------------------------------- */
+/* ---- for other modules -------------------------------------------------- */
 
 const char *mtls_authz_matched_rule(request_rec *r)
 {

@@ -24,7 +24,7 @@ static apr_hash_t *servers;
 static const char *first_enforced;
 static const char *first_enforced_by;
 
-/* ---- per-directory configuration ------------------------------------- */
+/* ---- per-directory configuration ---------------------------------------- */
 
 void *mtls_dir_create(apr_pool_t *p, char *dir)
 {
@@ -35,21 +35,18 @@ void *mtls_dir_create(apr_pool_t *p, char *dir)
     return dc;
 }
 
-/* .htaccess gates of base, then those of add and its own rules. */
+/* The .htaccess gates of base, then those of add. */
 static const apr_array_header_t *merge_gates(apr_pool_t *p,
                                              const mtls_dir_conf_t *base,
                                              const mtls_dir_conf_t *add)
 {
     apr_array_header_t *g;
-    if (add->gates == NULL && add->ht_rules == NULL)
+    if (add->gates == NULL)
         return base->gates;
-    g = apr_array_make(p, 2, sizeof(const mtls_ruleset_t *));
-    if (base->gates)
-        apr_array_cat(g, base->gates);
-    if (add->gates)
-        apr_array_cat(g, add->gates);
-    if (add->ht_rules)
-        APR_ARRAY_PUSH(g, const mtls_ruleset_t *) = add->ht_rules;
+    if (base->gates == NULL)
+        return add->gates;
+    g = apr_array_copy(p, base->gates);
+    apr_array_cat(g, add->gates);
     return g;
 }
 
@@ -102,7 +99,7 @@ static mtls_srv_conf_t *srv_conf(server_rec *s)
     return sc;
 }
 
-/* ---- directives ------------------------------------------------------- */
+/* ---- directives --------------------------------------------------------- */
 
 static const char *source_of(cmd_parms *cmd)
 {
@@ -188,8 +185,16 @@ static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
 {
     mtls_srv_conf_t *sc;
     if (in_htaccess(cmd)) {
-        if (dc->ht_rules == NULL)
+        /* Its own gate at once: httpd merges parsed sections into each
+         * other as well as into merged ones (the directory walk starts
+         * from its first section), so a parsed config must be complete. */
+        if (dc->ht_rules == NULL) {
+            apr_array_header_t *g =
+                apr_array_make(cmd->pool, 1, sizeof(mtls_ruleset_t *));
             dc->ht_rules = mtls_ruleset_make(cmd->pool);
+            APR_ARRAY_PUSH(g, mtls_ruleset_t *) = dc->ht_rules;
+            dc->gates = g;
+        }
         return dc->ht_rules;
     }
     sc = srv_conf(cmd->server);
@@ -421,7 +426,7 @@ const command_rec mtls_cmds[] = {
                   "comments; relative to ServerRoot (default none)"),
     {NULL}};
 
-/* ---- startup checks ---------------------------------------------------- */
+/* ---- startup checks ----------------------------------------------------- */
 
 int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
@@ -478,8 +483,7 @@ static int refuse_dead_rules(server_rec *s, apr_pool_t *ptemp)
     return 0;
 }
 
-/* ---- Satisfy Any ----------------------------------------------------------
- */
+/* ---- Satisfy Any -------------------------------------------------------- */
 
 /* The i-th word of a directive's arguments, without a section's '>'. */
 static const char *arg_word(apr_pool_t *p, const ap_directive_t *d, int i)

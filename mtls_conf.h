@@ -27,7 +27,7 @@ typedef struct {
     int enforce_ht; /* enforce == 1 came from an .htaccess, not the server */
     int mode;       /* MTLS_UNSET, MTLS_MODE_ENFORCE or _AUDIT */
     mtls_ruleset_t *rules;    /* the server configuration's; NULL: none */
-    mtls_ruleset_t *ht_rules; /* this .htaccess file's own, while parsed */
+    mtls_ruleset_t *ht_rules; /* this .htaccess file's own; also a gate */
     /* const mtls_ruleset_t *: the rules of every .htaccess in scope; a
      * client must pass each. NULL: none. */
     const apr_array_header_t *gates;

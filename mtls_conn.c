@@ -35,7 +35,7 @@ static mtls_conn_t *conn_get(conn_rec *c)
     return ap_get_module_config(c->conn_config, &mtls_authz_module);
 }
 
-/* ---- handles ---------------------------------------------------------- */
+/* ---- handles ------------------------------------------------------------ */
 
 static void handle_release(mtls_conn_id_t *h)
 {
@@ -81,7 +81,7 @@ int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
     return DECLINED;
 }
 
-/* ---- verification ------------------------------------------------------ */
+/* ---- verification ------------------------------------------------------- */
 
 /* The verify result stored in the TLS session. OpenSSL sets it with the
  * peer certificate in the handshake that delivered that certificate,
@@ -134,7 +134,7 @@ static const char *why_unverified(apr_pool_t *p, request_rec *r,
     return NULL;
 }
 
-/* ---- extraction ---------------------------------------------------------- */
+/* ---- extraction --------------------------------------------------------- */
 
 /* A new handle (one reference) for peer. The verification result is read
  * first: an unverified certificate only gets its subject read, for the
@@ -175,8 +175,8 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
     return h;
 }
 
-/* The handle for peer: cc's current one, or a new one that replaces it.
- * The caller gets its own reference. Returns NULL only without memory.
+/* The handle for peer: cc's current one, or a new one that replaces it
+ * (cc holds the reference). Returns NULL only without memory.
  * Keyed on the certificate object, which a handshake creates (a
  * renegotiation, a post-handshake authentication and a resumption each
  * decode their own) and cur keeps alive, and on the live verify result,
@@ -193,7 +193,6 @@ static mtls_conn_id_t *current(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
         cc->cur_cert = peer;
         cc->cur_verr = live;
     }
-    apr_atomic_inc32(&cc->cur->refs);
     return cc->cur;
 }
 
@@ -219,6 +218,8 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
 
     if (c->master == NULL) {
         h = current(r, cc, tls_c, peer, live);
+        if (h && h != *held)
+            apr_atomic_inc32(&h->refs);
     }
     else {
         /* Streams of one h2 connection run in parallel threads. h2 allows
@@ -230,15 +231,16 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
         apr_thread_mutex_lock(cc->mutex);
 #endif
         h = current(r, cc, tls_c, peer, live);
+        if (h && h != *held)
+            apr_atomic_inc32(&h->refs);
 #if APR_HAS_THREADS
         apr_thread_mutex_unlock(cc->mutex);
 #endif
     }
     if (h == NULL)
         return MTLS_CONN_ERROR;
-    if (h == *held)
-        handle_release(h); /* r holds it already */
-    else {
+    if (h != *held) {
+        /* r's own reference, for r's whole life */
         handle_pin(h, r->pool);
         *held = h;
     }

@@ -63,8 +63,10 @@ apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
     return env;
 }
 
+static const char rule_var[] = "MTLS_AUTHZ_RULE";
+
 void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
-                  const mtls_identity_t *id)
+                  const mtls_identity_t *id, mtls_env_mark_t *mark)
 {
     const apr_array_header_t *a;
     const apr_table_entry_t *t;
@@ -72,17 +74,23 @@ void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
     char *buf;
     int i;
 
-    apr_table_addn(r->subprocess_env, "MTLS_AUTHZ_RULE", rule->source);
+    apr_table_addn(r->subprocess_env, rule_var, rule->source);
+    mark->rule = rule->source;
+    mark->block = NULL;
+    mark->size = 0;
+    mark->n = 1;
     if (id->env == NULL)
         return;
     /* Copied, in one block, so that the request's variables never point
-     * into an identity: the request keeps its own, but httpd copies a
-     * subrequest's variables into its parent (fast redirects). */
+     * into an identity: httpd copies a subrequest's variables into its
+     * parent (fast redirects), which may outlive the identity. */
     a = apr_table_elts(id->env);
     t = (const apr_table_entry_t *)a->elts;
     for (i = 0; i < a->nelts; i++)
         size += strlen(t[i].key) + strlen(t[i].val) + 2;
     buf = apr_palloc(r->pool, size);
+    mark->block = buf;
+    mark->size = size;
     for (i = 0; i < a->nelts; i++) {
         char *k = buf, *v;
         n = strlen(t[i].key) + 1;
@@ -92,5 +100,27 @@ void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
         memcpy(v, t[i].val, n);
         buf = v + n;
         apr_table_addn(r->subprocess_env, k, v);
+        mark->n++;
     }
+}
+
+static int in_block(const mtls_env_mark_t *m, const char *s)
+{
+    return m->block && s >= m->block && s < m->block + m->size;
+}
+
+int mtls_env_intact(const request_rec *r, const mtls_env_mark_t *mark)
+{
+    const apr_array_header_t *a = apr_table_elts(r->subprocess_env);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
+    int i, n = 0;
+    for (i = 0; i < a->nelts; i++) {
+        if (e[i].key == NULL || strncasecmp(e[i].key, "MTLS_", 5) != 0)
+            continue;
+        if (!(e[i].key == rule_var && e[i].val == mark->rule) &&
+            !(in_block(mark, e[i].key) && in_block(mark, e[i].val)))
+            return 0;
+        n++;
+    }
+    return n == mark->n;
 }

@@ -10,6 +10,15 @@
 #include "httpd.h"
 #include "mtls_rules.h"
 
+/* What mtls_env_set added: one block of names and values, and the rule
+ * source. n == 0: nothing. */
+typedef struct {
+    const char *block;
+    apr_size_t size;
+    const char *rule;
+    int n;
+} mtls_env_mark_t;
+
 /* Adds to r->subprocess_env, which holds no MTLS_* variable (the caller
  * removed them):
  *   MTLS_AUTHZ_RULE            "file:line" of the rule that admitted r
@@ -21,7 +30,11 @@
  * Values with control characters, NUL bytes or non-ASCII bytes are left
  * out: they could split a header line when forwarded. */
 void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
-                  const mtls_identity_t *id);
+                  const mtls_identity_t *id, mtls_env_mark_t *mark);
+
+/* Are r's MTLS_* variables exactly what mark recorded (none if n == 0),
+ * names and values, with nothing changed or added since? */
+int mtls_env_intact(const request_rec *r, const mtls_env_mark_t *mark);
 
 /* The identity's variables, built once per extracted identity in p (the
  * connection's identity pool): the SAN extension is decoded and the
