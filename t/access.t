@@ -70,6 +70,21 @@ my @cases = (
     ['/t/subject-issuer-a', 'alice-b', 403, 'one-field rule: issuer must hold too'],
     ['/t/subject-issuer-a', 'dave-a', 403, 'one-field rule: issuer alone is not enough'],
 
+    # MTLSAllowIssuerFingerprint is a gate over every rule of its scope:
+    # beside a rule file or an MTLSAllow line it narrows, never widens to
+    # the whole CA; a whole CA is a rule of its own (issuer=).
+    ['/t/gate-file', 'alice-a', 200, 'gate + rule file: the listed client of the CA'],
+    ['/t/gate-file', 'bob-a', 403, 'gate + rule file: not the rest of the CA'],
+    ['/t/gate-file', 'dave-a', 403, 'gate + rule file: not the rest of the CA (dave)'],
+    ['/t/gate-file', 'alice-b', 403, 'gate + rule file: the listed subject from another CA'],
+    ['/t/gate-allow', 'alice-a', 200, 'gate + MTLSAllow: that client of the CA'],
+    ['/t/gate-allow', 'bob-a', 403, 'gate + MTLSAllow: not the whole CA'],
+    ['/t/gate-allow', 'alice-b', 403, 'gate + MTLSAllow: the gate holds for MTLSAllow lines'],
+    ['/t/gate-whole-ca', 'bob-a', 200, 'gate + a deliberate whole-CA rule: the whole CA'],
+    ['/t/gate-whole-ca', 'alice-b', 403, 'gate + a deliberate whole-CA rule: not CA B'],
+    ['/t/gate-req', 'alice-a', 200, 'Require mtls, gate + rule file: the listed client'],
+    ['/t/gate-req', 'dave-a', 403, 'Require mtls, gate + rule file: not the whole CA'],
+
     # MTLSAllow
     ['/t/rule-subject', 'alice-a', 200, 'MTLSAllow subject='],
     ['/t/rule-subject', 'bob-a', 403, 'MTLSAllow subject= denies'],
