@@ -15,14 +15,12 @@ use File::Path qw(make_path remove_tree);
 use FindBin ();
 use IO::Socket::SSL ();
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(locate missing_prereqs free_port slurp spew describe_status
+use HttpdRun qw(locate missing_prereqs pins $CRASH free_port slurp spew describe_status
   start_server stop_server user_lines ssl_vhost_lines);
 
 my %at = locate(__FILE__);
 my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)};
 my $PKI = "$T_DIR/pki/out";
-my $CRASH = qr/exit signal|Segmentation fault|AH0005[0-2]|double free|stack smashing|
-               Sanitizer|Aborted/xi;
 
 my @missing = missing_prereqs(%at);
 push @missing, "$PKI/pins.sh is missing (scripts/run-tests.sh runs mkpki.sh)"
@@ -31,7 +29,7 @@ ok(!@missing, 'preconditions: httpd, module, base configuration and PKI exist')
   or diag(join "\n", @missing);
 die "cannot run: @missing\n" if @missing;
 
-my %fp = map { /^(FP_\w+)=(\S+)/ ? ($1 => $2) : () } split /\n/, slurp("$PKI/pins.sh");
+my %fp = pins($PKI);
 
 my $ALICE = '"CN=alice,O=Acme Inc.,C=US"';
 my $BOB   = '"CN=bob,O=Acme Inc.,C=US"';

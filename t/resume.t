@@ -27,7 +27,7 @@ use Net::SSLeay ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(locate missing_prereqs free_port slurp spew describe_status
+use HttpdRun qw(locate missing_prereqs $CRASH free_port slurp spew describe_status
   start_server stop_server user_lines wait_for kill_group);
 use MTLS ();
 
@@ -43,8 +43,6 @@ $SIG{PIPE} = 'IGNORE';
 my %at = locate(__FILE__);
 my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)};
 my $PKI = "$T_DIR/pki/out";
-my $CRASH = qr/exit signal|Segmentation fault|AH0005[0-2]|double free|stack smashing|
-               Sanitizer|Aborted/xi;
 
 # ---- preconditions -------------------------------------------------------------
 

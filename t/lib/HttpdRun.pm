@@ -17,7 +17,7 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(locate missing_prereqs free_port slurp spew spawn
   wait_for kill_group run_cmd describe_status start_server stop_server
-  user_lines ssl_vhost_lines start_wsgi_backend wsgi_answer);
+  user_lines ssl_vhost_lines pins $CRASH start_wsgi_backend wsgi_answer);
 
 # ---- where things are ------------------------------------------------------
 
@@ -72,6 +72,17 @@ sub missing_prereqs {
 }
 
 # ---- helpers --------------------------------------------------------------
+
+# What a crashed or aborted child leaves in an error log (the parent logs
+# "AH00052: child pid N exit signal Segmentation fault (11)").
+our $CRASH = qr/exit signal|Segmentation fault|AH0005[0-2]|double free|stack smashing|
+                Sanitizer|Aborted/xi;
+
+# The fingerprints in the test PKI's pins.sh (FP_CA_A => hex, ...).
+sub pins {
+    my ($pki) = @_;
+    return map { /^(FP_\w+)=(\S+)/ ? ($1 => $2) : () } split /\n/, slurp("$pki/pins.sh");
+}
 
 # A loopback port nobody listens on right now.
 sub free_port {
