@@ -118,6 +118,22 @@ my %H2RULE;
     $s->add('    </Location>');
 }
 
+# The CGI environment: were httpd to turn the characters of a variable's
+# name that are not letters or digits into '_', "MTLS-CLIENT-SUBJECT"
+# (which the module's scrub leaves alone) would reach a CGI as
+# MTLS_CLIENT_SUBJECT beside the module's own. httpd 2.4.71 leaves such
+# names out of a CGI's environment; this holds that. A SetEnvIf from a
+# request header, as in t/env_scope.t; the response header proves the
+# variable was set.
+{
+    my $env_cgi = $s->write_env_cgi;
+    $s->add(qq{    ScriptAliasMatch "^/dash/" "$env_cgi"},
+            '    <Location /dash/>', '        MTLSAuthz On', "        MTLSAllowSubject $ALICE",
+            '        SetEnvIf X-Preset "(.+)" MTLS-CLIENT-SUBJECT=$1 mtls.authz.rule=$1',
+            '        Header always set X-Dash "%{MTLS-CLIENT-SUBJECT}e"',
+            '    </Location>');
+}
+
 # Holds: .htaccess Require mtls with the server's rules in scope: both.
 area('ht-require-both', ['Require mtls', "MTLSAllowSubject $BOB"],
      "MTLSAllowSubject $ALICE");
@@ -217,6 +233,20 @@ is(status('/limit-audit/', cert => 'bob-a'), 403,
     ($st, undef, $body) = req('/fwd/x', cert => 'bob-a',
                               headers => "X-Preset: CN=alice,O=Acme Inc.,C=US\r\n");
     is($st, 403, 'fwd: bob refused (the gate runs before any of it)');
+}
+
+{
+    my ($st, $head, $body) = req('/dash/x', cert => 'alice-a',
+                                 headers => "X-Preset: CN=admin,O=Acme Inc.,C=US\r\n");
+    is($st, 200, 'dash: alice admitted');
+    is(hv($head, 'X-Dash'), 'CN=admin,O=Acme Inc.,C=US',
+       'dash: the request has the client\'s MTLS-CLIENT-SUBJECT (precondition)');
+    my $env = OwnHttpd::env_of($body);
+    is_deeply($env->{MTLS_CLIENT_SUBJECT}, ['CN=alice,O=Acme Inc.,C=US'],
+              'dash (holds, not covered before): the CGI sees one MTLS_CLIENT_SUBJECT, alice\'s, not also the '
+              . 'client\'s MTLS-CLIENT-SUBJECT') or diag($body);
+    is(scalar @{ $env->{MTLS_AUTHZ_RULE} // [] }, 1,
+       'dash (holds): ... and one MTLS_AUTHZ_RULE (not also mtls.authz.rule)') or diag($body);
 }
 
 # ---- Require not mtls -------------------------------------------------------
