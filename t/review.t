@@ -1,11 +1,12 @@
 # Adversarial review of the access decision: lower-trust places (an
-# .htaccess, its <If>, <Limit>, a client that sends no SNI) and state
-# that outlives what it was built for (a negated Require's grant).
+# .htaccess, its <If> and Satisfy, <Limit>, a client's header copied
+# into the MTLS_ namespace, a client that sends no SNI) and state that
+# outlives what it was built for (a negated Require's grant, the
+# variables between the module's two fixups passes, h2 streams).
 #
-# Each case asserts what a secure module must answer. Cases marked
-# "BYPASS" in the comments failed on the reviewed main (see the report
-# of the review); the others hold and cover attacker-relevant paths the
-# suite did not exercise.
+# Each case asserts what a secure module must answer. Assertions named
+# "BYPASS" fail on the reviewed main (f582953); the others hold and
+# cover attacker-relevant paths the suite did not exercise.
 #
 # Runs its own httpd (t/lib/OwnHttpd.pm): name-based virtual hosts on
 # one port, .htaccess files, and a response header that shows which
@@ -64,9 +65,10 @@ area('satisfy-gate', ['Satisfy Any'], 'MTLSAuthz On', "MTLSAllowSubject $ALICE")
 area('limit', undef, 'MTLSAuthz On', "MTLSAllowSubject $ALICE",
      '<Limit POST>', '    MTLSAuthz Off', '</Limit>');
 
-# State: "Require not mtls" is asked, the rules grant, mod_authz_core
-# negates; the request is then admitted by another Require line. The
-# module must not export an identity "admitted by" the deny-list rule.
+# State (fails on main): "Require not mtls" is asked, the rules grant,
+# mod_authz_core negates; the request is then admitted by another
+# Require line. The module must not export an identity "admitted by"
+# the deny-list rule (it records the negated grant as st->granted).
 my $neg_line;
 {
     $s->write_doc('neg/index.html', "neg\n");
