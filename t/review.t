@@ -1,0 +1,327 @@
+# Adversarial review of the access decision: lower-trust places (an
+# .htaccess, its <If> and Satisfy, <Limit>, a client's header copied
+# into the MTLS_ namespace, a client that sends no SNI) and state that
+# outlives what it was built for (a negated Require's grant, the
+# variables between the module's two fixups passes, h2 streams).
+#
+# Each case asserts what a secure module must answer. Assertions named
+# "BYPASS" fail on the reviewed main (f582953); the others hold and
+# cover attacker-relevant paths the suite did not exercise.
+#
+# Runs its own httpd (t/lib/OwnHttpd.pm): name-based virtual hosts on
+# one port, .htaccess files, and a response header that shows which
+# MTLS_* variables a request ended with.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test qw(-withtestmore);
+use FindBin ();
+use IO::Socket::SSL ();
+use lib "$FindBin::RealBin/lib";
+use HttpdRun qw(slurp spew);
+use OwnHttpd ();
+
+my $s = OwnHttpd->new(__FILE__, 'review');
+my $dir = $s->dir;
+my $ALICE = '"CN=alice,O=Acme Inc.,C=US"';
+my $BOB = '"CN=bob,O=Acme Inc.,C=US"';
+
+$s->add_header(modules => ['headers', 'access_compat', 'rewrite', 'cgid']);
+# Every response tells which rule and subject the request was exported
+# with, so that a case can see variables a backend would see.
+$s->add('Header always set X-Rule "%{MTLS_AUTHZ_RULE}e"',
+        'Header always set X-Subject "%{MTLS_CLIENT_SUBJECT}e"',
+        'Header always set X-Issuer "%{MTLS_CLIENT_ISSUER_SHA256}e"');
+
+my %ht;    # docs subdirectory => .htaccess lines
+sub area {
+    my ($name, $ht, @loc) = @_;
+    $s->write_doc("$name/index.html", "$name\n");
+    $ht{$name} = $ht if $ht;
+    $s->add("    <Location /$name/>", (map { "        $_" } @loc), '    </Location>') if @loc;
+}
+
+# ---- the default host: the one a client without SNI handshakes with ----
+$s->add_vhost;
+$s->add('    Protocols h2 http/1.1');
+$s->add(qq{    <Directory "$dir/docs">}, '        AllowOverride AuthConfig',
+        '        Require all granted', '        DirectoryIndex index.html', '    </Directory>');
+
+# BYPASS: an .htaccess <If> is merged after <Location>, so its Require
+# lines replace the <Location>'s (mod_authz_core's AuthMerging Off).
+area('if-require', ['<If "true">', 'Require all granted', '</If>'],
+     'Require mtls', "MTLSAllowSubject $ALICE");
+# Control: the same without <If> is kept (htaccess.t has it too).
+area('plain-require', ['Require all granted'], 'Require mtls', "MTLSAllowSubject $ALICE");
+
+# BYPASS: Satisfy (AuthConfig) from an .htaccess is inherited by the
+# <Location>, and mod_access_compat with no Allow/Deny line says OK:
+# under Satisfy Any httpd then asks no Require line at all.
+area('satisfy', ['Satisfy Any'], 'Require mtls', "MTLSAllowSubject $ALICE");
+# Holds: MTLSAuthz On is final under Satisfy Any, from an .htaccess too.
+area('satisfy-gate', ['Satisfy Any'], 'MTLSAuthz On', "MTLSAllowSubject $ALICE");
+
+# BYPASS (confused operator): this module's directives ignore <Limit>;
+# "MTLSAuthz Off" meant for POST only turns enforcement off for GET too.
+area('limit', undef, 'MTLSAuthz On', "MTLSAllowSubject $ALICE",
+     '<Limit POST>', '    MTLSAuthz Off', '</Limit>');
+
+# State (fails on main): "Require not mtls" is asked, the rules grant,
+# mod_authz_core negates; the request is then admitted by another
+# Require line. The module must not export an identity "admitted by"
+# the deny-list rule (it records the negated grant as st->granted).
+my $neg_line;
+{
+    $s->write_doc('neg/index.html', "neg\n");
+    $s->add('    <Location /neg/>', '        <RequireAny>', '            <RequireAll>',
+            '                Require all granted', '                Require not mtls',
+            '            </RequireAll>', '            Require ip 127.0.0.1 ::1',
+            '        </RequireAny>');
+    $neg_line = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
+    $s->add('    </Location>');
+}
+
+# BYPASS (confused operator): Audit inside <Limit POST> audits GET too.
+area('limit-audit', undef, 'MTLSAuthz On', "MTLSAllowSubject $ALICE",
+     '<Limit POST>', '    MTLSAuthzMode Audit', '</Limit>');
+
+# The MTLS_ namespace between the module's two fixups passes: a
+# per-directory RewriteRule [E=] (mod_rewrite's fixups, FIRST) copies a
+# client's header into MTLS_CLIENT_SUBJECT; mod_headers' RequestHeader
+# (fixups, LAST) forwards it; the module restores the variable only
+# after that (REALLY_LAST). The backend (a CGI here, a proxied service
+# in the README's recipe) gets the client's value in the header.
+{
+    my $cgi = "$dir/cgi/hdr.cgi";
+    spew($cgi, join("\n", '#!/bin/sh', "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
+                    'printf "hdr=%s\\n" "$HTTP_X_CLIENT_SUBJECT"',
+                    'printf "env=%s\\n" "$MTLS_CLIENT_SUBJECT"', 'exit 0') . "\n");
+    chmod 0755, $cgi or die "$cgi: $!";
+    $s->add(qq{    ScriptAliasMatch "^/fwd/" "$cgi"}, qq{    <Directory "$dir/cgi">},
+            '        Require all granted', '    </Directory>',
+            '    <Location /fwd/>', '        MTLSAuthz On', "        MTLSAllowSubject $ALICE",
+            '        RewriteEngine On',
+            '        RewriteRule ^ - [E=MTLS_CLIENT_SUBJECT:%{HTTP:X-Preset}]',
+            '        RequestHeader unset X-Client-Subject',
+            '        RequestHeader set X-Client-Subject "%{MTLS_CLIENT_SUBJECT}e" '
+            . 'env=MTLS_CLIENT_SUBJECT',
+            '    </Location>');
+}
+
+# HTTP/2: streams of one connection run in parallel threads and share
+# the master connection's identity; each must be decided with its own
+# location's rules.
+my %H2RULE;
+{
+    $s->write_doc("h2$_/index.html", "h2$_\n") for qw(a b c);
+    $s->add('    <Location /h2a/>', '        MTLSAuthz On');
+    $H2RULE{a} = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
+    $s->add('    </Location>', '    <Location /h2b/>', '        Require mtls');
+    $H2RULE{b} = $s->rule_at($s->add("        MTLSAllowSubject $BOB"));
+    $s->add('    </Location>');
+}
+
+# The CGI environment: were httpd to turn the characters of a variable's
+# name that are not letters or digits into '_', "MTLS-CLIENT-SUBJECT"
+# (which the module's scrub leaves alone) would reach a CGI as
+# MTLS_CLIENT_SUBJECT beside the module's own. httpd 2.4.71 leaves such
+# names out of a CGI's environment; this holds that. A SetEnvIf from a
+# request header, as in t/env_scope.t; the response header proves the
+# variable was set.
+{
+    my $env_cgi = $s->write_env_cgi;
+    $s->add(qq{    ScriptAliasMatch "^/dash/" "$env_cgi"},
+            '    <Location /dash/>', '        MTLSAuthz On', "        MTLSAllowSubject $ALICE",
+            '        SetEnvIf X-Preset "(.+)" MTLS-CLIENT-SUBJECT=$1 mtls.authz.rule=$1',
+            '        Header always set X-Dash "%{MTLS-CLIENT-SUBJECT}e"',
+            '    </Location>');
+}
+
+# Holds: .htaccess Require mtls with the server's rules in scope: both.
+area('ht-require-both', ['Require mtls', "MTLSAllowSubject $BOB"],
+     "MTLSAllowSubject $ALICE");
+$s->add('</VirtualHost>');
+
+# ---- b.test: trusts CA B only, admits alice by subject ----------------
+my $pki = $s->pki('');
+$s->add("<VirtualHost 127.0.0.1:" . $s->port . '>', '    ServerName b.test',
+        '    SSLEngine on', qq{    SSLCertificateFile "${pki}server.crt"},
+        qq{    SSLCertificateKeyFile "${pki}server.key"},
+        qq{    SSLCACertificateFile "${pki}ca-b.crt"}, '    SSLVerifyClient require',
+        '    SSLVerifyDepth 3',
+        '    <Location /b/>', '        MTLSAuthz On', "        MTLSAllowSubject $ALICE",
+        '    </Location>',
+        '    <Location /b-req/>', '        Require mtls', "        MTLSAllowSubject $ALICE",
+        '    </Location>',
+        '</VirtualHost>');
+$s->write_doc("b/index.html", "b\n");
+$s->write_doc("b-req/index.html", "b-req\n");
+for my $d (sort keys %ht) {
+    spew("$dir/docs/$d/.htaccess", join("\n", @{ $ht{$d} }) . "\n");
+}
+$s->start;
+
+# One request on a new connection: (status, head). %o: cert, sni (undef:
+# none), host (default localhost), method (default GET).
+sub req {
+    my ($path, %o) = @_;
+    my $sock = IO::Socket::SSL->new(
+        PeerHost => '127.0.0.1', PeerPort => $s->port, Timeout => 10,
+        exists $o{sni} ? (defined $o{sni} ? (SSL_hostname => $o{sni}) : ())
+                       : (SSL_hostname => 'localhost'),
+        SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_NONE(),
+        defined $o{cert} ? (SSL_cert_file => $s->pki("$o{cert}.pem"),
+                            SSL_key_file  => $s->pki("$o{cert}.pem")) : (),
+    ) or return (0, "connect: $IO::Socket::SSL::SSL_ERROR");
+    my $method = $o{method} // 'GET';
+    my $host = $o{host} // 'localhost';
+    my $body = $method eq 'POST' ? 'x=1' : '';
+    print $sock "$method $path HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n"
+      . ($o{headers} // '')
+      . ($method eq 'POST' ? "Content-Type: application/x-www-form-urlencoded\r\n"
+         . "Content-Length: 3\r\n" : '') . "\r\n$body";
+    my $resp = '';
+    local $SIG{ALRM} = sub { die "client timeout\n" };
+    eval { alarm 20; local $/; $resp = <$sock> // ''; alarm 0; 1 } or $resp = '';
+    alarm 0;
+    $sock->close(SSL_fast_shutdown => 1);
+    my ($st) = $resp =~ m{^HTTP/1\.\d (\d{3})};
+    my ($head, $rbody) = split /\r\n\r\n/, $resp, 2;
+    return ($st // 0, $head // '', $rbody // '');
+}
+
+# A response header set from a variable: '' when the variable was unset
+# (mod_headers then writes "(null)").
+sub hv {
+    my ($head, $name) = @_;
+    my $v = OwnHttpd::header($head, $name);
+    return defined $v && $v ne '(null)' ? $v : '';
+}
+
+sub status { (req(@_))[0] }
+
+# ---- .htaccess <If> and Require ------------------------------------------
+is(status('/if-require/', cert => 'alice-a'), 200, 'if-require: alice 200');
+is(status('/if-require/', cert => 'bob-a'), 403,
+   'BYPASS if-require: .htaccess <If> Require all granted must not replace '
+   . 'a <Location>\'s Require mtls: bob 403');
+is(status('/plain-require/', cert => 'bob-a'), 403,
+   'plain-require (control): .htaccess Require all granted under <Location> Require mtls: bob 403');
+
+# ---- .htaccess Satisfy Any -------------------------------------------------
+is(status('/satisfy/', cert => 'alice-a'), 200, 'satisfy: alice 200');
+is(status('/satisfy/', cert => 'bob-a'), 403,
+   'BYPASS satisfy: .htaccess "Satisfy Any" under a <Location> with Require mtls: bob 403');
+is(status('/satisfy-gate/', cert => 'bob-a'), 403,
+   'satisfy-gate (holds, not covered before): .htaccess Satisfy Any under MTLSAuthz On: bob 403');
+
+# ---- <Limit> -------------------------------------------------------------
+is(status('/limit/', cert => 'alice-a'), 200, 'limit: alice GET 200');
+is(status('/limit/', cert => 'bob-a'), 403,
+   'BYPASS limit: "MTLSAuthz Off" inside <Limit POST> must not open GET: bob 403');
+
+is(status('/limit-audit/', cert => 'bob-a'), 403,
+   'BYPASS limit-audit: "MTLSAuthzMode Audit" inside <Limit POST> must not audit GET: bob 403');
+
+# ---- the namespace between the two fixups passes ------------------------
+{
+    my ($st, $head, $body) = req('/fwd/x', cert => 'alice-a',
+                                 headers => "X-Preset: CN=admin,O=Acme Inc.,C=US\r\n");
+    is($st, 200, 'fwd: alice admitted');
+    like($body, qr/^env=CN=alice,O=Acme Inc\.,C=US$/m,
+         'fwd: the backend\'s MTLS_CLIENT_SUBJECT is alice\'s');
+    like($body, qr/^hdr=CN=alice,O=Acme Inc\.,C=US$/m,
+         'BYPASS fwd: the X-Client-Subject header set from MTLS_CLIENT_SUBJECT is alice\'s, '
+         . 'not what the client sent in X-Preset') or diag($body);
+    ($st, undef, $body) = req('/fwd/x', cert => 'bob-a',
+                              headers => "X-Preset: CN=alice,O=Acme Inc.,C=US\r\n");
+    is($st, 403, 'fwd: bob refused (the gate runs before any of it)');
+}
+
+{
+    my ($st, $head, $body) = req('/dash/x', cert => 'alice-a',
+                                 headers => "X-Preset: CN=admin,O=Acme Inc.,C=US\r\n");
+    is($st, 200, 'dash: alice admitted');
+    is(hv($head, 'X-Dash'), 'CN=admin,O=Acme Inc.,C=US',
+       'dash: the request has the client\'s MTLS-CLIENT-SUBJECT (precondition)');
+    my $env = OwnHttpd::env_of($body);
+    is_deeply($env->{MTLS_CLIENT_SUBJECT}, ['CN=alice,O=Acme Inc.,C=US'],
+              'dash (holds, not covered before): the CGI sees one MTLS_CLIENT_SUBJECT, alice\'s, not also the '
+              . 'client\'s MTLS-CLIENT-SUBJECT') or diag($body);
+    is(scalar @{ $env->{MTLS_AUTHZ_RULE} // [] }, 1,
+       'dash (holds): ... and one MTLS_AUTHZ_RULE (not also mtls.authz.rule)') or diag($body);
+}
+
+# ---- Require not mtls -------------------------------------------------------
+{
+    my ($st, $head) = req('/neg/', cert => 'alice-a');
+    is($st, 200, 'neg: alice admitted by Require ip');
+    my $rule = hv($head, 'X-Rule');
+    is($rule, '', 'neg: a request that "Require not mtls" refused and Require ip admitted '
+       . 'exports no MTLS_AUTHZ_RULE') or diag("X-Rule: $rule (the deny-list rule is $neg_line)");
+    my $subj = hv($head, 'X-Subject');
+    is($subj, '', 'neg: ... and no MTLS_CLIENT_SUBJECT');
+    ($st, $head) = req('/neg/', cert => 'bob-a');
+    is($st, 200, 'neg: bob admitted');
+    is(hv($head, 'X-Rule'), '', 'neg: bob: no MTLS_AUTHZ_RULE');
+}
+
+# ---- .htaccess Require mtls beside the server's rules ---------------------
+is(status('/ht-require-both/', cert => 'alice-a'), 403,
+   'ht-require-both (holds): .htaccess Require mtls + bob gate, server rule alice: alice 403');
+is(status('/ht-require-both/', cert => 'bob-a'), 403,
+   'ht-require-both (holds): bob 403 (the server rule still applies)');
+
+# ---- HTTP/2: many parallel streams on one connection ------------------------
+for my $cert ('alice-a', 'bob-a') {
+    my @urls = map { ('/h2a/', '/h2b/', '/h2c/')[$_ % 3] . "?n=$_" } 0 .. 59;
+    my $out = "$dir/h2-$cert.out";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', $out or exit 126;
+        open STDERR, '>', "$out.err" or exit 126;
+        exec 'curl', '-sk', '--http2', '--parallel', '--parallel-max', '30', '--max-time', '60',
+          '--cert', $s->pki("$cert.pem"),
+          '-w', '%{http_version} %{url_effective} %{http_code} [%header{x-rule}] '
+          . '[%header{x-subject}]\n',
+          map { ('-o', '/dev/null', 'https://localhost:' . $s->port . $_) } @urls;
+        exit 127;
+    }
+    waitpid($pid, 0);
+    my @lines = split /\n/, slurp($out);
+    is(scalar @lines, 60, "h2 $cert: 60 responses") or diag(slurp("$out.err"));
+    my @bad;
+    my $h2 = 0;
+    for (@lines) {
+        my ($ver, $url, $code, $rule, $subj) = /^(\S+) \S+?(\/h2.\/)\?n=\d+ (\d+) \[(.*?)\] \[(.*?)\]$/
+          or do { push @bad, "unparsed: $_"; next };
+        $h2++ if $ver eq '2';
+        my $who = $cert eq 'alice-a' ? 'alice' : 'bob';
+        $rule = '' if $rule eq '(null)';
+        my ($want, $wrule) = $url eq '/h2a/' ? ($who eq 'alice' ? (200, $H2RULE{a}) : (403, ''))
+                           : $url eq '/h2b/' ? ($who eq 'bob' ? (200, $H2RULE{b}) : (403, ''))
+                           : (200, '');
+        push @bad, "$url: $code rule=[$rule], want $want rule=[$wrule]"
+          if $code != $want || $rule ne $wrule;
+    }
+    is($h2, 60, "h2 $cert: every response over HTTP/2");
+    ok(!@bad, "h2 $cert: each stream decided with its own location's rules "
+       . '(holds; parallel streams were not covered)') or diag(join "\n", @bad);
+}
+
+# ---- no SNI: the handshake's host is not the request's ---------------------
+{
+    is(status('/b/', cert => 'alice-b', sni => 'b.test', host => 'b.test'), 200,
+       'b.test: alice from CA B with SNI b.test: 200');
+    is(status('/b/', cert => 'alice-a', sni => 'b.test', host => 'b.test'), 0,
+       'b.test: alice from CA A with SNI b.test: the handshake fails');
+    my ($st, $head) = req('/b/', cert => 'alice-a', sni => undef, host => 'b.test');
+    # mod_ssl 2.4.71 answers 421 itself: the default host that made the
+    # handshake and b.test have incompatible TLS settings.
+    is($st, 421, 'no-SNI (holds, not covered before): alice from CA A, verified by the '
+       . 'default host, Host b.test (trusts CA B only): 421, not admitted') or diag($head);
+    ($st, $head) = req('/b-req/', cert => 'alice-a', sni => undef, host => 'b.test');
+    is($st, 421, 'no-SNI (holds): the same with Require mtls: 421') or diag($head);
+}
+
+$s->stop;
+done_testing();
