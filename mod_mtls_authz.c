@@ -28,6 +28,7 @@ static void register_hooks(apr_pool_t *p)
     /* mod_ssl's access check may renegotiate or request the certificate
      * post-handshake; before it there may be no certificate yet. */
     static const char *const after_ssl[] = {"mod_ssl.c", NULL};
+    static const char *const before_headers[] = {"mod_headers.c", NULL};
 
     ap_hook_pre_config(mtls_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(mtls_check_config, NULL, NULL, APR_HOOK_MIDDLE);
@@ -45,11 +46,13 @@ static void register_hooks(apr_pool_t *p)
                               AUTHZ_PROVIDER_VERSION, &require_mtls,
                               AP_AUTH_INTERNAL_PER_CONF);
 
-    /* Before mod_rewrite's and mod_headers' fixups, which read the
-     * identity variables, and mod_dir's, which may fast-redirect to a
-     * subrequest; and again after all of them. */
+    /* Before mod_rewrite's fixups, which read the identity variables,
+     * and mod_dir's, which may fast-redirect to a subrequest; again just
+     * before mod_headers builds request headers from them (mod_rewrite
+     * and mod_env may have set some in between); and after all. */
     ap_hook_fixups(mtls_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
-    ap_hook_fixups(mtls_fixups_last, NULL, NULL, APR_HOOK_REALLY_LAST);
+    ap_hook_fixups(mtls_fixups_recheck, NULL, before_headers, APR_HOOK_LAST);
+    ap_hook_fixups(mtls_fixups_recheck, NULL, NULL, APR_HOOK_REALLY_LAST);
 
     APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);

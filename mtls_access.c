@@ -375,18 +375,32 @@ static apr_status_t log_pending(void *data)
     return APR_SUCCESS;
 }
 
-/* parsed is non-NULL for a Require line in an .htaccess file. */
-static const int from_htaccess = 1;
+/* The MTLS_REQUIRE_* flags of a Require line, as its parsed argument
+ * (NULL for none). */
+static const int require_flags[] = {0, 1, 2, 3};
 
 authz_status mtls_require_check(request_rec *r, const char *require_line,
                                 const void *parsed)
 {
     const mtls_dir_conf_t *dc = dir_conf(r);
     mtls_req_t *st = state(r);
-    mtls_policy_t pol = policy_of(dc, parsed != NULL);
+    int flags = parsed ? *(const int *)parsed : 0;
+    mtls_policy_t pol = policy_of(dc, flags & MTLS_REQUIRE_HTACCESS);
     mtls_decision_t *d = decide(r, st, &pol);
     (void)require_line;
 
+    /* Under "Require not", mod_authz_core turns a grant into a denial and
+     * a denial into a grant: neither is this module admitting anyone, so
+     * nothing is exported and no denial is logged. An alias only says so
+     * through the provider name mod_authz_core notes for it. */
+    if (!(flags & MTLS_REQUIRE_NOT) && mtls_conf_alias_negated(apr_table_get(
+                                           r->notes, AUTHZ_PROVIDER_NAME_NOTE)))
+        flags |= MTLS_REQUIRE_NOT;
+    if (flags & MTLS_REQUIRE_NOT) {
+        if (d->rule == NULL)
+            scrub(r);
+        return d->rule ? AUTHZ_GRANTED : AUTHZ_DENIED;
+    }
     if (d->rule) {
         if (st->granted == NULL)
             st->granted = d;
@@ -423,7 +437,10 @@ const char *mtls_require_parse(cmd_parms *cmd, const char *require_line,
                             "Require mtls takes no argument (got '%s'); the "
                             "rules are the MTLSAllow* directives in scope",
                             s);
-    *parsed = mtls_conf_note_require(cmd) ? &from_htaccess : NULL;
+    {
+        int flags = mtls_conf_note_require(cmd);
+        *parsed = flags ? &require_flags[flags] : NULL;
+    }
     return NULL;
 }
 
@@ -471,10 +488,11 @@ int mtls_fixups(request_rec *r)
     return settle(r, st);
 }
 
-/* Last: mod_dir's fast redirect (in fixups) may have changed r's
- * configuration, and its subrequest the certificate; modules in between
- * may have set variables in this module's namespace. */
-int mtls_fixups_last(request_rec *r)
+/* Later in fixups (just before mod_headers', and last): mod_dir's fast
+ * redirect may have changed r's configuration, and its subrequest the
+ * certificate; modules in between may have set variables in this
+ * module's namespace. */
+int mtls_fixups_recheck(request_rec *r)
 {
     mtls_req_t *st = state(r);
     if (st->settled && st->conf == r->per_dir_config &&

@@ -23,6 +23,10 @@ static apr_hash_t *servers;
  * the two it is, for the mod_ssl check. */
 static const char *first_enforced;
 static const char *first_enforced_by;
+/* Aliases of this module's provider (<AuthzProviderAlias mtls name>) that
+ * some "Require not name" negates, for the provider: a grant there is a
+ * denial. Rebuilt from the configuration tree at each check_config. */
+static apr_hash_t *negated_aliases;
 
 /* ---- per-directory configuration ---------------------------------------- */
 
@@ -181,6 +185,15 @@ static const char *nul_check(cmd_parms *cmd)
 
 /* The rule set a directive in this scope adds to: the scope's own, or
  * in an .htaccess the file's gate. */
+/* Where a directive of this module may not be: inside <Limit> or
+ * <LimitExcept>, which it would ignore (so "MTLSAuthz Off" in
+ * <Limit POST> would open GET too), or on a line with a NUL byte. */
+static const char *context_check(cmd_parms *cmd)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_LIMIT);
+    return err ? err : nul_check(cmd);
+}
+
 static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
 {
     mtls_srv_conf_t *sc;
@@ -234,6 +247,9 @@ static void note_enforcing(const char *src, const char *by)
 static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
 {
     mtls_dir_conf_t *dc = dcfg;
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_LIMIT);
+    if (err)
+        return err;
     if (in_htaccess(cmd)) {
         if (!on)
             return directive_error(cmd,
@@ -255,17 +271,26 @@ static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
 
 int mtls_conf_note_require(cmd_parms *cmd)
 {
+    /* mod_authz_core takes "not" off before it asks the provider to
+     * parse the rest; the directive still has it. */
+    const char *args = cmd->directive ? cmd->directive->args : NULL;
+    int flags = 0;
+    if (args && strcasecmp(ap_getword_conf(cmd->temp_pool, &args), "not") == 0)
+        flags |= MTLS_REQUIRE_NOT;
     if (in_htaccess(cmd))
-        return 1;
+        return flags | MTLS_REQUIRE_HTACCESS;
     APR_ARRAY_PUSH(srv_conf(cmd->server)->required, const char *) =
         source_of(cmd);
     note_enforcing(source_of(cmd), "Require mtls");
-    return 0;
+    return flags;
 }
 
 static const char *set_mode(cmd_parms *cmd, void *dcfg, const char *arg)
 {
     mtls_dir_conf_t *dc = dcfg;
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_LIMIT);
+    if (err)
+        return err;
     if (strcasecmp(arg, "Enforce") == 0)
         dc->mode = MTLS_MODE_ENFORCE;
     else if (strcasecmp(arg, "Audit") == 0 && in_htaccess(cmd))
@@ -293,7 +318,7 @@ static const char *each_value(cmd_parms *cmd, void *dcfg, const char *args,
 {
     const char *source = source_of(cmd); /* one copy for all values */
     int n = 0;
-    const char *nul = nul_check(cmd);
+    const char *nul = context_check(cmd);
     if (nul)
         return nul;
     for (;;) {
@@ -352,7 +377,7 @@ static const char *add_rule(cmd_parms *cmd, void *dcfg, const char *args)
 {
     const unsigned char *fp = NULL;
     const char *source = source_of(cmd);
-    const char *err = nul_check(cmd);
+    const char *err = context_check(cmd);
     if (err)
         return err;
     err = mtls_ruleset_add_rule(scope_rules(cmd, dcfg), cmd->pool, args, source,
@@ -374,9 +399,11 @@ static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
 {
     const char *path = ap_server_root_relative(cmd->pool, arg);
     mtls_ruleset_t *rs;
-    const char *err;
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_LIMIT);
     int n = 0;
 
+    if (err)
+        return err;
     if (path == NULL || *arg == '\0')
         return directive_error(
             cmd, apr_psprintf(cmd->pool, "'%s': invalid path", arg));
@@ -433,6 +460,7 @@ int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     (void)plog;
     (void)ptemp;
     first_enforced = NULL;
+    negated_aliases = NULL;
     first_enforced_by = NULL;
     servers = apr_hash_make(pconf);
     return OK;
@@ -483,13 +511,19 @@ static int refuse_dead_rules(server_rec *s, apr_pool_t *ptemp)
     return 0;
 }
 
-/* ---- Satisfy Any -------------------------------------------------------- */
+/* ---- Require lines that others may bypass ------------------------------- */
+
+int mtls_conf_alias_negated(const char *name)
+{
+    return negated_aliases && name &&
+           apr_hash_get(negated_aliases, name, APR_HASH_KEY_STRING) != NULL;
+}
 
 /* The i-th word of a directive's arguments, without a section's '>'. */
 static const char *arg_word(apr_pool_t *p, const ap_directive_t *d, int i)
 {
     const char *args = d->args;
-    char *w = "";
+    char *w = NULL;
     for (; i >= 0; i--)
         w = ap_getword_conf(p, &args);
     if (*w && w[strlen(w) - 1] == '>')
@@ -497,16 +531,24 @@ static const char *arg_word(apr_pool_t *p, const ap_directive_t *d, int i)
     return w;
 }
 
+/* The provider a Require line names, after any "not"; *neg says if. */
+static const char *require_names(apr_pool_t *p, const ap_directive_t *d,
+                                 int *neg)
+{
+    const char *w = arg_word(p, d, 0);
+    *neg = strcasecmp(w, "not") == 0;
+    return *neg ? arg_word(p, d, 1) : w;
+}
+
 /* Does a Require line name this module's provider, or an alias of it? */
 static int requires_mtls(apr_pool_t *p, const ap_directive_t *d,
                          apr_hash_t *aliases)
 {
     const char *w;
+    int neg;
     if (strcasecmp(d->directive, "Require") != 0)
         return 0;
-    w = arg_word(p, d, 0);
-    if (strcasecmp(w, "not") == 0)
-        w = arg_word(p, d, 1);
+    w = require_names(p, d, &neg);
     return strcasecmp(w, "mtls") == 0 ||
            apr_hash_get(aliases, w, APR_HASH_KEY_STRING) != NULL;
 }
@@ -522,34 +564,138 @@ static void find_aliases(apr_pool_t *p, const ap_directive_t *d,
     }
 }
 
-/* Under Satisfy Any, mod_access_compat's Allow admits a request without
- * mod_authz_core asking any Require line, Require mtls included (unlike
- * MTLSAuthz On, whose check_access_ex hook makes a denial final). Warns
- * for each such Require in a section under Satisfy Any: set in it or in a
- * section around it, the last Satisfy of a section winning. Sections that
- * only overlap (two <Location>s) are not seen; nor is an .htaccess. */
-static void warn_satisfy_any(server_rec *s, apr_pool_t *p,
-                             const ap_directive_t *first,
-                             const ap_directive_t *any, apr_hash_t *aliases)
+static void find_negated(apr_pool_t *p, const ap_directive_t *d,
+                         apr_hash_t *aliases, apr_hash_t *negated)
 {
-    const ap_directive_t *d;
+    for (; d; d = d->next) {
+        int neg;
+        const char *w;
+        if (strcasecmp(d->directive, "Require") == 0 &&
+            (w = require_names(p, d, &neg), neg) &&
+            apr_hash_get(aliases, w, APR_HASH_KEY_STRING))
+            apr_hash_set(negated, w, APR_HASH_KEY_STRING, "");
+        find_negated(p, d->first_child, aliases, negated);
+    }
+}
+
+/* Does this directive let .htaccess files set Require or Satisfy? */
+static int lets_htaccess_authorize(apr_pool_t *p, const ap_directive_t *d)
+{
+    int list = strcasecmp(d->directive, "AllowOverrideList") == 0, i;
+    if (!list && strcasecmp(d->directive, "AllowOverride") != 0)
+        return 0;
+    for (i = 0;; i++) {
+        const char *w = arg_word(p, d, i);
+        if (*w == '\0')
+            return 0;
+        if (list
+                ? strcasecmp(w, "Require") == 0 || strcasecmp(w, "Satisfy") == 0
+                : strcasecmp(w, "All") == 0 || strcasecmp(w, "AuthConfig") == 0)
+            return 1;
+    }
+}
+
+/* The enclosing <VirtualHost>, or NULL in the main server. */
+static const ap_directive_t *vhost_of(const ap_directive_t *d)
+{
+    for (; d; d = d->parent) {
+        if (strcasecmp(d->directive, "<VirtualHost") == 0)
+            return d;
+    }
+    return NULL;
+}
+
+/* The first directive that lets .htaccess files authorize, for the main
+ * server (whose <Directory> sections apply to every virtual host) and
+ * for each <VirtualHost>. */
+static void find_overrides(apr_pool_t *p, const ap_directive_t *d,
+                           apr_hash_t *found)
+{
+    for (; d; d = d->next) {
+        if (lets_htaccess_authorize(p, d)) {
+            const ap_directive_t **key = apr_palloc(p, sizeof(*key));
+            *key = vhost_of(d);
+            if (!apr_hash_get(found, key, sizeof(*key)))
+                apr_hash_set(found, key, sizeof(*key), d);
+        }
+        find_overrides(p, d->first_child, found);
+    }
+}
+
+typedef struct {
+    server_rec *s;
+    apr_pool_t *p;
+    apr_hash_t *aliases;
+    apr_hash_t *overrides;
+} walk_ctx;
+
+/* Warns for each Require naming this module's provider that something
+ * outside this module can bypass:
+ * - Satisfy Any, set in its section or one around it (the last of a
+ *   section winning): mod_access_compat's host-based check, which admits
+ *   everyone where no Allow or Deny applies, then admits the request
+ *   without mod_authz_core asking any Require line. Sections that only
+ *   overlap (two <Location>s) are not seen, nor is an .htaccess.
+ * - AllowOverride AuthConfig (or All, or AllowOverrideList with Require
+ *   or Satisfy) in the same server: an .htaccess may then replace the
+ *   Require lines, even a <Location>'s through an <If> (merged after
+ *   <Location>), or set Satisfy Any.
+ * MTLSAuthz On is exposed to neither. */
+static void warn_requires(walk_ctx *w, const ap_directive_t *first,
+                          const ap_directive_t *any)
+{
+    const ap_directive_t *d, *vh = NULL, *ov;
     for (d = first; d; d = d->next) {
         if (strcasecmp(d->directive, "Satisfy") == 0)
-            any = strcasecmp(arg_word(p, d, 0), "any") == 0 ? d : NULL;
+            any = strcasecmp(arg_word(w->p, d, 0), "any") == 0 ? d : NULL;
     }
     for (d = first; d; d = d->next) {
-        if (any && requires_mtls(p, d, aliases))
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         "mtls_authz: Require %s (%s:%d) is under Satisfy Any "
-                         "(%s:%d): there mod_access_compat's Allow lines can "
-                         "admit a client without asking it; use MTLSAuthz On, "
-                         "which Satisfy Any cannot bypass, or Satisfy All",
-                         d->args, d->filename, d->line_num, any->filename,
-                         any->line_num);
+        if (requires_mtls(w->p, d, w->aliases)) {
+            if (any)
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                             "mtls_authz: Require %s (%s:%d) is under "
+                             "Satisfy Any (%s:%d): there mod_access_compat "
+                             "can admit a client without mod_authz_core "
+                             "asking it; use MTLSAuthz On, which Satisfy Any "
+                             "cannot bypass, or Satisfy All",
+                             d->args, d->filename, d->line_num, any->filename,
+                             any->line_num);
+            vh = vhost_of(d);
+            ov = apr_hash_get(w->overrides, &vh, sizeof(vh));
+            if (ov == NULL && vh) {
+                vh = NULL;
+                ov = apr_hash_get(w->overrides, &vh, sizeof(vh));
+            }
+            if (ov)
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                             "mtls_authz: Require %s (%s:%d): %s %s (%s:%d) "
+                             "lets .htaccess files replace Require lines, "
+                             "even a <Location>'s (through <If>), and set "
+                             "Satisfy Any; where they must not open what it "
+                             "protects, use MTLSAuthz On, which no .htaccess "
+                             "can weaken",
+                             d->args, d->filename, d->line_num, ov->directive,
+                             ov->args, ov->filename, ov->line_num);
+        }
         if (d->first_child &&
             strcasecmp(d->directive, "<AuthzProviderAlias") != 0)
-            warn_satisfy_any(s, p, d->first_child, any, aliases);
+            warn_requires(w, d->first_child, any);
     }
+}
+
+/* The configuration tree's Require lines of this module's provider. */
+static void check_requires(server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp)
+{
+    walk_ctx w;
+    w.s = s;
+    w.p = ptemp;
+    w.aliases = apr_hash_make(ptemp);
+    w.overrides = apr_hash_make(ptemp);
+    find_aliases(ptemp, ap_conftree, w.aliases);
+    negated_aliases = apr_hash_make(pconf);
+    find_negated(pconf, ap_conftree, w.aliases, negated_aliases);
+    find_overrides(ptemp, ap_conftree, w.overrides);
+    warn_requires(&w, ap_conftree, NULL);
 }
 
 /* Runs for "httpd -t" too, unlike post_config. */
@@ -559,7 +705,6 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     mtls_srv_conf_t *main_sc = srv_conf(s);
     int total_rules = 0;
     server_rec *vs;
-    (void)pconf;
     (void)plog;
 
     if (first_enforced && ap_find_linked_module("mod_ssl.c") == NULL) {
@@ -584,11 +729,7 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     }
     if (refuse_dead_rules(s, ptemp))
         return !OK;
-    if (ap_conftree) {
-        apr_hash_t *aliases = apr_hash_make(ptemp);
-        find_aliases(ptemp, ap_conftree, aliases);
-        warn_satisfy_any(s, ptemp, ap_conftree, NULL, aliases);
-    }
+    check_requires(s, pconf, ptemp);
     return OK;
 }
 

@@ -62,9 +62,16 @@ int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                      server_rec *s);
 int mtls_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx);
 
+/* How a "Require mtls" line is written. */
+#define MTLS_REQUIRE_HTACCESS 1 /* in an .htaccess file */
+#define MTLS_REQUIRE_NOT 2      /* "Require not mtls": a grant denies */
+
 /* For the "Require mtls" provider's parser: records where it is used,
- * for the startup checks. Returns true if cmd is an .htaccess file. */
+ * for the startup checks, and returns MTLS_REQUIRE_* flags. */
 int mtls_conf_note_require(cmd_parms *cmd);
+
+/* Does some "Require not <name>" negate this alias of the provider? */
+int mtls_conf_alias_negated(const char *name);
 
 /* MTLSAuthzMode of a merged configuration. */
 #define mtls_dir_audit(dc) ((dc)->mode == MTLS_MODE_AUDIT)

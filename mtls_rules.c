@@ -522,16 +522,17 @@ static void id_add_key(mtls_identity_t *id, mtls_key_t k)
 }
 
 /* May a prefix rule match this URI? Not if it holds a "." or ".." path
- * segment, a percent-escape or a backslash: "ns/prod/../admin" or
- * "ns/prod/%2e%2e/admin" is below "ns/prod" as a string but not as a
- * path, to whoever normalises it later. SPIFFE IDs never hold them.
- * Exact URI rules still compare the whole string. */
+ * segment, a percent-escape, a backslash or a semicolon: "ns/prod/../admin",
+ * "ns/prod/%2e%2e/admin" or "ns/prod/..;/admin" (a path parameter, which
+ * Java servlet containers drop) is below "ns/prod" as a string but not
+ * as a path, to whoever normalises it later. SPIFFE IDs hold none of
+ * them. Exact URI rules still compare the whole string. */
 static int uri_prefix_safe(const char *v, apr_size_t len)
 {
     apr_size_t i;
     for (i = 0; i < len; i++) {
         apr_size_t n;
-        if (v[i] == '%' || v[i] == '\\')
+        if (v[i] == '%' || v[i] == '\\' || v[i] == ';')
             return 0;
         if (v[i] != '/')
             continue;

@@ -212,6 +212,19 @@ my @cases = (
      q{MTLSAllowSubject: bad DN 'CN=a;': ';' must be escaped}, 'server'],
     ['where-include', 'MTLSAllow bogus=1',
      q{MTLSAllow: unknown key 'bogus'}, 'include'],
+
+    # Inside <Limit>/<LimitExcept> these directives would apply to every
+    # method ("MTLSAuthz Off" in <Limit POST> would open GET): refused.
+    ['limit-authz-off', 'MTLSAuthz Off', q{MTLSAuthz cannot occur within <Limit> or <LimitExcept> section},
+     'limit'],
+    ['limit-mode-audit', 'MTLSAuthzMode Audit',
+     q{MTLSAuthzMode cannot occur within <Limit> or <LimitExcept> section}, 'limit'],
+    ['limit-subject', 'MTLSAllowSubject "CN=a,O=x"',
+     q{MTLSAllowSubject cannot occur within <Limit> or <LimitExcept> section}, 'limit'],
+    ['limit-allow', 'MTLSAllow subject=CN=a', q{MTLSAllow cannot occur within <Limit> or <LimitExcept> section},
+     'limitexcept'],
+    ['limit-file', 'MTLSAllowFile rules.txt',
+     q{MTLSAllowFile cannot occur within <Limit> or <LimitExcept> section}, 'limitexcept'],
 );
 
 # ---- positive controls --------------------------------------------------------
@@ -322,17 +335,20 @@ for my $c (@cases) {
     }
     else {
         my %open = (
-            location  => ['<Location /x>', '</Location>'],
-            directory => [qq{<Directory "$dir/d">}, '</Directory>'],
-            files     => ['<Files "x.txt">', '</Files>'],
-            vhost     => ["<VirtualHost 127.0.0.1:$port>", '</VirtualHost>'],
-            server    => ['# server level', '# end'],
+            location  => [['<Location /x>'], ['</Location>']],
+            directory => [[qq{<Directory "$dir/d">}], ['</Directory>']],
+            files     => [['<Files "x.txt">'], ['</Files>']],
+            vhost     => [["<VirtualHost 127.0.0.1:$port>"], ['</VirtualHost>']],
+            server    => [['# server level'], ['# end']],
+            limit     => [['<Location /x>', '<Limit POST>'], ['</Limit>', '</Location>']],
+            limitexcept => [['<Location /x>', '<LimitExcept GET>'],
+                            ['</LimitExcept>', '</Location>']],
         );
         my ($o, $e) = @{ $open{$where} or die "where $where" };
-        push @l, $o;
+        push @l, @$o;
         push @l, "    $line";
         ($err_file, $err_line) = ($file, scalar @l);
-        push @l, $e;
+        push @l, @$e;
     }
     spew($file, join("\n", @l) . "\n");
 

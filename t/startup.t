@@ -256,7 +256,7 @@ my @missing = missing_prereqs(%at);
 push @missing, "$BASE loads no mod_ssl"
   if -f $BASE && slurp($BASE) !~ /^LoadModule\s+ssl_module/m;
 
-plan tests => 49;
+plan tests => 57;
 
 ok(!@missing, 'preconditions: httpd, module and base configuration exist')
   or diag(join "\n", @missing);
@@ -498,5 +498,41 @@ for my $c (@satisfy) {
     }
     else {
         unlike($out, qr/is under Satisfy Any/, "$name: no warning");
+    }
+}
+
+# ---- f. Require mtls where an .htaccess may take over authorization ---------
+# AllowOverride AuthConfig (or All) lets .htaccess files replace Require
+# lines, even a <Location>'s through <If>, and set Satisfy Any; the
+# <Directory> sections of the main server apply to every virtual host.
+# [name, lines in the main server, lines in the vhost, warns?]
+my @override = (
+    ['override-main', ['<Directory "/srv">', '>>    AllowOverride AuthConfig', '</Directory>'],
+     ['    <Location /x>', '        Require mtls', '        MTLSAllowSAN DNS:alice.example.com',
+      '    </Location>'], 1],
+    ['override-list', ['<Directory "/srv">', '>>    AllowOverrideList Require', '</Directory>'],
+     ['    <Location /x>', '        <RequireAll>', '            Require all granted',
+      '            Require not mtls', '        </RequireAll>',
+      '        MTLSAllowSAN DNS:alice.example.com', '    </Location>'], 1],
+    ['override-none', ['<Directory "/srv">', '    AllowOverride None', '</Directory>'],
+     ['    <Location /x>', '        Require mtls', '        MTLSAllowSAN DNS:alice.example.com',
+      '    </Location>'], 0],
+    ['override-gate', ['<Directory "/srv">', '    AllowOverride All', '</Directory>'],
+     ['    <Location /x>', '        MTLSAuthz On', '        MTLSAllowSAN DNS:alice.example.com',
+      '    </Location>'], 0],
+);
+for my $c (@override) {
+    my ($name, $main, $vhost, $warns) = @$c;
+    my ($dir, $port) = new_case($name);
+    my ($file, $line) = write_conf($dir, head_lines($dir, $port), @$main,
+        ssl_vhost($port, 'trust-all.crt', @$vhost));
+    my ($st, $out) = config_test($dir, $file);
+    is(describe_status($st), 'exit 0', "$name: httpd -t accepts it") or diag($out);
+    if ($warns) {
+        like($out, qr/\QRequire \E(not )?\Qmtls ($file:\E\d+\Q): AllowOverride\E(List)?\Q \E\w+\Q ($file:$line) lets .htaccess files replace Require lines\E/,
+             "$name: httpd -t warns, naming the Require line and the AllowOverride at file:line");
+    }
+    else {
+        unlike($out, qr/lets \.htaccess files replace Require lines/, "$name: no warning");
     }
 }

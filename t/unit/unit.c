@@ -604,6 +604,8 @@ int main(void)
             {"spiffe://example.org/ns/prod/./x", 0},
             {"spiffe://example.org/ns/prod/%2e%2e/admin", 0},
             {"spiffe://example.org/ns/prod/a%2Fb", 0},
+            {"spiffe://example.org/ns/prod/..;/admin", 0},
+            {"spiffe://example.org/ns/prod/a;b", 0},
             {"spiffe://example.org/ns/prod/..x", 1},
             {"spiffe://example.org/ns/prod/.../x", 1},
             {"spiffe://example.org/ns/prod/a.b/c", 1},
