@@ -1,0 +1,268 @@
+# Second adversarial review: what the fixes of the first review added
+# (how the provider knows a negated Require line, the fixups passes
+# around mod_headers, the <Limit> refusal, the startup warnings that
+# walk the configuration tree) and what neither review tried before.
+#
+# Negation: mod_authz_core negates a provider's answer for "Require not"
+# lines AND for every line inside <RequireNone>, and
+# a negated section never yields a grant. A grant under any negation is
+# not this module admitting the request, so a request that another
+# Require line lets in must not be exported as "admitted by" the rule.
+# The provider learns about "not" only from the directive's own words,
+# and about aliases only from "Require not <alias>" lines in the server
+# configuration tree (never from an .htaccess), and treats every use of
+# such an alias as negated, the plain ones too.
+#
+# The MTLS_ namespace after the fixups phase: a handler (SSI #set here)
+# can still set MTLS_* before mod_log_config and the response headers
+# read them.
+#
+# Startup: check_config walks the whole tree (macros, Include of a
+# directory, deep nesting, sections without arguments) for the warnings
+# and the negated aliases; `httpd -t` must survive any tree httpd itself
+# accepts.
+#
+# Runs its own httpd (t/lib/OwnHttpd.pm) and httpd -t on a second
+# configuration.
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test qw(-withtestmore);
+use File::Path qw(make_path);
+use FindBin ();
+use IO::Socket::SSL ();
+use lib "$FindBin::RealBin/lib";
+use HttpdRun qw(slurp spew run_cmd describe_status);
+use OwnHttpd ();
+
+my $s = OwnHttpd->new(__FILE__, 'review2');
+my $dir = $s->dir;
+my $ALICE = '"CN=alice,O=Acme Inc.,C=US"';
+my $ALICE_DN = 'CN=alice,O=Acme Inc.,C=US';
+my $LOG = "$dir/access_log";
+
+$s->add_header(modules => ['include']);
+$s->add('Header always set X-Rule "%{MTLS_AUTHZ_RULE}e"',
+        'Header always set X-Subject "%{MTLS_CLIENT_SUBJECT}e"',
+        'LogFormat "%U %>s subj=\"%{MTLS_CLIENT_SUBJECT}e\" rule=\"%{MTLS_AUTHZ_RULE}e\"" r2');
+
+# Aliases (main server only: <AuthzProviderAlias> is GLOBAL_ONLY).
+# mtls-srv: negated by a Require line of the server configuration and
+#           used plainly elsewhere;
+# mtls-ht:  negated only in an .htaccess;
+# mtls-ok:  never negated (control).
+my %ARULE;
+for my $a (qw(srv ht ok)) {
+    $s->add("<AuthzProviderAlias mtls mtls-$a>");
+    $ARULE{$a} = $s->rule_at($s->add("    MTLSAllowSubject $ALICE"));
+    $s->add('</AuthzProviderAlias>');
+}
+
+my %ht;    # docs subdirectory => .htaccess lines
+my %LRULE; # location => its own rule's file:line
+sub area {
+    my ($name, $ht, @loc) = @_;
+    $s->write_doc("$name/index.html", "$name\n");
+    $ht{$name} = $ht if $ht;
+    return unless @loc;
+    $s->add("    <Location /$name/>", (map { "        $_" } @loc));
+    $LRULE{$name} = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
+    $s->add('    </Location>');
+}
+
+$s->add_vhost;
+$s->add(qq{    CustomLog "$LOG" r2});
+$s->add(qq{    <Directory "$dir/docs">}, '        AllowOverride AuthConfig',
+        '        Require all granted', '        DirectoryIndex index.html', '    </Directory>');
+
+# Fails on main: a grant inside <RequireNone>, which mod_authz_core
+# turns into a denial; Require ip then admits the request.
+area('none', undef,
+     '<RequireAny>', '    <RequireAll>', '        Require all granted',
+     '        <RequireNone>', '            Require mtls', '        </RequireNone>',
+     '    </RequireAll>', '    Require ip 127.0.0.1 ::1', '</RequireAny>');
+
+# Fails on main: the same with an alias of the provider inside
+# <RequireNone> (one that no "Require not" line names).
+area('none-alias', undef,
+     '<RequireAny>', '    <RequireAll>', '        Require all granted',
+     '        <RequireNone>', '            Require mtls-ok', '        </RequireNone>',
+     '    </RequireAll>', '    Require ip 127.0.0.1 ::1', '</RequireAny>');
+
+# Holds (the first review's fix): "Require not <alias>" in the server
+# configuration.
+area('srv-neg', undef,
+     '<RequireAny>', '    <RequireAll>', '        Require all granted',
+     '        Require not mtls-srv', '    </RequireAll>', '    Require ip 127.0.0.1 ::1',
+     '</RequireAny>');
+
+# Fails on main: the same in an .htaccess, with an alias that no Require
+# line of the server configuration negates.
+area('ht-neg', ['<RequireAny>', '<RequireAll>', 'Require all granted', 'Require not mtls-ht',
+                '</RequireAll>', 'Require ip 127.0.0.1 ::1', '</RequireAny>']);
+
+# Fails on main: a plain "Require mtls-srv" is treated as negated
+# because /srv-neg/ negates that alias (/alias-srv/): an admitted client gets no
+# identity variables, and a refused one no denial line.
+area('alias-srv', undef, 'Require mtls-srv');
+# Control: the same with an alias nobody negates.
+area('alias-ok', undef, 'Require mtls-ok');
+
+# Fails on main (README: "mod_headers, a handler (CGI, SSI, PHP,
+# mod_proxy) and mod_log_config see the module's values or none"): a
+# page's own SSI "#set" sets MTLS_CLIENT_SUBJECT after the last fixups
+# pass, and the access log records it.
+$s->write_doc('ssi/page.shtml',
+              qq{<!--#set var="MTLS_CLIENT_SUBJECT" value="CN=admin,O=Acme Inc.,C=US" -->page\n});
+$s->add('    <Location /ssi/>', '        MTLSAuthz On');
+$LRULE{ssi} = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
+$s->add('        Options +Includes', '        AddOutputFilter INCLUDES .shtml', '    </Location>');
+
+$s->add('</VirtualHost>');
+for my $d (sort keys %ht) {
+    spew("$dir/docs/$d/.htaccess", join("\n", @{ $ht{$d} }) . "\n");
+}
+$s->start;
+
+# One GET on a new connection: (status, head, body).
+sub req {
+    my ($path, %o) = @_;
+    my $sock = IO::Socket::SSL->new(
+        PeerHost => '127.0.0.1', PeerPort => $s->port, Timeout => 10,
+        SSL_hostname => 'localhost',
+        SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_NONE(),
+        SSL_cert_file => $s->pki("$o{cert}.pem"), SSL_key_file => $s->pki("$o{cert}.pem"),
+    ) or return (0, "connect: $IO::Socket::SSL::SSL_ERROR", '');
+    print $sock "GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    my $resp = '';
+    local $SIG{ALRM} = sub { die "client timeout\n" };
+    eval { alarm 20; local $/; $resp = <$sock> // ''; alarm 0; 1 } or $resp = '';
+    alarm 0;
+    $sock->close(SSL_fast_shutdown => 1);
+    my ($st) = $resp =~ m{^HTTP/1\.\d (\d{3})};
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    return ($st // 0, $head // '', $body // '');
+}
+
+# A response header set from a variable: '' when it was unset.
+sub hv {
+    my ($head, $name) = @_;
+    my $v = OwnHttpd::header($head, $name);
+    return defined $v && $v ne '(null)' ? $v : '';
+}
+
+# ---- grants under a negated section -----------------------------------------
+for my $area (qw(none none-alias)) {
+    my ($st, $head) = req("/$area/", cert => 'alice-a');
+    is($st, 200, "$area: alice admitted by the other Require line");
+    is(hv($head, 'X-Rule'), '',
+       "$area (FAILS on main): the mtls grant inside a negated section only "
+       . 'counted against alice: no MTLS_AUTHZ_RULE')
+      or diag('X-Rule: ' . hv($head, 'X-Rule') . ' (the rules of the negated line: '
+              . "$LRULE{$area}, $ARULE{ok})");
+    is(hv($head, 'X-Subject'), '', "$area (FAILS on main): ... and no MTLS_CLIENT_SUBJECT");
+    ($st, $head) = req("/$area/", cert => 'bob-a');
+    is($st, 200, "$area: bob admitted");
+    is(hv($head, 'X-Rule'), '', "$area: bob: no MTLS_AUTHZ_RULE");
+}
+
+# ---- Require not <alias> -------------------------------------------------------
+{
+    my ($st, $head) = req('/srv-neg/', cert => 'alice-a');
+    is($st, 200, 'srv-neg: alice admitted by Require ip');
+    is(hv($head, 'X-Rule'), '',
+       'srv-neg (holds): "Require not <alias>" in the server configuration exports nothing');
+
+    ($st, $head) = req('/ht-neg/', cert => 'alice-a');
+    is($st, 200, 'ht-neg: alice admitted by Require ip (.htaccess)');
+    is(hv($head, 'X-Rule'), '',
+       'ht-neg (FAILS on main): "Require not <alias>" in an .htaccess: no MTLS_AUTHZ_RULE')
+      or diag('X-Rule: ' . hv($head, 'X-Rule') . " (the alias's rule is $ARULE{ht}); "
+              . 'the negated aliases are read from the server configuration tree only');
+    is(hv($head, 'X-Subject'), '', 'ht-neg (FAILS on main): ... and no MTLS_CLIENT_SUBJECT');
+}
+
+# ---- a plain use of an alias negated elsewhere -----------------------------------
+for my $a (qw(ok srv)) {
+    my $area = "alias-$a";
+    my $tag = $a eq 'ok' ? '(control)' : '(FAILS on main)';
+    my ($st, $head) = req("/$area/", cert => 'alice-a');
+    is($st, 200, "$area: alice admitted by Require mtls-$a");
+    is(hv($head, 'X-Rule'), $ARULE{$a},
+       "$area $tag: admitted by the alias's rule, so it is exported");
+    is(hv($head, 'X-Subject'), $ALICE_DN, "$area $tag: ... with alice's subject");
+    my $mark = $s->log_mark;
+    ($st) = req("/$area/", cert => 'bob-a');
+    is($st, 403, "$area: bob refused");
+    my $log = $s->log_since($mark);
+    like($log, qr{mtls_authz: client denied by server configuration: /\Q$area\E/: no rule matched},
+         "$area $tag: bob's denial is logged by the module")
+      or diag("error log since the request:\n$log");
+}
+
+# ---- the namespace after the fixups phase ---------------------------------------
+{
+    my ($st, $head, $body) = req('/ssi/page.shtml', cert => 'alice-a');
+    is($st, 200, 'ssi: alice admitted');
+    like($body, qr/^page$/m, 'ssi: the page was served through mod_include');
+    is(hv($head, 'X-Rule'), $LRULE{ssi}, 'ssi: MTLS_AUTHZ_RULE is the location\'s rule');
+    is(hv($head, 'X-Subject'), $ALICE_DN,
+       'ssi (holds): the response header built from MTLS_CLIENT_SUBJECT is alice\'s '
+       . '(mod_headers read it before mod_include ran #set)');
+    select(undef, undef, undef, 0.3);    # the log line follows the response
+    my ($line) = grep { m{^/ssi/page\.shtml } } split /\n/, slurp($LOG);
+    is($line, qq{/ssi/page.shtml 200 subj="$ALICE_DN" rule="$LRULE{ssi}"},
+       'ssi (FAILS on main): the access log records alice\'s subject, not the one the '
+       . 'page set with #set');
+}
+
+$s->stop;
+
+# ---- httpd -t on trees the warnings walk ----------------------------------------
+# A macro that expands to "Require not <alias>" under Satisfy Any and an
+# AllowOverride, an Include of a directory (one empty file), <IfModule>,
+# sections without arguments, 60 nested <RequireAll>. httpd accepts all
+# of it; the module's tree walk must neither crash nor miss the lines
+# that came from a macro or an included file.
+{
+    my $t = OwnHttpd->new(__FILE__, 'review2-tree');
+    my $td = $t->dir;
+    make_path("$td/inc");
+    spew("$td/inc/00-empty.conf", '');
+    spew("$td/inc/10-loc.conf", join("\n",
+        '<IfModule ssl_module>', '<Location /inc/>', '<RequireAll>', 'Require all granted',
+        'Require not mtls-m', '</RequireAll>', 'Satisfy Any', '</Location>', '</IfModule>')
+        . "\n");
+    $t->add_header(modules => ['macro']);
+    $t->add('<AuthzProviderAlias mtls mtls-m>', "    MTLSAllowSubject $ALICE",
+            '</AuthzProviderAlias>',
+            '<Macro Neg $where>', '<Location $where>', '    <RequireAll>',
+            '        Require all granted', '        Require not mtls-m', '    </RequireAll>',
+            '    Satisfy Any', '</Location>', '</Macro>');
+    $t->add_vhost;
+    $t->add('    Use Neg /mac/', qq{    <Directory "$td/docs">}, '        AllowOverride All',
+            '    </Directory>', qq{    Include "$td/inc/"});
+    $t->add('    <Location /deep/>', ('    <RequireAll>') x 60, '    Require mtls',
+            ('    </RequireAll>') x 60, "    MTLSAllowSubject $ALICE", '    </Location>');
+    $t->add('    <Location /else/>', '        <If "true">', '            Require mtls',
+            '        </If>', '        <Else>', '            Require all denied', '        </Else>',
+            "        MTLSAllowSubject $ALICE", '    </Location>');
+    $t->add('</VirtualHost>', 'UndefMacro Neg');
+    spew($t->file, join("\n", @{ $t->{lines} }) . "\n");
+    my ($st, $hung) = run_cmd(30, "$td/test.out", $t->{httpd}, '-t', '-f', $t->file);
+    my $out = slurp("$td/test.out");
+    ok(!$hung && $st == 0 && $out =~ /Syntax OK/,
+       'tree (holds): httpd -t accepts the configuration (' . describe_status($st) . ')')
+      or diag($out);
+    unlike($out, $OwnHttpd::CRASH, 'tree (holds): no crash') or diag($out);
+    like($out, qr/Require not mtls-m \(macro 'neg'.*\) is under Satisfy Any/i,
+         'tree (holds): the Satisfy Any warning names the Require line a macro wrote')
+      or diag($out);
+    like($out, qr{Require not mtls-m \(\Q$td\E/inc/10-loc\.conf:5\) is under Satisfy Any},
+         'tree (holds): ... and the one in a file included from a directory')
+      or diag($out);
+    like($out, qr/Require mtls \(\S+:\d+\): AllowOverride All/,
+         'tree (holds): the AllowOverride warning reaches the line 60 sections deep')
+      or diag($out);
+}
+
+done_testing();
