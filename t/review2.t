@@ -215,6 +215,30 @@ for my $a (qw(ok srv)) {
        . 'page set with #set');
 }
 
+# ---- graceful restart: the negated aliases are read again ------------------------
+# The configuration without "Require not mtls-srv" (/srv-neg/ denies by
+# itself instead): after a graceful restart the plain use in /alias-srv/
+# must be an ordinary one again, not negated by the old tree.
+{
+    my @lines = @{ $s->{lines} };
+    my $n = grep { s/^(\s*)Require not mtls-srv$/${1}Require all denied/ } @lines;
+    is($n, 1, 'graceful: the configuration had one "Require not mtls-srv" to take out');
+    spew($s->file, join("\n", @lines) . "\n");
+    kill 'USR1', $s->{pid} or diag("kill USR1 $s->{pid}: $!");
+    my ($st, $head, $rule) = (0, '', '');
+    for (1 .. 40) {
+        select(undef, undef, undef, 0.5);
+        ($st, $head) = req('/alias-srv/', cert => 'alice-a');
+        $rule = hv($head, 'X-Rule');
+        last if $st == 200 && $rule ne '';
+    }
+    is($st, 200, 'graceful: alice admitted by Require mtls-srv');
+    is($rule, $ARULE{srv},
+       'graceful (holds): once no line negates mtls-srv, its plain use exports the identity');
+    ($st, $head) = req('/srv-neg/', cert => 'alice-a');
+    is($st, 200, 'graceful: /srv-neg/ still admits alice by Require ip');
+}
+
 $s->stop;
 
 # ---- httpd -t on trees the warnings walk ----------------------------------------
