@@ -241,6 +241,91 @@ for my $a (qw(ok srv)) {
 
 $s->stop;
 
+# ---- RequestHeader and mod_dir's fast redirect -----------------------------------
+# mod_headers and mod_dir both run their fixups at APR_HOOK_LAST; the
+# module only asks to come before mod_headers. Where mod_headers is loaded
+# before mod_dir, the order is: the module's check, mod_headers, mod_dir
+# (DirectoryIndex: a subrequest, then a fast redirect), the module's last
+# pass. mod_headers then builds RequestHeader values from the decision
+# for the directory, before mod_dir's subrequest; a fast redirect copies
+# the subrequest's variables into the request but not its request
+# headers. Here the index file's location asks for a certificate (TLS
+# 1.2: mod_ssl renegotiates in the subrequest) and admits bob only; the
+# client answers with bob. The CGI then runs for bob, and gets bob in
+# MTLS_CLIENT_SUBJECT but alice in the header that the README's recipe
+# builds from it. Fails on main.
+{
+    my $f = OwnHttpd->new(__FILE__, 'review2-dir');
+    my $fd = $f->dir;
+    # The order of hooks of the same rank follows the LoadModule lines.
+    # httpd's own httpd.conf (source builds, the official container image)
+    # loads mod_headers before mod_dir; Debian's mods-enabled, read in
+    # alphabetical order, loads mod_dir first, and then mod_dir's fast
+    # redirect comes before mod_headers. The base configuration is
+    # reordered here as httpd.conf has it.
+    my @base = split /\n/, slurp($f->{base});
+    my ($hl) = grep { /^LoadModule\s+headers_module\s/ } @base;
+    my ($di) = grep { $base[$_] =~ /^LoadModule\s+dir_module\s/ } 0 .. $#base;
+    ok(defined $hl && defined $di, 'dx: the base configuration loads mod_headers and mod_dir')
+      or diag(slurp($f->{base}));
+    @base = grep { !/^LoadModule\s+headers_module\s/ } @base;
+    splice @base, $di, 0, $hl if defined $hl && defined $di;
+    spew("$fd/base.conf", join("\n", @base) . "\n");
+    $f->{base} = "$fd/base.conf";
+    $f->add_header(modules => ['cgid', 'info'], loglevel => 'info ssl:debug mtls_authz:debug');
+    # mod_info shows the order the fixups really run in.
+    $f->add('<Location /server-info>', '    SetHandler server-info', '</Location>');
+    $f->add('SSLProtocol -all +TLSv1.2', 'SSLSessionCache none');
+    $f->add_vhost(verify => 'optional');
+    $f->add(qq{    <Directory "$fd/docs/dx">}, '        Options +ExecCGI',
+            '        AddHandler cgi-script .cgi', '        DirectoryIndex index.cgi',
+            '        Require all granted', '    </Directory>',
+            '    <Location /dx/>', '        MTLSAuthz On', "        MTLSAllowSubject $ALICE",
+            '        RequestHeader unset X-Client-Subject',
+            '        RequestHeader set X-Client-Subject "%{MTLS_CLIENT_SUBJECT}e" '
+            . 'env=MTLS_CLIENT_SUBJECT',
+            '    </Location>',
+            '    <Location /dx/index.cgi>', '        SSLVerifyClient require',
+            '        MTLSAllowSubject "CN=bob,O=Acme Inc.,C=US"', '    </Location>',
+            '</VirtualHost>');
+    my $cgi = $f->write_doc('dx/index.cgi', join("\n", '#!/bin/sh',
+        "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
+        'printf "hdr=%s\\n" "$HTTP_X_CLIENT_SUBJECT"',
+        'printf "env=%s\\n" "$MTLS_CLIENT_SUBJECT"', 'exit 0') . "\n");
+    chmod 0755, $cgi or die "$cgi: $!";
+    $f->start;
+    my $mark = $f->log_mark;
+    my ($sock, $why) = $f->tls_connect(cert => 'alice-a', tls => '1.2');
+    ok($sock, 'dx: TLS 1.2 connection as alice') or diag($why);
+    my ($st, $body) = (0, '');
+    if ($sock) {
+        $f->use_cert($sock, 'bob-a');
+        ($st, $body) = $f->get_on($sock, '/dx/');
+        $sock->close(SSL_fast_shutdown => 1);
+    }
+    my $log = $f->log_since($mark);
+    like($log, qr/AH02221: Requesting connection re-negotiation/,
+         'dx: mod_ssl renegotiated in the DirectoryIndex subrequest (precondition)');
+    is($st, 200, 'dx: the index CGI ran') or diag($body);
+    like($body, qr/^env=CN=bob,O=Acme Inc\.,C=US$/m,
+         'dx: the CGI\'s MTLS_CLIENT_SUBJECT is bob\'s, the certificate its location admitted')
+      or diag($body);
+    my ($hdr) = $body =~ /^hdr=(.*)$/m;
+    ok(!defined $hdr || $hdr eq '' || $hdr eq 'CN=bob,O=Acme Inc.,C=US',
+       'dx (FAILS on main): the X-Client-Subject header built from MTLS_CLIENT_SUBJECT '
+       . 'names bob or nobody, not alice, whose certificate the connection no longer has '
+       . 'and whom /dx/index.cgi does not admit')
+      or diag($body);
+    my ($ist, $info) = $f->get('/server-info?hooks', cert => 'alice-a');
+    $info =~ s/<[^>]*>/ /g;
+    $info =~ s/&nbsp;/ /g;
+    my ($fix) = $info =~ /Fixups:(.*?)Insert Filters/s;
+    $fix = join ' ', ($fix // '') =~ /(mod_\w+\.c)/g;
+    like($fix, qr/mod_headers\.c.*mod_dir\.c/,
+         'dx: mod_headers\' fixups run before mod_dir\'s here (precondition)') or diag($fix);
+    $f->stop;
+}
+
 # ---- httpd -t on trees the warnings walk ----------------------------------------
 # A macro that expands to "Require not <alias>" under Satisfy Any and an
 # AllowOverride, an Include of a directory (one empty file), <IfModule>,
