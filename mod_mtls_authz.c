@@ -8,6 +8,7 @@
 
 #include "httpd.h"
 #include "http_config.h"
+#include "http_protocol.h"
 #include "http_request.h"
 #include "apr_optional.h"
 #include "apr_optional_hooks.h"
@@ -53,6 +54,9 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_fixups(mtls_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(mtls_fixups_recheck, NULL, before_headers, APR_HOOK_LAST);
     ap_hook_fixups(mtls_fixups_recheck, NULL, NULL, APR_HOOK_REALLY_LAST);
+    /* Before mod_log_config. */
+    ap_hook_log_transaction(mtls_log_transaction, NULL, NULL,
+                            APR_HOOK_REALLY_FIRST);
 
     APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);

@@ -6,6 +6,7 @@
 #include "http_request.h"
 #include "apr_lib.h"
 #include "apr_strings.h"
+#include <string.h>
 
 #include "mtls_access.h"
 #include "mtls_conf.h"
@@ -47,11 +48,12 @@ enum { GATE_NONE = 0, GATE_PASSED, GATE_DENIED };
  * and looks up only what "Require mtls" granted, see state_inherit). */
 typedef struct {
     request_rec *r;
-    const mtls_conn_id_t *held;     /* the latest identity pinned to r */
-    mtls_decision_t *decisions;     /* every one taken for r */
-    int gate;                       /* MTLSAuthz On, in the access phase */
-    const mtls_decision_t *granted; /* "Require mtls" admitted r by it */
-    apr_array_header_t *pending;    /* its denials, logged if r is refused */
+    const mtls_conn_id_t *held;          /* the latest identity pinned to r */
+    mtls_decision_t *decisions;          /* every one taken for r */
+    int gate;                            /* MTLSAuthz On, in the access phase */
+    const mtls_decision_t *granted;      /* "Require mtls" admitted r by it */
+    const ap_conf_vector_t *access_conf; /* r->per_dir_config at access */
+    apr_array_header_t *pending; /* its denials, logged if r is refused */
     /* What the last settle() found and exported. */
     int settled;
     const ap_conf_vector_t *conf; /* r->per_dir_config then */
@@ -214,9 +216,11 @@ static const char *denial_text(request_rec *r, const mtls_decision_t *d,
 {
     const mtls_identity_t *id = d->h ? d->h->id : NULL;
     const char *reason =
-        d->no_rule ? apr_pstrcat(r->pool, who,
-                                 " but no MTLSAllow* rule applies here", NULL)
-                   : d->reason;
+        d->rule      ? apr_psprintf(r->pool, "listed by rule %s (negated %s)",
+                                    d->rule->source, who)
+        : d->no_rule ? apr_pstrcat(r->pool, who,
+                                   " but no MTLSAllow* rule applies here", NULL)
+                     : d->reason;
     return apr_psprintf(r->pool, "%s: %s; subject \"%s\", issuer %s",
                         ap_escape_logitem(r->pool, r->uri), reason,
                         id ? ap_escape_logitem(r->pool, id->subject_text) : "-",
@@ -233,21 +237,9 @@ static void log_denial(request_rec *r, const mtls_decision_t *d,
 
 /* ---- the module's variables --------------------------------------------- */
 
-/* Removes every variable whose name starts with MTLS_ (apr tables compare
- * names case-insensitively, and so do %{...}e lookups): that namespace
- * is this module's alone, whatever set it before. */
 static void scrub(request_rec *r)
 {
-    apr_table_t *t = r->subprocess_env;
-    const apr_array_header_t *a = apr_table_elts(t);
-    int i = 0;
-    while (i < a->nelts) {
-        const apr_table_entry_t *e = &APR_ARRAY_IDX(a, i, apr_table_entry_t);
-        if (e->key && strncasecmp(e->key, "MTLS_", 5) == 0)
-            apr_table_unset(t, e->key); /* the rest moves down to i */
-        else
-            i++;
-    }
+    mtls_env_scrub(r, NULL);
 }
 
 /* Exports what r is admitted by now, under the configuration it has now
@@ -259,11 +251,11 @@ static void scrub(request_rec *r)
 static int settle(request_rec *r, mtls_req_t *st)
 {
     const mtls_dir_conf_t *dc = dir_conf(r);
-    mtls_policy_t pol;
     const mtls_decision_t *gd = st->granted;
+    mtls_policy_t pol;
     mtls_decision_t *d;
-    const char *who;
-    int audit;
+    const char *who = NULL; /* NULL: export what is admitted, refuse none */
+    int audit = 0;
 
     scrub(r);
     st->settled = 1;
@@ -276,10 +268,18 @@ static int settle(request_rec *r, mtls_req_t *st)
         audit = mtls_dir_audit(dc);
         who = "MTLSAuthz On";
     }
-    else if (gd) {
+    else if (gd && (st->access_conf == NULL ||
+                    st->access_conf == r->per_dir_config)) {
+        /* Granted under this configuration: it holds only while its rules
+         * admit the certificate on the connection. */
         pol = gd->policy;
-        audit = 0;
         who = "Require mtls";
+    }
+    else if (gd) {
+        /* A fast redirect (MultiViews, DirectoryIndex) since: its
+         * subrequest was authorized under the configuration r has now.
+         * Export what that configuration's rules admit, if anything. */
+        pol = policy_of(dc, 0);
     }
     else {
         return DECLINED;
@@ -291,6 +291,8 @@ static int settle(request_rec *r, mtls_req_t *st)
         st->id = d->h;
         return DECLINED;
     }
+    if (who == NULL)
+        return DECLINED;
     if (!d->logged) {
         d->logged = 1;
         log_denial(r, d, who, APLOG_ERR, audit);
@@ -325,6 +327,10 @@ static int gate(request_rec *r, const mtls_dir_conf_t *dc)
 int mtls_access_checker(request_rec *r)
 {
     const mtls_dir_conf_t *dc = dir_conf(r);
+    /* Before any other module can refuse the request (an ErrorDocument
+     * and the access log would see what SetEnvIf put in the namespace). */
+    scrub(r);
+    state(r)->access_conf = r->per_dir_config;
     return dc->enforce == 1 ? gate(r, dc) : DECLINED;
 }
 
@@ -375,6 +381,20 @@ static apr_status_t log_pending(void *data)
     return APR_SUCCESS;
 }
 
+/* Logs d's denial when the request ends, if it ends refused. */
+static void pend(request_rec *r, mtls_req_t *st, mtls_decision_t *d)
+{
+    if (d->logged)
+        return;
+    d->logged = 1;
+    if (st->pending == NULL) {
+        st->pending = apr_array_make(r->pool, 1, sizeof(d));
+        /* Before the pool's subpools go: r must still be whole. */
+        apr_pool_pre_cleanup_register(r->pool, st, log_pending);
+    }
+    APR_ARRAY_PUSH(st->pending, const mtls_decision_t *) = d;
+}
+
 /* The MTLS_REQUIRE_* flags of a Require line, as its parsed argument
  * (NULL for none). */
 static const int require_flags[] = {0, 1, 2, 3};
@@ -389,20 +409,33 @@ authz_status mtls_require_check(request_rec *r, const char *require_line,
     mtls_decision_t *d = decide(r, st, &pol);
     (void)require_line;
 
-    /* Under "Require not", mod_authz_core turns a grant into a denial and
-     * a denial into a grant: neither is this module admitting anyone, so
-     * nothing is exported and no denial is logged. An alias only says so
-     * through the provider name mod_authz_core notes for it. */
-    if (!(flags & MTLS_REQUIRE_NOT) && mtls_conf_alias_negated(apr_table_get(
-                                           r->notes, AUTHZ_PROVIDER_NAME_NOTE)))
-        flags |= MTLS_REQUIRE_NOT;
+    /* Under an odd number of negations ("Require not", <RequireNone>,
+     * <RequireNotAll>) mod_authz_core turns a grant into a denial and a
+     * denial into "neutral": this module admits nobody there, so nothing
+     * is exported and no denial is logged. */
     if (flags & MTLS_REQUIRE_NOT) {
-        if (d->rule == NULL)
+        if (d->rule == NULL) {
             scrub(r);
-        return d->rule ? AUTHZ_GRANTED : AUTHZ_DENIED;
+            return AUTHZ_DENIED;
+        }
+        /* Here a grant is what refuses: in Audit mode it abstains, and
+         * the line says which rule would have refused; otherwise the
+         * denial is logged if the request ends refused, as any. */
+        if (mtls_dir_audit(dc)) {
+            if (!d->logged) {
+                d->logged = 1;
+                log_denial(r, d, "Require mtls", APLOG_WARNING, 1);
+            }
+            return AUTHZ_NEUTRAL;
+        }
+        pend(r, st, d);
+        return AUTHZ_GRANTED;
     }
     if (d->rule) {
-        if (st->granted == NULL)
+        /* An alias that some Require line negates may be negated here:
+         * mod_authz_core tells only its name. Its grants export nothing. */
+        if (st->granted == NULL && !mtls_conf_alias_negated(apr_table_get(
+                                       r->notes, AUTHZ_PROVIDER_NAME_NOTE)))
             st->granted = d;
         return AUTHZ_GRANTED;
     }
@@ -414,15 +447,7 @@ authz_status mtls_require_check(request_rec *r, const char *require_line,
         }
         return AUTHZ_NEUTRAL;
     }
-    if (!d->logged) {
-        d->logged = 1;
-        if (st->pending == NULL) {
-            st->pending = apr_array_make(r->pool, 1, sizeof(d));
-            /* Before the pool's subpools go: r must still be whole. */
-            apr_pool_pre_cleanup_register(r->pool, st, log_pending);
-        }
-        APR_ARRAY_PUSH(st->pending, const mtls_decision_t *) = d;
-    }
+    pend(r, st, d);
     return AUTHZ_DENIED;
 }
 
@@ -495,13 +520,57 @@ int mtls_fixups(request_rec *r)
 int mtls_fixups_recheck(request_rec *r)
 {
     mtls_req_t *st = state(r);
+    const mtls_conn_id_t *before = st->id;
+    int rc;
+
     if (st->settled && st->conf == r->per_dir_config &&
         (st->rule == NULL ||
          (mtls_conn_identity(r, &st->held) == MTLS_CONN_VERIFIED &&
           st->held == st->id)) &&
         mtls_env_intact(r, &st->env))
         return DECLINED; /* nothing changed since mtls_fixups */
-    return settle(r, st);
+    rc = settle(r, st);
+    /* Modules in between (mod_rewrite, mod_headers) may already have
+     * used the identity exported before: a request must not go on with
+     * two certificates' identities. A renegotiation to another
+     * certificate during fixups (mod_dir's subrequest) ends it. */
+    if (rc == DECLINED && before && st->id &&
+        memcmp(before->id->cert_fp, st->id->id->cert_fp, MTLS_FP_LEN) != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "mtls_authz: client denied by server configuration: "
+                      "%s: the client certificate changed after its identity "
+                      "was exported (a renegotiation during fixups); subject "
+                      "\"%s\", earlier \"%s\"",
+                      ap_escape_logitem(r->pool, r->uri),
+                      ap_escape_logitem(r->pool, st->id->id->subject_text),
+                      ap_escape_logitem(r->pool, before->id->subject_text));
+        scrub(r);
+        st->rule = NULL;
+        st->id = NULL;
+        st->env.n = 0;
+        return HTTP_FORBIDDEN;
+    }
+    return rc;
+}
+
+/* The last word on the namespace, before mod_log_config writes the
+ * request: whatever a handler or an error path set there goes. */
+int mtls_log_transaction(request_rec *r)
+{
+    for (; r; r = r->next) {
+        const mtls_req_t *st = state_get(r);
+        if (st && st->rule) {
+            if (!mtls_env_intact(r, &st->env)) {
+                /* A handler changed some (SSI #set): the module's again. */
+                scrub(r);
+                mtls_env_restore(r, &st->env);
+            }
+        }
+        else {
+            scrub(r);
+        }
+    }
+    return DECLINED;
 }
 
 /* ---- for other modules -------------------------------------------------- */

@@ -14,6 +14,7 @@ int mtls_access_checker(request_rec *r);
 int mtls_access_checker_ex(request_rec *r);
 int mtls_fixups(request_rec *r);
 int mtls_fixups_recheck(request_rec *r);
+int mtls_log_transaction(request_rec *r);
 
 /* The "Require mtls" authorization provider. */
 authz_status mtls_require_check(request_rec *r, const char *require_line,

@@ -269,13 +269,31 @@ static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
     return NULL;
 }
 
+/* Does mod_authz_core turn a grant of this Require line into a denial?
+ * Each "not" on the line and each <RequireNone> or <RequireNotAll> around
+ * it negates once; mod_authz_core reshapes the sections (De Morgan) but
+ * keeps that parity. */
+static int require_negated(apr_pool_t *p, const ap_directive_t *d)
+{
+    const char *args = d->args;
+    int neg = strcasecmp(ap_getword_conf(p, &args), "not") == 0;
+    for (d = d->parent; d; d = d->parent) {
+        if (strcasecmp(d->directive, "<RequireNone") == 0 ||
+            strcasecmp(d->directive, "<RequireNotAll") == 0)
+            neg = !neg;
+        else if (strcasecmp(d->directive, "<RequireAll") != 0 &&
+                 strcasecmp(d->directive, "<RequireAny") != 0)
+            break;
+    }
+    return neg;
+}
+
 int mtls_conf_note_require(cmd_parms *cmd)
 {
-    /* mod_authz_core takes "not" off before it asks the provider to
-     * parse the rest; the directive still has it. */
-    const char *args = cmd->directive ? cmd->directive->args : NULL;
     int flags = 0;
-    if (args && strcasecmp(ap_getword_conf(cmd->temp_pool, &args), "not") == 0)
+    /* mod_authz_core takes "not" off before it asks the provider to
+     * parse the rest; the directive still has it, and its sections. */
+    if (cmd->directive && require_negated(cmd->temp_pool, cmd->directive))
         flags |= MTLS_REQUIRE_NOT;
     if (in_htaccess(cmd))
         return flags | MTLS_REQUIRE_HTACCESS;
@@ -399,9 +417,12 @@ static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
 {
     const char *path = ap_server_root_relative(cmd->pool, arg);
     mtls_ruleset_t *rs;
-    const char *err = ap_check_cmd_context(cmd, NOT_IN_LIMIT);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_LIMIT | NOT_IN_HTACCESS);
     int n = 0;
 
+    /* Not even where AllowOverrideList names it: it would let .htaccess
+     * authors read any file the server can read, and re-read it on every
+     * request. */
     if (err)
         return err;
     if (path == NULL || *arg == '\0')
@@ -571,10 +592,39 @@ static void find_negated(apr_pool_t *p, const ap_directive_t *d,
         int neg;
         const char *w;
         if (strcasecmp(d->directive, "Require") == 0 &&
-            (w = require_names(p, d, &neg), neg) &&
-            apr_hash_get(aliases, w, APR_HASH_KEY_STRING))
-            apr_hash_set(negated, w, APR_HASH_KEY_STRING, "");
+            (w = require_names(p, d, &neg),
+             apr_hash_get(aliases, w, APR_HASH_KEY_STRING)) &&
+            require_negated(p, d) &&
+            !apr_hash_get(negated, w, APR_HASH_KEY_STRING))
+            apr_hash_set(negated, apr_pstrdup(p, w), APR_HASH_KEY_STRING, d);
         find_negated(p, d->first_child, aliases, negated);
+    }
+}
+
+/* An alias of this module's provider used both negated and not: the
+ * provider learns only its name, so none of its grants can count as an
+ * admission (no variables), which its positive uses would not expect. */
+static void warn_mixed_aliases(server_rec *s, apr_pool_t *p,
+                               const ap_directive_t *d, apr_hash_t *aliases)
+{
+    for (; d; d = d->next) {
+        int neg;
+        const char *w;
+        const ap_directive_t *n;
+        if (strcasecmp(d->directive, "Require") == 0 &&
+            (w = require_names(p, d, &neg),
+             apr_hash_get(aliases, w, APR_HASH_KEY_STRING)) &&
+            !require_negated(p, d) &&
+            (n = apr_hash_get(negated_aliases, w, APR_HASH_KEY_STRING)))
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "mtls_authz: Require %s (%s:%d): that alias is also "
+                         "negated (%s:%d), and this module learns only an "
+                         "alias's name: none of its grants sets the identity "
+                         "variables; give the negated uses an alias of their "
+                         "own",
+                         d->args, d->filename, d->line_num, n->filename,
+                         n->line_num);
+        warn_mixed_aliases(s, p, d->first_child, aliases);
     }
 }
 
@@ -606,10 +656,11 @@ static const ap_directive_t *vhost_of(const ap_directive_t *d)
 }
 
 /* The first directive that lets .htaccess files authorize, for the main
- * server (whose <Directory> sections apply to every virtual host) and
- * for each <VirtualHost>. */
+ * server (whose <Directory> sections apply to every virtual host), for
+ * each <VirtualHost>, and anywhere (*any: a main-server section applies
+ * in every virtual host, so any of theirs counts). */
 static void find_overrides(apr_pool_t *p, const ap_directive_t *d,
-                           apr_hash_t *found)
+                           apr_hash_t *found, const ap_directive_t **any)
 {
     for (; d; d = d->next) {
         if (lets_htaccess_authorize(p, d)) {
@@ -617,9 +668,33 @@ static void find_overrides(apr_pool_t *p, const ap_directive_t *d,
             *key = vhost_of(d);
             if (!apr_hash_get(found, key, sizeof(*key)))
                 apr_hash_set(found, key, sizeof(*key), d);
+            if (*any == NULL)
+                *any = d;
         }
-        find_overrides(p, d->first_child, found);
+        find_overrides(p, d->first_child, found, any);
     }
+}
+
+/* The Satisfy Any of a section: a Satisfy line of its own or of a
+ * <Limit>, <LimitExcept> or <If> in it, the last one winning (NULL for
+ * Satisfy All); or inherited when it has none. */
+static const ap_directive_t *satisfy_of(apr_pool_t *p, const ap_directive_t *d,
+                                        const ap_directive_t *inherited)
+{
+    for (; d; d = d->next) {
+        if (strcasecmp(d->directive, "Satisfy") == 0)
+            inherited = strcasecmp(arg_word(p, d, 0), "any") == 0 ? d : NULL;
+        else if (strcasecmp(d->directive, "<Limit") == 0 ||
+                 strcasecmp(d->directive, "<LimitExcept") == 0 ||
+                 strcasecmp(d->directive, "<If") == 0 ||
+                 strcasecmp(d->directive, "<ElseIf") == 0 ||
+                 strcasecmp(d->directive, "<Else") == 0) {
+            const ap_directive_t *in = satisfy_of(p, d->first_child, NULL);
+            if (in)
+                inherited = in;
+        }
+    }
+    return inherited;
 }
 
 typedef struct {
@@ -627,6 +702,7 @@ typedef struct {
     apr_pool_t *p;
     apr_hash_t *aliases;
     apr_hash_t *overrides;
+    const ap_directive_t *any_override;
 } walk_ctx;
 
 /* Warns for each Require naming this module's provider that something
@@ -645,10 +721,7 @@ static void warn_requires(walk_ctx *w, const ap_directive_t *first,
                           const ap_directive_t *any)
 {
     const ap_directive_t *d, *vh = NULL, *ov;
-    for (d = first; d; d = d->next) {
-        if (strcasecmp(d->directive, "Satisfy") == 0)
-            any = strcasecmp(arg_word(w->p, d, 0), "any") == 0 ? d : NULL;
-    }
+    any = satisfy_of(w->p, first, any);
     for (d = first; d; d = d->next) {
         if (requires_mtls(w->p, d, w->aliases)) {
             if (any)
@@ -661,8 +734,11 @@ static void warn_requires(walk_ctx *w, const ap_directive_t *first,
                              d->args, d->filename, d->line_num, any->filename,
                              any->line_num);
             vh = vhost_of(d);
-            ov = apr_hash_get(w->overrides, &vh, sizeof(vh));
-            if (ov == NULL && vh) {
+            if (vh == NULL) {
+                ov = w->any_override;
+            }
+            else if ((ov = apr_hash_get(w->overrides, &vh, sizeof(vh))) ==
+                     NULL) {
                 vh = NULL;
                 ov = apr_hash_get(w->overrides, &vh, sizeof(vh));
             }
@@ -691,10 +767,12 @@ static void check_requires(server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp)
     w.p = ptemp;
     w.aliases = apr_hash_make(ptemp);
     w.overrides = apr_hash_make(ptemp);
+    w.any_override = NULL;
     find_aliases(ptemp, ap_conftree, w.aliases);
     negated_aliases = apr_hash_make(pconf);
     find_negated(pconf, ap_conftree, w.aliases, negated_aliases);
-    find_overrides(ptemp, ap_conftree, w.overrides);
+    warn_mixed_aliases(s, ptemp, ap_conftree, w.aliases);
+    find_overrides(ptemp, ap_conftree, w.overrides, &w.any_override);
     warn_requires(&w, ap_conftree, NULL);
 }
 

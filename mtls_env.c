@@ -109,18 +109,58 @@ static int in_block(const mtls_env_mark_t *m, const char *s)
     return m->block && s >= m->block && s < m->block + m->size;
 }
 
+/* Is this entry one that mark recorded, name and value? */
+static int ours(const mtls_env_mark_t *m, const apr_table_entry_t *e)
+{
+    return m && m->n &&
+           ((e->key == rule_var && e->val == m->rule) ||
+            (in_block(m, e->key) && in_block(m, e->val)));
+}
+
+static int in_namespace(const apr_table_entry_t *e)
+{
+    return e->key && strncasecmp(e->key, "MTLS_", 5) == 0;
+}
+
 int mtls_env_intact(const request_rec *r, const mtls_env_mark_t *mark)
 {
     const apr_array_header_t *a = apr_table_elts(r->subprocess_env);
     const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
     int i, n = 0;
     for (i = 0; i < a->nelts; i++) {
-        if (e[i].key == NULL || strncasecmp(e[i].key, "MTLS_", 5) != 0)
+        if (!in_namespace(&e[i]))
             continue;
-        if (!(e[i].key == rule_var && e[i].val == mark->rule) &&
-            !(in_block(mark, e[i].key) && in_block(mark, e[i].val)))
+        if (!ours(mark, &e[i]))
             return 0;
         n++;
     }
     return n == mark->n;
+}
+
+void mtls_env_scrub(request_rec *r, const mtls_env_mark_t *mark)
+{
+    apr_table_t *t = r->subprocess_env;
+    const apr_array_header_t *a = apr_table_elts(t);
+    int i = 0;
+    while (i < a->nelts) {
+        const apr_table_entry_t *e = &APR_ARRAY_IDX(a, i, apr_table_entry_t);
+        if (in_namespace(e) && !ours(mark, e))
+            /* Every entry of that name goes; the rest moves down to i. */
+            apr_table_unset(t, e->key);
+        else
+            i++;
+    }
+}
+
+void mtls_env_restore(request_rec *r, const mtls_env_mark_t *mark)
+{
+    const char *p = mark->block, *end = mark->block + mark->size;
+    if (mark->n == 0)
+        return;
+    apr_table_addn(r->subprocess_env, rule_var, mark->rule);
+    while (p && p < end) {
+        const char *k = p, *v = k + strlen(k) + 1;
+        apr_table_addn(r->subprocess_env, k, v);
+        p = v + strlen(v) + 1;
+    }
 }

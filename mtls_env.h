@@ -36,6 +36,16 @@ void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
  * names and values, with nothing changed or added since? */
 int mtls_env_intact(const request_rec *r, const mtls_env_mark_t *mark);
 
+/* Removes from r->subprocess_env every variable whose name starts with
+ * MTLS_ (apr tables compare names case-insensitively, and so do %{...}e
+ * lookups) that is not what mark recorded (mark NULL: all of them). The
+ * namespace is this module's alone, whatever set it. A variable of that
+ * name set by someone else goes entirely, this module's value too. */
+void mtls_env_scrub(request_rec *r, const mtls_env_mark_t *mark);
+
+/* Adds again what mark recorded (after a scrub). */
+void mtls_env_restore(request_rec *r, const mtls_env_mark_t *mark);
+
 /* The identity's variables, built once per extracted identity in p (the
  * connection's identity pool): the SAN extension is decoded and the
  * fingerprints formatted per connection, not per request. */

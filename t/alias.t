@@ -29,7 +29,10 @@ $s->add('<AuthzProviderAlias mtls partner-alice>');
 my $A = $s->rule_at($s->add('    MTLSAllow "subject=CN=alice,O=Acme Inc.,C=US"'));
 $s->add('</AuthzProviderAlias>', '<AuthzProviderAlias mtls partner-bob>');
 my $B = $s->rule_at($s->add('    MTLSAllow "subject=CN=bob,O=Acme Inc.,C=US"'));
-$s->add('</AuthzProviderAlias>');
+# A deny-list alias of its own: an alias that some line negates is never
+# taken as an admission, so one alias should not serve both (httpd warns).
+$s->add('</AuthzProviderAlias>', '<AuthzProviderAlias mtls banned-alice>',
+        '    MTLSAllow "subject=CN=alice,O=Acme Inc.,C=US"', '</AuthzProviderAlias>');
 $s->add_vhost;
 # Both aliases must hold; in either order.
 $s->add('    <Location /t/all-ab>', '        <RequireAll>', '            Require partner-alice',
@@ -43,7 +46,7 @@ $s->add('    <Location /t/any-ab>', '        <RequireAny>', '            Require
         '            Require partner-alice', '        </RequireAny>', '    </Location>');
 # Everyone but alice.
 $s->add('    <Location /t/none-alice>', '        <RequireAll>', '            Require all granted',
-        '            <RequireNone>', '                Require partner-alice',
+        '            <RequireNone>', '                Require banned-alice',
         '            </RequireNone>', '        </RequireAll>', '    </Location>');
 # The gate admits every CA A client; the alias then admits bob alone.
 $s->add('    <Location /t/gate-bob>', '        MTLSAuthz On');

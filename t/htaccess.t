@@ -14,6 +14,7 @@ use Apache::Test qw(-withtestmore);
 use File::Path qw(make_path remove_tree);
 use FindBin ();
 use IO::Socket::SSL ();
+use Time::HiRes qw(sleep);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs pins $CRASH free_port slurp spew describe_status
   start_server stop_server user_lines ssl_vhost_lines);
@@ -104,6 +105,18 @@ my @rows = (
     ['fileinfo', 'Directory', ['MTLSAuthz On', "MTLSAllowSubject $ALICE"],
      ["MTLSAllowSubject $BOB"], {'alice-a' => 500, 'bob-a' => 500},
      qr/MTLSAllowSubject not allowed here/, 'FileInfo'],
+    # AllowOverrideList lets a directive into .htaccess by name: the same
+    # limits hold, and MTLSAllowFile stays out.
+    ['list-file', 'Directory', ['MTLSAuthz On', "MTLSAllowSubject $ALICE"],
+     ['MTLSAllowFile /etc/passwd'], {'alice-a' => 500, 'bob-a' => 500},
+     qr/MTLSAllowFile cannot occur within htaccess files/,
+     "None\n        AllowOverrideList MTLSAllowFile"],
+    ['list-off', 'Directory', ['MTLSAuthz On', "MTLSAllowSubject $ALICE"],
+     ['MTLSAuthz Off'], {'alice-a' => 500, 'bob-a' => 500}, $NOT_HERE,
+     "None\n        AllowOverrideList MTLSAuthz"],
+    ['list-widen', 'Directory', ['MTLSAuthz On', "MTLSAllowSubject $ALICE"],
+     ["MTLSAllowSubject $BOB"], {'alice-a' => 403, 'bob-a' => 403}, undef,
+     "None\n        AllowOverrideList MTLSAllowSubject"],
 );
 
 my $dir = "$CFG/htaccess";

@@ -375,6 +375,12 @@ sub full_then_resumed {
     if ($want == 403) {
         denied_as_not_verified($what, $full[$_], $c->{status}[$_]) for 0, 1;
         denied_as_not_verified($what, $res[$_], $r->{status}[$_]) for 0, 1;
+        # TLS 1.2: mod_ssl reads SUCCESS on the resumed session; only the
+        # verify result stored in the session refuses it, and the log says so.
+        if ($o{tls} eq '1.2') {
+            ok(error_logged(qr{\Q$res[0]\E: not verified: [^;]*\(the TLS session's verify result\)}),
+               "$what: the resumed denial names the TLS session's verify result");
+        }
     }
 }
 

@@ -30,6 +30,8 @@ my $ALICE = '"CN=alice,O=Acme Inc.,C=US"';
 my $BOB = '"CN=bob,O=Acme Inc.,C=US"';
 
 $s->add_header(modules => ['headers', 'access_compat', 'rewrite', 'cgid']);
+$s->add('<AuthzProviderAlias mtls nalias>', "    MTLSAllowSubject $ALICE",
+        '</AuthzProviderAlias>');
 # Every response tells which rule and subject the request was exported
 # with, so that a case can see variables a backend would see.
 $s->add('Header always set X-Rule "%{MTLS_AUTHZ_RULE}e"',
@@ -132,6 +134,59 @@ my %H2RULE;
             '        SetEnvIf X-Preset "(.+)" MTLS-CLIENT-SUBJECT=$1 mtls.authz.rule=$1',
             '        Header always set X-Dash "%{MTLS-CLIENT-SUBJECT}e"',
             '    </Location>');
+}
+
+# <RequireNone> negates what it holds, as "Require not" does (mod_authz_core
+# turns it into negated lines): a grant of Require mtls there refuses, and
+# a request let in by another Require line was not admitted by this
+# module. The same for an alias of mtls; an alias negated somewhere is
+# never taken as an admission, even where it is not negated.
+my ($none_line, $nalias_line);
+{
+    $s->write_doc("$_/index.html", "$_\n") for qw(none-neg none-alias alias-pos);
+    $s->add('    <Location /none-neg/>', '        <RequireAny>', '            <RequireAll>',
+            '                Require all granted', '                <RequireNone>',
+            '                    Require mtls', '                </RequireNone>',
+            '            </RequireAll>', '            Require ip 127.0.0.1 ::1',
+            '        </RequireAny>');
+    $none_line = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
+    $s->add('    </Location>',
+            '    <Location /none-alias/>', '        <RequireAny>', '            <RequireAll>',
+            '                Require all granted', '                <RequireNone>',
+            '                    Require nalias', '                </RequireNone>',
+            '            </RequireAll>', '            Require ip 127.0.0.1 ::1',
+            '        </RequireAny>', '    </Location>',
+            '    <Location /alias-pos/>', '        Require nalias', '    </Location>');
+}
+
+# A deny list: "Require not mtls" refuses the clients the rules admit,
+# and the module says which rule; under Audit it abstains and says so.
+my ($deny_line, $deny_audit_line);
+{
+    $s->write_doc("$_/index.html", "$_\n") for qw(deny-list deny-audit);
+    $s->add('    <Location /deny-list/>', '        <RequireAll>', '            Require all granted',
+            '            Require not mtls', '        </RequireAll>');
+    $deny_line = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
+    $s->add('    </Location>', '    <Location /deny-audit/>', '        MTLSAuthzMode Audit',
+            '        <RequireAll>', '            Require all granted',
+            '            Require not mtls', '        </RequireAll>');
+    $deny_audit_line = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
+    $s->add('    </Location>');
+}
+
+# A request that another module refuses (here Require ip, beside a
+# Require mtls that the rules grant) never reaches the module's fixups:
+# its access check already removed what SetEnvIf put in the namespace,
+# so the ErrorDocument and the access log see none of it.
+{
+    my $env_cgi = $s->write_env_cgi;
+    $s->write_doc('other-deny/index.html', "other-deny\n");
+    $s->add(qq{    ScriptAlias /errdoc/ "$dir/cgi/"},
+            '    <Location /other-deny/>', '        SetEnvIf X-Preset "(.+)" MTLS_CLIENT_SUBJECT=$1',
+            '        <RequireAll>', '            Require mtls', '            Require ip 192.0.2.1',
+            '        </RequireAll>', "        MTLSAllowSubject $ALICE",
+            '        ErrorDocument 403 /errdoc/env.cgi', '    </Location>',
+            qq{    CustomLog "$dir/review_log" "%U %>s subj=%{MTLS_CLIENT_SUBJECT}e"});
 }
 
 # Holds: .htaccess Require mtls with the server's rules in scope: both.
@@ -256,6 +311,56 @@ is(status('/satisfy-gate/', cert => 'bob-a'), 403,
     ($st, $head) = req('/neg/', cert => 'bob-a');
     is($st, 200, 'neg: bob admitted');
     is(hv($head, 'X-Rule'), '', 'neg: bob: no MTLS_AUTHZ_RULE');
+}
+
+# ---- <RequireNone>, negated aliases ------------------------------------------
+{
+    my ($st, $head) = req('/none-neg/', cert => 'alice-a');
+    is($st, 200, 'none-neg: alice admitted by Require ip');
+    is(hv($head, 'X-Rule'), '', 'none-neg: Require mtls inside <RequireNone> granted for alice '
+       . 'is no admission: no MTLS_AUTHZ_RULE') or diag("deny-list rule: $none_line");
+    is(hv($head, 'X-Subject'), '', 'none-neg: ... and no MTLS_CLIENT_SUBJECT');
+    ($st, $head) = req('/none-alias/', cert => 'alice-a');
+    is($st, 200, 'none-alias: alice admitted by Require ip');
+    is(hv($head, 'X-Rule'), '', 'none-alias: an alias inside <RequireNone>: no MTLS_AUTHZ_RULE');
+    ($st, $head) = req('/alias-pos/', cert => 'alice-a');
+    is($st, 200, 'alias-pos: alice admitted by the alias, not negated here');
+    is(hv($head, 'X-Rule'), '', 'alias-pos: an alias negated elsewhere exports nothing '
+       . '(documented: mod_authz_core names only the alias)');
+    is(status('/alias-pos/', cert => 'bob-a'), 403, 'alias-pos: bob refused');
+}
+
+# ---- a deny list ----------------------------------------------------------------
+{
+    my $mark = $s->log_mark;
+    is(status('/deny-list/', cert => 'alice-a'), 403, 'deny-list: alice, listed, refused');
+    is(status('/deny-list/', cert => 'bob-a'), 200, 'deny-list: bob, not listed, admitted');
+    # The line is written when the request ends (after the answer).
+    my $re = qr{\[mtls_authz:error\] .*client denied by server configuration: /deny-list/: listed by rule \Q$deny_line\E \(negated Require mtls\); subject "CN=alice,};
+    my $log = '';
+    for (1 .. 50) {
+        $log = $s->log_since($mark);
+        last if $log =~ $re;
+    }
+    like($log, $re, 'deny-list: the error log names the rule that listed alice');
+    $mark = $s->log_mark;
+    is(status('/deny-audit/', cert => 'alice-a'), 200,
+       'deny-audit: under Audit the negated line abstains: alice admitted');
+    like($s->log_since($mark), qr{\[mtls_authz:warn\] .*AUDIT \(admitted\): client denied by server configuration: /deny-audit/: listed by rule \Q$deny_audit_line\E \(negated Require mtls\)},
+         'deny-audit: ... and the AUDIT line says which rule would have refused her');
+}
+
+# ---- a request another module refuses ---------------------------------------
+{
+    my ($st, undef, $body) = req('/other-deny/', cert => 'alice-a',
+                                 headers => "X-Preset: CN=admin,O=Acme Inc.,C=US\r\n");
+    is($st, 403, 'other-deny: alice refused by Require ip');
+    like($body, qr/^backend=env\.cgi$/m, 'other-deny: the ErrorDocument CGI ran');
+    unlike($body, qr/MTLS_/, 'other-deny: it sees no MTLS_* and no REDIRECT_MTLS_* '
+           . 'variable from the client') or diag($body);
+    sleep 1;
+    like(slurp("$dir/review_log"), qr{^/other-deny/ 403 subj=-$}m,
+         'other-deny: the access log shows no MTLS_CLIENT_SUBJECT from the client');
 }
 
 # ---- .htaccess Require mtls beside the server's rules ---------------------

@@ -256,7 +256,7 @@ my @missing = missing_prereqs(%at);
 push @missing, "$BASE loads no mod_ssl"
   if -f $BASE && slurp($BASE) !~ /^LoadModule\s+ssl_module/m;
 
-plan tests => 57;
+plan tests => 65;
 
 ok(!@missing, 'preconditions: httpd, module and base configuration exist')
   or diag(join "\n", @missing);
@@ -461,6 +461,24 @@ for my $c (@trusted) {
     like($out, $msg, "$name: start says the same");
 }
 
+# The same for a line of a rule file.
+{
+    my $name = 'gate-dead-file-rule';
+    my ($dir, $port) = new_case($name);
+    spew("$dir/rules.txt", "# one partner\n\"subject=CN=bob,O=Acme Inc.,C=US\" "
+         . "issuer=sha256:$FP->{FP_CA_B}\n");
+    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
+        ssl_vhost($port, 'trust-all.crt',
+            '    <Location /x>',
+            '        MTLSAuthz On',
+            ">>        MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_A}",
+            "        MTLSAllowFile \"$dir/rules.txt\"",
+            '    </Location>'));
+    my $msg = qr/\Qthe rule at $dir\/rules.txt:2 pins issuer=sha256:$FP->{FP_CA_B}, which is not one of the MTLSAllowIssuerFingerprint values of its scope ($file:$line)\E/;
+    my $out = config_test_fails($name, $dir, $file);
+    like($out, $msg, "$name: httpd -t names the rule file's line, its issuer and the gate");
+}
+
 # ---- e. Require mtls under Satisfy Any: a warning ---------------------------
 # mod_access_compat's Allow can admit a client under Satisfy Any without
 # mod_authz_core asking any Require line; MTLSAuthz On is not affected.
@@ -480,6 +498,9 @@ my @satisfy = (
       '        <Files "x">', '            Satisfy All', '            Require mtls',
       '            MTLSAllowSAN DNS:alice.example.com', '        </Files>',
       '    </Directory>'], 0],
+    ['satisfy-any-limit', ['    <Location /x>', '        <Limit GET>', '>>            Satisfy Any',
+      '        </Limit>', '        Require mtls', '        MTLSAllowSAN DNS:alice.example.com',
+      '    </Location>'], 1],
     ['satisfy-any-gate', ['    <Location /x>', '        Satisfy Any', '        MTLSAuthz On',
       '        MTLSAllowSAN DNS:alice.example.com', '    </Location>'], 0],
 );
@@ -514,6 +535,9 @@ my @override = (
      ['    <Location /x>', '        <RequireAll>', '            Require all granted',
       '            Require not mtls', '        </RequireAll>',
       '        MTLSAllowSAN DNS:alice.example.com', '    </Location>'], 1],
+    ['override-vhost', ['<Location /m>', '    Require mtls',
+      '    MTLSAllowSAN DNS:alice.example.com', '</Location>'],
+     ['    <Directory "/srv">', '>>        AllowOverride All', '    </Directory>'], 1],
     ['override-none', ['<Directory "/srv">', '    AllowOverride None', '</Directory>'],
      ['    <Location /x>', '        Require mtls', '        MTLSAllowSAN DNS:alice.example.com',
       '    </Location>'], 0],
@@ -535,4 +559,22 @@ for my $c (@override) {
     else {
         unlike($out, qr/lets \.htaccess files replace Require lines/, "$name: no warning");
     }
+}
+
+# ---- g. an alias of mtls used both negated and not: a warning ---------------
+{
+    my $name = 'alias-mixed';
+    my ($dir, $port) = new_case($name);
+    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
+        '<AuthzProviderAlias mtls partner>', '    MTLSAllowSAN DNS:alice.example.com',
+        '</AuthzProviderAlias>',
+        ssl_vhost($port, 'trust-all.crt', '    <Location /a>', '>>        Require partner',
+                  '    </Location>', '    <Location /b>', '        <RequireAll>',
+                  '            Require all granted', '            <RequireNone>',
+                  '                Require partner', '            </RequireNone>',
+                  '        </RequireAll>', '    </Location>'));
+    my ($st, $out) = config_test($dir, $file);
+    is(describe_status($st), 'exit 0', "$name: httpd -t accepts it") or diag($out);
+    like($out, qr/\QRequire partner ($file:$line): that alias is also negated ($file:\E\d+\Q)\E/,
+         "$name: httpd -t warns, naming the plain use and a negated one");
 }

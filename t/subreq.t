@@ -40,7 +40,7 @@ $s->add('SSLProtocol -all +TLSv1.2', 'SSLSessionCache none',
         'AddType text/html .shtml', 'AddOutputFilter INCLUDES .shtml',
         qq{<Directory "$dir/docs">}, '    Options +Includes', '    Require all granted',
         '</Directory>');
-for my $d ('neg', 'negb') {
+for my $d ('neg', 'negb', 'negr') {
     $s->add(qq{<Directory "$dir/docs/$d">}, '    Options +MultiViews +Includes', '</Directory>');
 }
 # (d) Per-directory mod_rewrite, in the fixups of /rw/start: the -U
@@ -71,6 +71,13 @@ my $S_NEGB = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
 $s->add('    </Location>', '    <Location /negb/doc.shtml>', '        SSLVerifyClient require');
 my $S_NEGB_DOC = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
 $s->add('    </Location>');
+# (f) Require mtls, no renegotiation: MultiViews gives the request
+# doc.shtml's configuration, whose own rule is the one to export.
+$s->add('    <Location /negr/>', '        Require mtls');
+my $S_NEGR = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
+$s->add('    </Location>', '    <Location /negr/doc.shtml>', '        Require mtls');
+my $I_NEGR_DOC = $s->rule_at($s->add("        MTLSAllowIssuerFingerprint sha256:$CA_A"));
+$s->add('    </Location>');
 $s->add('    <Location /rw/>', '        MTLSAuthz On');
 my $S_RW = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
 $s->add('    </Location>', '    <Location /look/>', '        SSLVerifyClient require',
@@ -79,6 +86,7 @@ $s->add('    </Location>', '    <Location /look/>', '        SSLVerifyClient req
 $s->write_doc('neg/doc.shtml', $SSI);
 $s->write_doc('neg/plain.shtml', $SSI);
 $s->write_doc('negb/doc.shtml', $SSI);
+$s->write_doc('negr/doc.shtml', $SSI);
 $s->write_doc('rw/target.shtml', $SSI);
 $s->write_doc('look/x.txt', "lookahead\n");
 $s->start;
@@ -89,6 +97,8 @@ my %ADMITS = (
     $I_DOC      => ['alice-a', 'bob-a'],
     $S_NEGB     => ['alice-a'],
     $S_NEGB_DOC => ['alice-a'],
+    $S_NEGR     => ['alice-a'],
+    $I_NEGR_DOC => ['alice-a', 'bob-a'],
     $S_RW       => ['alice-a'],
 );
 my @CERTS = ('alice-a', 'bob-a');
@@ -229,6 +239,25 @@ sub rewrite_order {
     $env = OwnHttpd::env_of($body, html => 1);
     is(join(' ', sort keys %$env), '', '(d) alice -> bob: no MTLS_* variable reaches the page')
       or diag(OwnHttpd::env_text($env));
+}
+
+# --- (f) Require mtls and MultiViews, no renegotiation: the rule exported
+# is the one of the configuration the request ends with (doc.shtml's),
+# as under MTLSAuthz On.
+{
+    my ($sock, $why) = $s->tls_connect(cert => 'alice-a', tls => '1.2');
+    ok($sock, '(f) TLS 1.2 connection as alice') or diag($why);
+    my ($st, $body, $head) = $sock ? $s->get_on($sock, '/negr/doc') : (0, '', '');
+    $sock->close(SSL_fast_shutdown => 1) if $sock;
+    is($st, 200, '(f) Require mtls, MultiViews: alice 200');
+    my $env = OwnHttpd::env_of($body, html => 1);
+    is($s->ok_identity('(f) Require mtls, MultiViews', $env, certs => \@CERTS,
+                       admits => \%ADMITS, final => [$I_NEGR_DOC]), 'alice-a',
+       '(f) alice\'s identity');
+    is($env->{MTLS_AUTHZ_RULE}[0], $I_NEGR_DOC,
+       '(f) MTLS_AUTHZ_RULE is doc.shtml\'s issuer rule, not /negr/\'s subject rule');
+    is(OwnHttpd::header($head, 'X-MTLS-Rule'), $I_NEGR_DOC,
+       '(f) mtls_authz_matched_rule() agrees');
 }
 
 $s->stop;
