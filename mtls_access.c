@@ -395,6 +395,17 @@ static void pend(request_rec *r, mtls_req_t *st, mtls_decision_t *d)
     APR_ARRAY_PUSH(st->pending, const mtls_decision_t *) = d;
 }
 
+/* Audit mode: the provider abstains where it would refuse, and says so
+ * once. */
+static authz_status audit_once(request_rec *r, mtls_decision_t *d)
+{
+    if (!d->logged) {
+        d->logged = 1;
+        log_denial(r, d, "Require mtls", APLOG_WARNING, 1);
+    }
+    return AUTHZ_NEUTRAL;
+}
+
 /* The MTLS_REQUIRE_* flags of a Require line, as its parsed argument
  * (NULL for none). */
 static const int require_flags[] = {0, 1, 2, 3};
@@ -421,13 +432,8 @@ authz_status mtls_require_check(request_rec *r, const char *require_line,
         /* Here a grant is what refuses: in Audit mode it abstains, and
          * the line says which rule would have refused; otherwise the
          * denial is logged if the request ends refused, as any. */
-        if (mtls_dir_audit(dc)) {
-            if (!d->logged) {
-                d->logged = 1;
-                log_denial(r, d, "Require mtls", APLOG_WARNING, 1);
-            }
-            return AUTHZ_NEUTRAL;
-        }
+        if (mtls_dir_audit(dc))
+            return audit_once(r, d);
         pend(r, st, d);
         return AUTHZ_GRANTED;
     }
@@ -440,13 +446,8 @@ authz_status mtls_require_check(request_rec *r, const char *require_line,
         return AUTHZ_GRANTED;
     }
     scrub(r);
-    if (mtls_dir_audit(dc)) {
-        if (!d->logged) {
-            d->logged = 1;
-            log_denial(r, d, "Require mtls", APLOG_WARNING, 1);
-        }
-        return AUTHZ_NEUTRAL;
-    }
+    if (mtls_dir_audit(dc))
+        return audit_once(r, d);
     pend(r, st, d);
     return AUTHZ_DENIED;
 }

@@ -703,6 +703,8 @@ typedef struct {
     apr_hash_t *aliases;
     apr_hash_t *overrides;
     const ap_directive_t *any_override;
+    /* AllowOverride directive -> the Require lines it exposes */
+    apr_hash_t *exposed;
 } walk_ctx;
 
 /* Warns for each Require naming this module's provider that something
@@ -742,16 +744,17 @@ static void warn_requires(walk_ctx *w, const ap_directive_t *first,
                 vh = NULL;
                 ov = apr_hash_get(w->overrides, &vh, sizeof(vh));
             }
-            if (ov)
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
-                             "mtls_authz: Require %s (%s:%d): %s %s (%s:%d) "
-                             "lets .htaccess files replace Require lines, "
-                             "even a <Location>'s (through <If>), and set "
-                             "Satisfy Any; where they must not open what it "
-                             "protects, use MTLSAuthz On, which no .htaccess "
-                             "can weaken",
-                             d->args, d->filename, d->line_num, ov->directive,
-                             ov->args, ov->filename, ov->line_num);
+            if (ov) {
+                apr_array_header_t *l =
+                    apr_hash_get(w->exposed, &ov, sizeof(ov));
+                if (l == NULL) {
+                    const ap_directive_t **key = apr_palloc(w->p, sizeof(*key));
+                    *key = ov;
+                    l = apr_array_make(w->p, 4, sizeof(d));
+                    apr_hash_set(w->exposed, key, sizeof(*key), l);
+                }
+                APR_ARRAY_PUSH(l, const ap_directive_t *) = d;
+            }
         }
         if (d->first_child &&
             strcasecmp(d->directive, "<AuthzProviderAlias") != 0)
@@ -762,6 +765,7 @@ static void warn_requires(walk_ctx *w, const ap_directive_t *first,
 /* The configuration tree's Require lines of this module's provider. */
 static void check_requires(server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp)
 {
+    apr_hash_index_t *hi;
     walk_ctx w;
     w.s = s;
     w.p = ptemp;
@@ -773,7 +777,33 @@ static void check_requires(server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp)
     find_negated(pconf, ap_conftree, w.aliases, negated_aliases);
     warn_mixed_aliases(s, ptemp, ap_conftree, w.aliases);
     find_overrides(ptemp, ap_conftree, w.overrides, &w.any_override);
+    w.exposed = apr_hash_make(ptemp);
     warn_requires(&w, ap_conftree, NULL);
+    /* One warning per AllowOverride, naming the first line it exposes. */
+    for (hi = apr_hash_first(ptemp, w.exposed); hi; hi = apr_hash_next(hi)) {
+        const void *k;
+        void *v;
+        const ap_directive_t *ov, *d;
+        const apr_array_header_t *l;
+        apr_hash_this(hi, &k, NULL, &v);
+        ov = *(const ap_directive_t *const *)k;
+        l = v;
+        d = APR_ARRAY_IDX(l, 0, const ap_directive_t *);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "mtls_authz: Require %s (%s:%d)%s: %s %s (%s:%d) lets "
+                     ".htaccess files replace Require lines, even a "
+                     "<Location>'s (through <If>), and set Satisfy Any; where "
+                     "they must not open what those protect, use MTLSAuthz "
+                     "On, which no .htaccess can weaken",
+                     d->args, d->filename, d->line_num,
+                     l->nelts > 1
+                         ? apr_psprintf(ptemp,
+                                        " and %d more Require line(s) of this "
+                                        "module",
+                                        l->nelts - 1)
+                         : "",
+                     ov->directive, ov->args, ov->filename, ov->line_num);
+    }
 }
 
 /* Runs for "httpd -t" too, unlike post_config. */

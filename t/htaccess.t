@@ -6,31 +6,19 @@
 # the server configuration, and each asserts the status codes of clients
 # the server configuration admits and refuses.
 #
-# Runs its own httpd (t/lib/HttpdRun.pm) so that every row's server
+# Runs its own httpd (t/lib/OwnHttpd.pm) so that every row's server
 # configuration and .htaccess sit side by side here.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
-use File::Path qw(make_path remove_tree);
 use FindBin ();
-use IO::Socket::SSL ();
-use Time::HiRes qw(sleep);
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(locate missing_prereqs pins $CRASH free_port slurp spew describe_status
-  start_server stop_server user_lines ssl_vhost_lines);
+use HttpdRun qw(spew);
+use OwnHttpd ();
 
-my %at = locate(__FILE__);
-my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)};
-my $PKI = "$T_DIR/pki/out";
-
-my @missing = missing_prereqs(%at);
-push @missing, "$PKI/pins.sh is missing (scripts/run-tests.sh runs mkpki.sh)"
-  unless -f "$PKI/pins.sh";
-ok(!@missing, 'preconditions: httpd, module, base configuration and PKI exist')
-  or diag(join "\n", @missing);
-die "cannot run: @missing\n" if @missing;
-
-my %fp = pins($PKI);
+my $s = OwnHttpd->new(__FILE__, 'htaccess');
+my $dir = $s->dir;
+my %fp = (FP_CA_A => $s->fp('FP_CA_A'), FP_CA_B => $s->fp('FP_CA_B'));
 
 my $ALICE = '"CN=alice,O=Acme Inc.,C=US"';
 my $BOB   = '"CN=bob,O=Acme Inc.,C=US"';
@@ -119,90 +107,34 @@ my @rows = (
      "None\n        AllowOverrideList MTLSAllowSubject"],
 );
 
-my $dir = "$CFG/htaccess";
-remove_tree($dir);
-make_path("$dir/htdocs") or die "$dir: $!";
-my $port = free_port();
-my @sections;
+$s->add_header(loglevel => 'info mtls_authz:debug');
+$s->add(qq{<Directory "$dir/docs">}, '    Require all granted', '    DirectoryIndex index.html',
+        '</Directory>');
+$s->add_vhost;
 for my $row (@rows) {
     my ($name, $where, $server, $ht, undef, undef, $override) = @$row;
-    make_path("$dir/htdocs/$name") or die "$dir/htdocs/$name: $!";
-    spew("$dir/htdocs/$name/index.html", "$name\n");
-    spew("$dir/htdocs/$name/.htaccess", join("\n", @$ht) . "\n");
-    push @sections, qq{    <Directory "$dir/htdocs/$name">},
-      '        AllowOverride ' . ($override // 'AuthConfig'), '    </Directory>';
+    $s->write_doc("$name/index.html", "$name\n");
+    spew("$dir/docs/$name/.htaccess", join("\n", @$ht) . "\n");
+    $s->add(qq{    <Directory "$dir/docs/$name">},
+            split(/\n/, '        AllowOverride ' . ($override // 'AuthConfig')),
+            '    </Directory>');
     next unless $where;
-    my $open = $where eq 'Directory' ? qq{<Directory "$dir/htdocs/$name">}
+    my $open = $where eq 'Directory' ? qq{<Directory "$dir/docs/$name">}
                                      : "<Location /$name/>";
-    push @sections, "    $open", (map { "        $_" } @$server), "    </$where>";
+    $s->add("    $open", (map { "        $_" } @$server), "    </$where>");
 }
-
-my @conf = (
-    '# written by t/htaccess.t',
-    qq{ServerRoot "$dir"},
-    qq{DefaultRuntimeDir "$dir"},
-    qq{PidFile "$dir/httpd.pid"},
-    qq{ErrorLog "$dir/error_log"},
-    'LogLevel info mtls_authz:debug',
-    qq{Include "$BASE"},
-    qq{LoadModule mtls_authz_module "$MODULE"},
-    "Listen 127.0.0.1:$port",
-    'ServerName 127.0.0.1',
-    qq{DocumentRoot "$dir/htdocs"},
-    'Timeout 10',
-    'GracefulShutdownTimeout 1',
-    user_lines(),
-    qq{SSLSessionCache "shmcb:$dir/scache(512000)"},
-    qq{<Directory "$dir/htdocs">},
-    '    Require all granted',
-    '    DirectoryIndex index.html',
-    '</Directory>',
-    ssl_vhost_lines($port, $PKI),
-    @sections,
-    '</VirtualHost>',
-);
-spew("$dir/httpd.conf", join("\n", @conf) . "\n");
-
-my ($pid, $why) = start_server($HTTPD, "$dir/httpd.conf", $port, "$dir/start.out", 20,
-                               "$dir/httpd.pid");
-ok($pid, "httpd starts on 127.0.0.1:$port")
-  or diag($why, "\n", slurp("$dir/start.out"), slurp("$dir/error_log"));
-die "cannot run: httpd did not start\n" unless $pid;
-
-# GET $path with client certificate $cert; the status (0: no response).
-sub get {
-    my ($cert, $path) = @_;
-    my $s = IO::Socket::SSL->new(
-        PeerHost => '127.0.0.1', PeerPort => $port, Timeout => 10,
-        SSL_hostname => 'localhost', SSL_verifycn_name => 'localhost',
-        SSL_verifycn_scheme => 'http', SSL_ca_file => "$PKI/ca-a.crt",
-        SSL_cert_file => "$PKI/$cert.pem", SSL_key_file => "$PKI/$cert.pem",
-    ) or return 0;
-    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    local $/;
-    my $resp = <$s> // '';
-    $s->close(SSL_fast_shutdown => 1);
-    my ($st) = $resp =~ m{^HTTP/1\.\d (\d{3})};
-    return $st // 0;
-}
+$s->add('</VirtualHost>');
+$s->start;
 
 for my $row (@rows) {
     my ($name, undef, undef, $ht, $want, $log_re) = @$row;
-    my $mark = -s "$dir/error_log" || 0;
+    my $mark = $s->log_mark;
     for my $cert (sort keys %$want) {
-        is(get($cert, "/$name/"), $want->{$cert},
+        is(($s->request("/$name/", cert => $cert))[0], $want->{$cert},
            "$name (.htaccess: @$ht): $cert gets $want->{$cert}");
     }
-    if ($log_re) {
-        sleep 0.2;
-        my $log = substr(slurp("$dir/error_log"), $mark);
-        like($log, $log_re, "$name: the error log says why");
-    }
+    like($s->log_since($mark), $log_re, "$name: the error log says why") if $log_re;
 }
 
-my $st = stop_server($pid);
-my $log = slurp("$dir/error_log");
-unlike($log, $CRASH, 'no crash in the error log');
-diag('httpd stopped: ' . describe_status($st));
-
+$s->stop;
 done_testing();

@@ -213,43 +213,8 @@ for my $d (sort keys %ht) {
 }
 $s->start;
 
-# One request on a new connection: (status, head). %o: cert, sni (undef:
-# none), host (default localhost), method (default GET).
-sub req {
-    my ($path, %o) = @_;
-    my $sock = IO::Socket::SSL->new(
-        PeerHost => '127.0.0.1', PeerPort => $s->port, Timeout => 10,
-        exists $o{sni} ? (defined $o{sni} ? (SSL_hostname => $o{sni}) : ())
-                       : (SSL_hostname => 'localhost'),
-        SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_NONE(),
-        defined $o{cert} ? (SSL_cert_file => $s->pki("$o{cert}.pem"),
-                            SSL_key_file  => $s->pki("$o{cert}.pem")) : (),
-    ) or return (0, "connect: $IO::Socket::SSL::SSL_ERROR");
-    my $method = $o{method} // 'GET';
-    my $host = $o{host} // 'localhost';
-    my $body = $method eq 'POST' ? 'x=1' : '';
-    print $sock "$method $path HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n"
-      . ($o{headers} // '')
-      . ($method eq 'POST' ? "Content-Type: application/x-www-form-urlencoded\r\n"
-         . "Content-Length: 3\r\n" : '') . "\r\n$body";
-    my $resp = '';
-    local $SIG{ALRM} = sub { die "client timeout\n" };
-    eval { alarm 20; local $/; $resp = <$sock> // ''; alarm 0; 1 } or $resp = '';
-    alarm 0;
-    $sock->close(SSL_fast_shutdown => 1);
-    my ($st) = $resp =~ m{^HTTP/1\.\d (\d{3})};
-    my ($head, $rbody) = split /\r\n\r\n/, $resp, 2;
-    return ($st // 0, $head // '', $rbody // '');
-}
-
-# A response header set from a variable: '' when the variable was unset
-# (mod_headers then writes "(null)").
-sub hv {
-    my ($head, $name) = @_;
-    my $v = OwnHttpd::header($head, $name);
-    return defined $v && $v ne '(null)' ? $v : '';
-}
-
+sub req { $s->request(@_) }
+sub hv { OwnHttpd::var_header(@_) }
 sub status { (req(@_))[0] }
 
 # ---- .htaccess <If> and Require ------------------------------------------

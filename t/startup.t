@@ -553,7 +553,7 @@ for my $c (@override) {
     my ($st, $out) = config_test($dir, $file);
     is(describe_status($st), 'exit 0', "$name: httpd -t accepts it") or diag($out);
     if ($warns) {
-        like($out, qr/\QRequire \E(not )?\Qmtls ($file:\E\d+\Q): AllowOverride\E(List)?\Q \E\w+\Q ($file:$line) lets .htaccess files replace Require lines\E/,
+        like($out, qr/\QRequire \E(not )?\Qmtls ($file:\E\d+\Q)\E( and \d+ more Require line\(s\) of this module)?\Q: AllowOverride\E(List)?\Q \E\w+\Q ($file:$line) lets .htaccess files replace Require lines\E/,
              "$name: httpd -t warns, naming the Require line and the AllowOverride at file:line");
     }
     else {
