@@ -141,6 +141,23 @@ static const char *rule_for(apr_pool_t *p, const san_t *s)
                        apr_pstrmemdup(p, (const char *)s->v, i), NULL);
 }
 
+/* Written apart from mtls_rules.c, as the oracle: may a URI prefix rule
+ * match this URI SAN? Not with a '.' or '..' path segment, '%', '\\' or
+ * ';' in it (README, "How values match"). */
+static int prefix_may_match(const uint8_t *v, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        if (v[i] == '%' || v[i] == '\\' || v[i] == ';')
+            return 0;
+        if (v[i] == '/' && i + 1 < len && v[i + 1] == '.' &&
+            (i + 2 == len || v[i + 2] == '/' ||
+             (v[i + 2] == '.' && (i + 3 == len || v[i + 3] == '/'))))
+            return 0;
+    }
+    return 1;
+}
+
 static int admits(apr_pool_t *p, const mtls_identity_t *id, const char *san)
 {
     mtls_ruleset_t *rs = mtls_ruleset_make(p);
@@ -219,13 +236,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const san_t *s = &sans[i];
         const char *rule = rule_for(p, s);
         int has_nul = s->type != GEN_IPADD && memchr(s->v, 0, s->len);
-        int others = 0, j, r;
+        int others = 0, j, r, unsafe_prefix;
         if (rule == NULL)
             continue;
         for (j = 0; j < n_sans; j++)
             others += j != i && sans[j].type == s->type;
         r = admits(p, id, rule);
         if (r < 0)
+            continue;
+        /* A value ending in a slash and a star is a prefix rule, which a URI
+         * holding a dot segment, '%', '\\' or ';' never matches. */
+        unsafe_prefix = s->type == GEN_URI && strlen(rule) >= 2 &&
+                        strcmp(rule + strlen(rule) - 2, "/*") == 0 &&
+                        !prefix_may_match(s->v, s->len);
+        if (unsafe_prefix && others == 0 && r) {
+            fprintf(stderr, "the prefix rule '%s' matched a URI it must not\n",
+                    rule);
+            abort();
+        }
+        if (unsafe_prefix)
             continue;
         if (repeated && r) {
             fprintf(stderr, "a repeated SAN extension admitted '%s'\n", rule);
