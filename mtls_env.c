@@ -119,7 +119,10 @@ static int ours(const mtls_env_mark_t *m, const apr_table_entry_t *e)
 
 static int in_namespace(const apr_table_entry_t *e)
 {
-    return e->key && strncasecmp(e->key, "MTLS_", 5) == 0;
+    /* The first letter first: this runs over every entry several times
+     * per request. */
+    return e->key && (e->key[0] == 'M' || e->key[0] == 'm') &&
+           strncasecmp(e->key + 1, "TLS_", 4) == 0;
 }
 
 int mtls_env_intact(const request_rec *r, const mtls_env_mark_t *mark)
@@ -128,11 +131,10 @@ int mtls_env_intact(const request_rec *r, const mtls_env_mark_t *mark)
     const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
     int i, n = 0;
     for (i = 0; i < a->nelts; i++) {
-        if (!in_namespace(&e[i]))
-            continue;
-        if (!ours(mark, &e[i]))
+        if (ours(mark, &e[i]))
+            n++;
+        else if (in_namespace(&e[i]))
             return 0;
-        n++;
     }
     return n == mark->n;
 }
@@ -144,7 +146,7 @@ void mtls_env_scrub(request_rec *r, const mtls_env_mark_t *mark)
     int i = 0;
     while (i < a->nelts) {
         const apr_table_entry_t *e = &APR_ARRAY_IDX(a, i, apr_table_entry_t);
-        if (in_namespace(e) && !ours(mark, e))
+        if (!ours(mark, e) && in_namespace(e))
             /* Every entry of that name goes; the rest moves down to i. */
             apr_table_unset(t, e->key);
         else
