@@ -290,6 +290,7 @@ static int require_negated(apr_pool_t *p, const ap_directive_t *d)
 
 int mtls_conf_note_require(cmd_parms *cmd)
 {
+    const char *src;
     int flags = 0;
     /* mod_authz_core takes "not" off before it asks the provider to
      * parse the rest; the directive still has it, and its sections. */
@@ -297,9 +298,9 @@ int mtls_conf_note_require(cmd_parms *cmd)
         flags |= MTLS_REQUIRE_NOT;
     if (in_htaccess(cmd))
         return flags | MTLS_REQUIRE_HTACCESS;
-    APR_ARRAY_PUSH(srv_conf(cmd->server)->required, const char *) =
-        source_of(cmd);
-    note_enforcing(source_of(cmd), "Require mtls");
+    src = source_of(cmd);
+    APR_ARRAY_PUSH(srv_conf(cmd->server)->required, const char *) = src;
+    note_enforcing(src, "Require mtls");
     return flags;
 }
 

@@ -170,8 +170,7 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
     if (id->san_malformed)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       "mtls_authz: the subjectAltName extension is "
-                      "malformed or "
-                      "repeated: no SAN rule can match");
+                      "malformed or repeated: no SAN rule can match");
     return h;
 }
 
