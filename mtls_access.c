@@ -103,7 +103,7 @@ static int same_policy(const mtls_policy_t *a, const mtls_policy_t *b)
 static void trace_rule(void *baton, const mtls_rule_t *rule, mtls_miss_e m)
 {
     request_rec *r = baton;
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "mtls_authz: rule %s: %s",
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "rule %s: %s",
                   rule->source,
                   m == MTLS_MISS_NONE     ? "matched"
                   : m == MTLS_MISS_ISSUER ? "issuer not allowed"
@@ -231,7 +231,7 @@ static void log_denial(request_rec *r, const mtls_decision_t *d,
                        const char *who, int level, int audit)
 {
     ap_log_rerror(APLOG_MARK, audit ? APLOG_WARNING : level, 0, r,
-                  "mtls_authz: %sclient denied by server configuration: %s",
+                  "%sclient denied by server configuration: %s",
                   audit ? "AUDIT (admitted): " : "", denial_text(r, d, who));
 }
 
@@ -505,7 +505,7 @@ int mtls_fixups(request_rec *r)
             const mtls_decision_t *d =
                 APR_ARRAY_IDX(st->pending, i, const mtls_decision_t *);
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                          "mtls_authz: Require mtls was not satisfied (%s), "
+                          "Require mtls was not satisfied (%s), "
                           "but another Require line admitted the request",
                           denial_text(r, d, "Require mtls"));
         }
@@ -538,7 +538,7 @@ int mtls_fixups_recheck(request_rec *r)
     if (rc == DECLINED && before && st->id &&
         memcmp(before->id->cert_fp, st->id->id->cert_fp, MTLS_FP_LEN) != 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mtls_authz: client denied by server configuration: "
+                      "client denied by server configuration: "
                       "%s: the client certificate changed after its identity "
                       "was exported (a renegotiation during fixups); subject "
                       "\"%s\", earlier \"%s\"",

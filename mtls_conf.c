@@ -438,7 +438,7 @@ static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
      * stderr (at startup) or the main error log (on restart). */
     if (n == 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, NULL,
-                     "mtls_authz: MTLSAllowFile %s (%s) has no rule: no "
+                     "MTLSAllowFile %s (%s) has no rule: no "
                      "client passes where it applies",
                      path, source_of(cmd));
     return NULL;
@@ -505,7 +505,7 @@ static int refuse_without_rules(server_rec *s, server_rec *vs,
     if (uses->nelts == 0 || rules > 0)
         return 0;
     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                 "mtls_authz: %s (%s) but no MTLSAllow, MTLSAllowFile, "
+                 "%s (%s) but no MTLSAllow, MTLSAllowFile, "
                  "MTLSAllowSubject, MTLSAllowSAN or MTLSAllowIssuerFingerprint "
                  "is configured for %s: every request would be denied",
                  what, APR_ARRAY_IDX(uses, 0, const char *),
@@ -524,7 +524,7 @@ static int refuse_dead_rules(server_rec *s, apr_pool_t *ptemp)
             const char *err = mtls_ruleset_check(
                 APR_ARRAY_IDX(sets, i, const mtls_ruleset_t *), ptemp);
             if (err) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mtls_authz: %s",
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s",
                              err);
                 return 1;
             }
@@ -618,7 +618,7 @@ static void warn_mixed_aliases(server_rec *s, apr_pool_t *p,
             !require_negated(p, d) &&
             (n = apr_hash_get(negated_aliases, w, APR_HASH_KEY_STRING)))
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         "mtls_authz: Require %s (%s:%d): that alias is also "
+                         "Require %s (%s:%d): that alias is also "
                          "negated (%s:%d), and this module learns only an "
                          "alias's name: none of its grants sets the identity "
                          "variables; give the negated uses an alias of their "
@@ -729,7 +729,7 @@ static void warn_requires(walk_ctx *w, const ap_directive_t *first,
         if (requires_mtls(w->p, d, w->aliases)) {
             if (any)
                 ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
-                             "mtls_authz: Require %s (%s:%d) is under "
+                             "Require %s (%s:%d) is under "
                              "Satisfy Any (%s:%d): there mod_access_compat "
                              "can admit a client without mod_authz_core "
                              "asking it; use MTLSAuthz On, which Satisfy Any "
@@ -791,7 +791,7 @@ static void check_requires(server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp)
         l = v;
         d = APR_ARRAY_IDX(l, 0, const ap_directive_t *);
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                     "mtls_authz: Require %s (%s:%d)%s: %s %s (%s:%d) lets "
+                     "Require %s (%s:%d)%s: %s %s (%s:%d) lets "
                      ".htaccess files replace Require lines, even a "
                      "<Location>'s (through <If>), and set Satisfy Any; where "
                      "they must not open what those protect, use MTLSAuthz "
@@ -818,7 +818,7 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 
     if (first_enforced && ap_find_linked_module("mod_ssl.c") == NULL) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "mtls_authz: %s (%s) needs mod_ssl, which is not loaded",
+                     "%s (%s) needs mod_ssl, which is not loaded",
                      first_enforced_by, first_enforced);
         return !OK;
     }
@@ -888,7 +888,7 @@ static server_rec *untrusting_host(server_rec *main_s, server_rec *s,
             trusted++;
         else
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
-                         "mtls_authz: %s: issuer sha256:%s is not trusted by "
+                         "%s: issuer sha256:%s is not trusted by "
                          "%s; that pin can never match there",
                          source, mtls_fp_hex(ptemp, fp),
                          server_name(ptemp, vs));
@@ -916,7 +916,7 @@ int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
             if (where == NULL)
                 continue;
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "mtls_authz: %s: issuer sha256:%s is not a CA "
+                         "%s: issuer sha256:%s is not a CA "
                          "certificate in the trust store "
                          "(SSLCACertificateFile) of %s",
                          pin->source, mtls_fp_hex(ptemp, pin->fp),

@@ -161,7 +161,7 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
     cc->extractions++;
     ap_log_rerror(
         APLOG_MARK, APLOG_DEBUG, 0, r,
-        "mtls_authz: identity extracted (%lu on this connection): subject "
+        "identity extracted (%lu on this connection): subject "
         "\"%s\", %d trusted issuer(s), %d key(s), %s%s",
         cc->extractions, ap_escape_logitem(r->pool, id->subject_text),
         id->n_issuers, id->keys->nelts,
@@ -169,7 +169,7 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
         h->unverified ? ap_escape_logitem(r->pool, h->unverified) : "");
     if (id->san_malformed)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      "mtls_authz: the subjectAltName extension is "
+                      "the subjectAltName extension is "
                       "malformed or repeated: no SAN rule can match");
     return h;
 }

@@ -581,7 +581,7 @@ my %once;
         if ($ka && $nc) {
             my @acc = split /\n/, slurp("$s->{dir}/logs/access.log");
             my $err = slurp("$s->{dir}/logs/error.log");
-            my $extracted = () = $err =~ /mtls_authz: identity extracted \(\d+ on this connection\)/g;
+            my $extracted = () = $err =~ /\] identity extracted \(\d+ on this connection\)/g;
             my $again = () = $err =~ /identity extracted \((?!1 )\d+ on this connection\)/g;
             %once = (
                 requests => scalar(@acc),

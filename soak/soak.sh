@@ -363,7 +363,7 @@ run_main() { # REQUESTS RSS_VERDICT(none|BASELINE_GROWTH_KB)
     [ "$(kv connections "$out")" = "$(kv conns_planned "$out")" ] ||
         fail "$what: $(kv connections "$out") connections, $(kv conns_planned "$out") planned"
     # The module logs one line per denial: as many as 403s seen.
-    denied=$(count 'mtls_authz: client denied' "$work/logs/error.log")
+    denied=$(count '\] client denied' "$work/logs/error.log")
     [ "$denied" = "$(kv status_403 "$out")" ] ||
         fail "$what: $denied denial log lines, $(kv status_403 "$out") 403 responses"
     check_error_log

@@ -37,7 +37,7 @@ for my $c (@cases) {
 
 my $m = log_mark();
 status('/t/file', cert => 'alice-a');
-like(log_wait($m, qr{rule \Q$BASIC\E:4: matched}), qr{mtls_authz: rule \Q$BASIC\E:4: matched},
+like(log_wait($m, qr{rule \Q$BASIC\E:4: matched}), qr{\] rule \Q$BASIC\E:4: matched},
      'debug log names the rule file and line');
 
 my (undef, undef, $head) = req('/t/file', cert => 'carol-int');

@@ -222,7 +222,7 @@ for my $c (@bad_directives) {
     kill_group($pid) unless defined $st;
     ok(defined $st && $st != 0, 'a rule file pinning an untrusted CA: httpd refuses to start');
     like(slurp("$dir/start.out") . slurp("$dir/error_log"),
-         qr/mtls_authz: \Q$dir\E\/rules\/allow\.txt:2: issuer sha256:$FP{FP_CA_A_FORGED} is not a CA certificate in the trust store/,
+         qr/\] \Q$dir\E\/rules\/allow\.txt:2: issuer sha256:$FP{FP_CA_A_FORGED} is not a CA certificate in the trust store/,
          'naming the rule file and line');
 }
 

@@ -35,7 +35,7 @@ sub case {
     like($log, $o{log}, "$what: the error log says why") if $o{log};
 }
 
-my $DENIED = qr/mtls_authz: client denied by server configuration/;
+my $DENIED = qr/\] client denied by server configuration/;
 
 # ---- crafted certificates ----------------------------------------------------
 

@@ -12,7 +12,7 @@ plan tests => 27;
 
 my $JOE   = "Authorization: Basic am9lOnNlY3JldA==\r\n";    # joe:secret
 my $DENY  = 'client denied by server configuration';
-my $AUDIT = "mtls_authz: AUDIT (admitted): $DENY";
+my $AUDIT = "] AUDIT (admitted): $DENY";
 
 sub audit_lines { grep { /\Q$AUDIT\E/ } split /\n/, $_[0] }
 
@@ -26,9 +26,9 @@ like($lines[0] // '', qr{\[mtls_authz:warn\] }, 'at warning level');
 # The same request under Enforce: the line after the marker is identical.
 $m = log_mark();
 is(status('/t/subject', cert => 'bob-a'), 403, 'Enforce: bob denied');
-my ($enforced) = grep { /mtls_authz: \Q$DENY\E/ } split /\n/, log_wait($m, qr{\Q$DENY\E});
+my ($enforced) = grep { /\] \Q$DENY\E/ } split /\n/, log_wait($m, qr{\Q$DENY\E});
 my ($a_text) = ($lines[0] // '') =~ /\Q$AUDIT\E: (.*)$/;
-my ($e_text) = ($enforced // '') =~ /mtls_authz: \Q$DENY\E: (.*)$/;
+my ($e_text) = ($enforced // '') =~ /\] \Q$DENY\E: (.*)$/;
 s{^/t/audit:}{/t/subject:} for grep { defined } $a_text;
 is($a_text, $e_text, 'the AUDIT line is the Enforce line, marked');
 like($a_text // '', qr{^/t/subject: no rule matched; subject "CN=bob,O=Acme Inc\.,C=US", issuer sha256:${\ fp('FP_CA_A')}$},
@@ -78,7 +78,7 @@ is(status('/t/audit-req-alone', cert => 'bob-a'), 403,
    'Audit, Require mtls alone: abstaining leaves mod_authz_core nothing that grants (403)');
 my $log = log_wait($m, qr{AH01630});
 is(scalar(audit_lines($log)), 1, 'one AUDIT line for it');
-unlike($log, qr{mtls_authz: \Q$DENY\E}, 'and no Enforce denial line');
+unlike($log, qr{\] \Q$DENY\E}, 'and no Enforce denial line');
 is(status('/t/audit-req-alone', cert => 'alice-a'), 200, 'Audit, Require mtls alone: alice granted');
 
 # --- identity variables only for clients the rules admit

@@ -263,7 +263,7 @@ if (my $h = start('intermediate', INTERMEDIATE_CA => $FP{FP_INT_A})) {
 
 sub audit_lines {
     my ($h) = @_;
-    return grep { /mtls_authz: AUDIT/ } split /\n/, slurp("$h->{dir}/error_log");
+    return grep { /\] AUDIT/ } split /\n/, slurp("$h->{dir}/error_log");
 }
 
 if (my $h = start('audit', PARTNER_CA => $FP{FP_CA_A})) {
@@ -278,7 +278,7 @@ if (my $h = start('audit', PARTNER_CA => $FP{FP_CA_A})) {
     my @audit = audit_lines($h);
     is(scalar(@audit), 2, 'audit: two AUDIT lines, one per refused client');
     like($audit[0] // '',
-         qr/\[mtls_authz:warn\].*mtls_authz: AUDIT \(admitted\): client denied by server configuration: \/partners\/orders: no rule matched; subject "CN=bob,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}$/,
+         qr/\[mtls_authz:warn\].*\] AUDIT \(admitted\): client denied by server configuration: \/partners\/orders: no rule matched; subject "CN=bob,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}$/,
          'audit: bob\'s line says why, at warning level');
     like($audit[1] // '', qr/: issuer not allowed; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_B}$/,
          'audit: alice from CA B: "issuer not allowed"');
@@ -296,7 +296,7 @@ if (my $h = start('audit', PARTNER_CA => $FP{FP_CA_A})) {
         stop($e);
         my ($deny) = grep { /client denied/ } split /\n/, slurp("$e->{dir}/error_log");
         my ($want) = ($audit[0] // '') =~ /AUDIT \(admitted\): (client denied.*)$/;
-        ok(defined $want && defined $deny && $deny =~ /\[mtls_authz:error\].* mtls_authz: \Q$want\E$/,
+        ok(defined $want && defined $deny && $deny =~ /\[mtls_authz:error\].*\] \Q$want\E$/,
            'audit, enforced: the denial line is the AUDIT line without the marker')
           or diag("audit: $audit[0]\nenforced: " . ($deny // 'none'));
     }
@@ -438,7 +438,7 @@ sub get_body {
 
 # The denial line the README shows, as a pattern: the time, pid, tid,
 # client port and fingerprint vary, the rest must be as shown.
-my ($shown) = $README =~ /^(\[[^\n]*mtls_authz: client denied by server configuration: \/reports\/[^\n]*)$/m;
+my ($shown) = $README =~ /^(\[[^\n]*\] client denied by server configuration: \/reports\/[^\n]*)$/m;
 ok($shown, 'README shows a denial line for /reports/');
 my $pattern = quotemeta($shown // 'none');
 $pattern =~ s/^\\\[[^\]]*?\\\]/\\[[^]]+\\]/;                       # time
@@ -461,7 +461,7 @@ if (my $h = start('denial-before', LOGLEVEL => 'warn mtls_authz:debug')) {
          'denial-before: reason "no rule matched" and the subject in RFC 4514 order');
     # As the README says: a rule whose subject is not the certificate's is
     # never looked at, so even at debug level no rule is named.
-    unlike($log, qr/mtls_authz: rule /,
+    unlike($log, qr/\] rule /,
            'denial-before: at LogLevel mtls_authz:debug no rule was tried');
 }
 {
@@ -483,7 +483,7 @@ if (my $h = start('denial-after', LOGLEVEL => 'warn mtls_authz:debug')) {
     my @conf = split /\n/, slurp("$BOOK/denial-after.conf");
     my ($ln) = grep { $conf[$_ - 1] =~ /^\s*MTLSAllowSubject/ } 1 .. @conf;
     like(slurp("$h->{dir}/error_log"),
-         qr/mtls_authz: rule \Q$BOOK\E\/denial-after\.conf:$ln: matched/,
+         qr/\] rule \Q$BOOK\E\/denial-after\.conf:$ln: matched/,
          'denial-after: LogLevel mtls_authz:debug names the matching rule by file:line');
 }
 

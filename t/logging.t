@@ -11,7 +11,7 @@ plan tests => 17;
 
 sub denial_lines {
     my ($log) = @_;
-    return grep { /mtls_authz: client denied/ } split /\n/, $log;
+    return grep { /\] client denied/ } split /\n/, $log;
 }
 
 # --- no rule matched
@@ -106,5 +106,5 @@ like(error_log_since($m), qr{\[mtls_authz:debug\].*rule .*extra\.conf:\d+: match
 # --- the denial line is at error level, from this module
 $m = log_mark();
 status('/dir/', cert => 'bob-a');
-like(error_log_since($m), qr{\[mtls_authz:error\] \[pid \d+[^\]]*\] \[client 127\.0\.0\.1:\d+\] mtls_authz: client denied by server configuration: /dir/: no rule matched},
+like(error_log_since($m), qr{\[mtls_authz:error\] \[pid \d+[^\]]*\] \[client 127\.0\.0\.1:\d+\] client denied by server configuration: /dir/: no rule matched},
      'denial format for a <Directory> scope');

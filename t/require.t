@@ -12,7 +12,7 @@ plan tests => 41;
 my $JOE  = "Authorization: Basic am9lOnNlY3JldA==\r\n";    # joe:secret
 my $BAD  = "Authorization: Basic am9lOndyb25n\r\n";        # joe:wrong
 my $BOB  = 'subject "CN=bob,O=Acme Inc\.,C=US"';
-my $DENY = 'mtls_authz: client denied by server configuration';
+my $DENY = '] client denied by server configuration';
 
 sub denials { scalar(() = $_[0] =~ /\Q$DENY\E/g) }
 

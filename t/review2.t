@@ -179,7 +179,7 @@ for my $a (qw(ok srv)) {
     ($st) = req("/$area/", cert => 'bob-a');
     is($st, 403, "$area: bob refused");
     my $log = $s->log_since($mark);
-    like($log, qr{mtls_authz: client denied by server configuration: /\Q$area\E/: no rule matched},
+    like($log, qr{\] client denied by server configuration: /\Q$area\E/: no rule matched},
          "$area $tag: bob's denial is logged by the module")
       or diag("error log since the request:\n$log");
 }
