@@ -6,10 +6,13 @@ APXS ?= $(shell command -v apxs2 2>/dev/null || command -v apxs 2>/dev/null || e
 CC ?= cc
 WARN = -Wall -Wextra -Werror
 MODULE = .libs/mod_mtls_authz.so
-SRC = mod_mtls_authz.c mtls_conf.c mtls_conn.c mtls_access.c mtls_env.c mtls_file.c \
-    mtls_rules.c mtls_dn.c
-HDR = mod_mtls_authz.h mtls_conf.h mtls_conn.h mtls_access.h mtls_env.h mtls_file.h \
-    mtls_rules.h
+# PURE: the code without httpd, shared with the tool, unit and fuzz tests.
+PURE_SRC = mtls_rules.c mtls_dn.c mtls_identity.c
+PURE_HDR = mtls_rules.h mtls_identity.h
+SRC = mod_mtls_authz.c mtls_conf.c mtls_ssl.c mtls_conn.c mtls_access.c \
+    mtls_env.c mtls_file.c $(PURE_SRC)
+HDR = mod_mtls_authz.h mtls_conf.h mtls_ssl.h mtls_conn.h mtls_access.h \
+    mtls_env.h mtls_file.h $(PURE_HDR)
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/include/apr-1.0)
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
@@ -99,16 +102,16 @@ deps:
 	@sh scripts/deps.sh
 
 # The certificate -> rule tool: the module's own parser and matcher
-# (mtls_rules.c, mtls_dn.c) check every rule it prints.
-$(TOOL): $(TOOL_SRC) mtls_rules.c mtls_dn.c mtls_rules.h Makefile
+# ($(PURE_SRC)) check every rule it prints.
+$(TOOL): $(TOOL_SRC) $(PURE_SRC) $(PURE_HDR) Makefile
 	@mkdir -p $(BUILD)
 	$(CC) $(WARN) -O2 -g $(CFLAGS) $(APR_CFLAGS) -I. -o $@ $(TOOL_SRC) \
-	    mtls_rules.c mtls_dn.c $(LDFLAGS) $(APR_LIBS) -lcrypto
+	    $(PURE_SRC) $(LDFLAGS) $(APR_LIBS) -lcrypto
 
 # Unit tests of the matching code, without httpd.
-$(BUILD)/unit: t/unit/unit.c mtls_rules.c mtls_dn.c mtls_rules.h $(BUILD)/flags
+$(BUILD)/unit: t/unit/unit.c $(PURE_SRC) $(PURE_HDR) $(BUILD)/flags
 	@mkdir -p $(BUILD)
-	$(CC) $(WARN) -g $(SAN_FLAGS) $(APR_CFLAGS) -I. -o $@ t/unit/unit.c mtls_rules.c mtls_dn.c \
+	$(CC) $(WARN) -g $(SAN_FLAGS) $(APR_CFLAGS) -I. -o $@ t/unit/unit.c $(PURE_SRC) \
 	    $(APR_LIBS) -lcrypto
 
 # A test-only consumer of mod_mtls_authz.h, loaded by the suite.
@@ -128,10 +131,10 @@ test:
 
 # libFuzzer targets (fuzz/): clang with ASan and UBSan.
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.c $(FUZZ_HDR) \
-    mtls_rules.c mtls_dn.c mtls_rules.h
+    $(PURE_SRC) $(PURE_HDR)
 	@mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) $(APR_CFLAGS) -I. -Ifuzz -o $@ $< \
-	    fuzz/fuzz_common.c mtls_rules.c mtls_dn.c $(APR_LIBS) -lcrypto -ldl
+	    fuzz/fuzz_common.c $(PURE_SRC) $(APR_LIBS) -lcrypto -ldl
 
 fuzz-build: $(FUZZ_BIN)
 

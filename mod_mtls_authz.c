@@ -2,9 +2,12 @@
 
 /* mod_mtls_authz: which verified TLS client certificates may reach which
  * locations. This file holds only the module record and its hooks; see
- * mtls_conf.c (directives, startup checks), mtls_conn.c (the certificate
- * of a connection), mtls_access.c (the decision) and mtls_rules.c /
- * mtls_dn.c (matching, without httpd). */
+ * mtls_conf.c (directives, startup checks), mtls_ssl.c (what mod_ssl
+ * tells), mtls_conn.c (the identity of a connection's certificate),
+ * mtls_access.c (the decision), mtls_env.c (variables for admitted
+ * requests), and, without httpd, mtls_identity.c (certificate to keys),
+ * mtls_rules.c / mtls_dn.c (rules and matching), mtls_file.c (rule
+ * files). */
 
 #include "httpd.h"
 #include "http_config.h"
@@ -18,6 +21,7 @@
 #include "mtls_access.h"
 #include "mtls_conf.h"
 #include "mtls_conn.h"
+#include "mtls_ssl.h"
 
 static const authz_provider require_mtls = {
     &mtls_require_check,
@@ -60,7 +64,7 @@ static void register_hooks(apr_pool_t *p)
 
     APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);
-    APR_OPTIONAL_HOOK(ssl, init_server, mtls_init_server, NULL, NULL,
+    APR_OPTIONAL_HOOK(ssl, init_server, mtls_ssl_init_server, NULL, NULL,
                       APR_HOOK_MIDDLE);
 
     APR_REGISTER_OPTIONAL_FN(mtls_authz_matched_rule);
@@ -68,12 +72,8 @@ static void register_hooks(apr_pool_t *p)
 }
 
 AP_DECLARE_MODULE(mtls_authz) = {
-    STANDARD20_MODULE_STUFF,
-    mtls_dir_create,
-    mtls_dir_merge,
-    NULL, /* per-server state lives in mtls_conf.c's registry */
-    NULL,
-    mtls_cmds,
-    register_hooks,
-    AP_MODULE_FLAG_NONE,
+    STANDARD20_MODULE_STUFF, mtls_dir_create,
+    mtls_dir_merge,          mtls_srv_create,
+    mtls_srv_merge,          mtls_cmds,
+    register_hooks,          AP_MODULE_FLAG_ALWAYS_MERGE,
 };

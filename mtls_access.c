@@ -103,8 +103,7 @@ static int same_policy(const mtls_policy_t *a, const mtls_policy_t *b)
 static void trace_rule(void *baton, const mtls_rule_t *rule, mtls_miss_e m)
 {
     request_rec *r = baton;
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "rule %s: %s",
-                  rule->source,
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "rule %s: %s", rule->source,
                   m == MTLS_MISS_NONE     ? "matched"
                   : m == MTLS_MISS_ISSUER ? "issuer not allowed"
                                           : "no match");
@@ -286,7 +285,7 @@ static int settle(request_rec *r, mtls_req_t *st)
     }
     d = decide(r, st, &pol);
     if (d->rule) {
-        mtls_env_set(r, d->rule, d->h->id, &st->env);
+        mtls_env_set(r, d->rule, d->h->env, &st->env);
         st->rule = d->rule;
         st->id = d->h;
         return DECLINED;

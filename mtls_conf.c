@@ -15,10 +15,22 @@
 
 APLOG_USE_MODULE(mtls_authz);
 
-/* server_rec * -> mtls_srv_conf_t, in pconf. Kept here rather than in the
- * module's server config, which httpd shares between the main server and
- * every virtual host that sets none of this module's directives. */
-static apr_hash_t *servers;
+typedef struct {
+    const unsigned char *fp;
+    const char *source;
+} mtls_pin_t;
+
+/* What the startup checks need to know about one (virtual) server. */
+typedef struct {
+    apr_array_header_t *pins;     /* mtls_pin_t, first use of each issuer */
+    apr_hash_t *pinned;           /* fingerprints in pins */
+    apr_array_header_t *enforced; /* "file:line" of each MTLSAuthz On */
+    apr_array_header_t *required; /* "file:line" of each Require mtls */
+    int n_rule_directives;
+    apr_array_header_t *rulesets; /* mtls_ruleset_t *, each scope's */
+    apr_hash_t *trusted;          /* CA fingerprints from mod_ssl, or NULL */
+} mtls_srv_conf_t;
+
 /* "file:line" of the first MTLSAuthz On or Require mtls, and which of
  * the two it is, for the mod_ssl check. */
 static const char *first_enforced;
@@ -85,22 +97,46 @@ static int in_htaccess(const cmd_parms *cmd)
     return cmd->pool == cmd->temp_pool;
 }
 
+/* Each (virtual) server has its own: the flag AP_MODULE_FLAG_ALWAYS_MERGE
+ * makes httpd create one for a host that sets none of these directives
+ * too, rather than share the main server's. */
+void *mtls_srv_create(apr_pool_t *p, server_rec *s)
+{
+    mtls_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    (void)s;
+    sc->pins = apr_array_make(p, 4, sizeof(mtls_pin_t));
+    sc->pinned = apr_hash_make(p);
+    sc->enforced = apr_array_make(p, 2, sizeof(const char *));
+    sc->required = apr_array_make(p, 2, sizeof(const char *));
+    sc->rulesets = apr_array_make(p, 4, sizeof(mtls_ruleset_t *));
+    return sc;
+}
+
+/* What a host's startup checks need is about its own directives; the
+ * main server's sections are counted where they apply (check_config). */
+void *mtls_srv_merge(apr_pool_t *p, void *basev, void *addv)
+{
+    (void)p;
+    (void)basev;
+    return addv;
+}
+
+/* A "Require mtls" is mod_authz_core's directive: where it is a host's
+ * only use of this module, httpd has not created the host's config yet. */
 static mtls_srv_conf_t *srv_conf(server_rec *s)
 {
-    mtls_srv_conf_t *sc = apr_hash_get(servers, &s, sizeof(s));
+    mtls_srv_conf_t *sc =
+        ap_get_module_config(s->module_config, &mtls_authz_module);
     if (sc == NULL) {
-        apr_pool_t *p = apr_hash_pool_get(servers);
-        server_rec **key = apr_palloc(p, sizeof(*key));
-        *key = s;
-        sc = apr_pcalloc(p, sizeof(*sc));
-        sc->pins = apr_array_make(p, 4, sizeof(mtls_pin_t));
-        sc->pinned = apr_hash_make(p);
-        sc->enforced = apr_array_make(p, 2, sizeof(const char *));
-        sc->required = apr_array_make(p, 2, sizeof(const char *));
-        sc->rulesets = apr_array_make(p, 4, sizeof(mtls_ruleset_t *));
-        apr_hash_set(servers, key, sizeof(*key), sc);
+        sc = mtls_srv_create(s->process->pconf, s);
+        ap_set_module_config(s->module_config, &mtls_authz_module, sc);
     }
     return sc;
+}
+
+void mtls_conf_set_trusted(server_rec *s, apr_hash_t *fps)
+{
+    srv_conf(s)->trusted = fps;
 }
 
 /* ---- directives --------------------------------------------------------- */
@@ -479,12 +515,12 @@ const command_rec mtls_cmds[] = {
 
 int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
+    (void)pconf;
     (void)plog;
     (void)ptemp;
     first_enforced = NULL;
     negated_aliases = NULL;
     first_enforced_by = NULL;
-    servers = apr_hash_make(pconf);
     return OK;
 }
 
@@ -524,8 +560,7 @@ static int refuse_dead_rules(server_rec *s, apr_pool_t *ptemp)
             const char *err = mtls_ruleset_check(
                 APR_ARRAY_IDX(sets, i, const mtls_ruleset_t *), ptemp);
             if (err) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s",
-                             err);
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s", err);
                 return 1;
             }
         }
@@ -840,26 +875,6 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         return !OK;
     check_requires(s, pconf, ptemp);
     return OK;
-}
-
-int mtls_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx)
-{
-    mtls_srv_conf_t *sc = srv_conf(s);
-    STACK_OF(X509_OBJECT) * objs;
-    int i;
-
-    if (is_proxy || ctx == NULL)
-        return DECLINED;
-    sc->trusted = apr_hash_make(p);
-    objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
-    for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
-        X509 *ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
-        unsigned char *fp = apr_palloc(p, MTLS_FP_LEN);
-        unsigned int n = 0;
-        if (ca && X509_digest(ca, EVP_sha256(), fp, &n) && n == MTLS_FP_LEN)
-            apr_hash_set(sc->trusted, fp, MTLS_FP_LEN, "");
-    }
-    return DECLINED;
 }
 
 static int trusts(server_rec *s, const unsigned char *fp)

@@ -9,7 +9,6 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "mtls_rules.h"
-#include <openssl/ssl.h>
 
 #define MTLS_UNSET (-1)
 
@@ -33,34 +32,21 @@ typedef struct {
     const apr_array_header_t *gates;
 } mtls_dir_conf_t;
 
-typedef struct {
-    const unsigned char *fp;
-    const char *source;
-} mtls_pin_t;
-
-/* What the startup checks need to know about one (virtual) server. */
-typedef struct {
-    apr_array_header_t *pins;     /* mtls_pin_t, first use of each issuer */
-    apr_hash_t *pinned;           /* fingerprints in pins */
-    apr_array_header_t *enforced; /* "file:line" of each MTLSAuthz On */
-    apr_array_header_t *required; /* "file:line" of each Require mtls */
-    int n_rule_directives;
-    apr_array_header_t *rulesets; /* mtls_ruleset_t *, each scope's */
-    apr_hash_t *trusted;          /* CA fingerprints from mod_ssl, or NULL */
-} mtls_srv_conf_t;
-
 extern module AP_MODULE_DECLARE_DATA mtls_authz_module;
 extern const command_rec mtls_cmds[];
 
 void *mtls_dir_create(apr_pool_t *p, char *dir);
 void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv);
+void *mtls_srv_create(apr_pool_t *p, server_rec *s);
+void *mtls_srv_merge(apr_pool_t *p, void *basev, void *addv);
 
 int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
 int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                       server_rec *s);
 int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                      server_rec *s);
-int mtls_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx);
+/* The fingerprints of the CAs that SSL host s trusts (mtls_ssl.c). */
+void mtls_conf_set_trusted(server_rec *s, apr_hash_t *fps);
 
 /* How a "Require mtls" line is written. */
 #define MTLS_REQUIRE_HTACCESS 1 /* in an .htaccess file */

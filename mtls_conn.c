@@ -3,15 +3,14 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
-#include "http_ssl.h"
 #include "apr_atomic.h"
 #include "apr_strings.h"
 #include "apr_thread_mutex.h"
 #include <string.h>
 
-#include "mtls_conf.h"
 #include "mtls_conn.h"
 #include "mtls_env.h"
+#include "mtls_ssl.h"
 
 APLOG_USE_MODULE(mtls_authz);
 
@@ -81,59 +80,6 @@ int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
     return DECLINED;
 }
 
-/* ---- verification ------------------------------------------------------- */
-
-/* The verify result stored in the TLS session. OpenSSL sets it with the
- * peer certificate in the handshake that delivered that certificate,
- * serialises it with the session (shmcb, tickets) and restores it on
- * resumption, in any process. The SSL's own value cannot be trusted:
- * mod_ssl's access hook resets it to X509_V_OK on every TLS 1.2 request
- * where a verify mode applies, and on a resumed session its verify
- * callback (which marks GENEROUS) never runs. OpenSSL has no getter for
- * the session's value, but SSL_set_session copies it into an SSL: a
- * scratch SSL that never handshakes (freeing it in its "before" state
- * leaves the session cache alone). */
-static long session_verify_result(SSL *ssl)
-{
-    SSL_SESSION *sess = SSL_get_session(ssl);
-    SSL *scratch;
-    long v = X509_V_ERR_UNSPECIFIED;
-
-    if (sess == NULL)
-        return v;
-    scratch = SSL_new(SSL_get_SSL_CTX(ssl));
-    if (scratch == NULL)
-        return X509_V_ERR_OUT_OF_MEM;
-    if (SSL_set_session(scratch, sess))
-        v = SSL_get_verify_result(scratch);
-    SSL_free(scratch);
-    return v;
-}
-
-/* Why the certificate does not count as verified, or NULL. All three
- * must agree: mod_ssl's SSL_CLIENT_VERIFY (it alone knows GENEROUS from
- * a handshake on this connection), the session's stored result (it alone
- * survives resumption), and the SSL's live result (renegotiation). */
-static const char *why_unverified(apr_pool_t *p, request_rec *r,
-                                  conn_rec *tls_c, SSL *ssl, long live)
-{
-    const char *var =
-        ap_ssl_var_lookup(p, r->server, tls_c, NULL, "SSL_CLIENT_VERIFY");
-    long stored;
-
-    if (live != X509_V_OK)
-        return X509_verify_cert_error_string(live);
-    if (var == NULL || *var == '\0')
-        return "SSL_CLIENT_VERIFY unset";
-    if (strcmp(var, "SUCCESS") != 0)
-        return var;
-    stored = session_verify_result(ssl);
-    if (stored != X509_V_OK)
-        return apr_pstrcat(p, X509_verify_cert_error_string(stored),
-                           " (the TLS session's verify result)", NULL);
-    return NULL;
-}
-
 /* ---- extraction --------------------------------------------------------- */
 
 /* A new handle (one reference) for peer. The verification result is read
@@ -151,22 +97,21 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
     h = apr_pcalloc(p, sizeof(*h));
     h->pool = p;
     h->refs = 1;
-    h->unverified = why_unverified(p, r, tls_c, cc->ssl, live);
-    id = mtls_identity_build(p, peer,
-                             SSL_CTX_get_cert_store(SSL_get_SSL_CTX(cc->ssl)),
+    h->unverified = mtls_ssl_unverified(p, r, tls_c, cc->ssl, live);
+    id = mtls_identity_build(p, peer, mtls_ssl_trust_store(cc->ssl),
                              h->unverified == NULL);
     if (id->full)
-        id->env = mtls_env_prepare(p, id);
+        h->env = mtls_env_prepare(p, id);
     h->id = id;
     cc->extractions++;
-    ap_log_rerror(
-        APLOG_MARK, APLOG_DEBUG, 0, r,
-        "identity extracted (%lu on this connection): subject "
-        "\"%s\", %d trusted issuer(s), %d key(s), %s%s",
-        cc->extractions, ap_escape_logitem(r->pool, id->subject_text),
-        id->n_issuers, id->keys->nelts,
-        h->unverified ? "not verified: " : "verified",
-        h->unverified ? ap_escape_logitem(r->pool, h->unverified) : "");
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "identity extracted (%lu on this connection): subject "
+                  "\"%s\", %d trusted issuer(s), %d key(s), %s%s",
+                  cc->extractions, ap_escape_logitem(r->pool, id->subject_text),
+                  id->n_issuers, id->keys->nelts,
+                  h->unverified ? "not verified: " : "verified",
+                  h->unverified ? ap_escape_logitem(r->pool, h->unverified)
+                                : "");
     if (id->san_malformed)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       "the subjectAltName extension is "
@@ -208,7 +153,7 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
     /* mod_ssl frees the SSL when plain HTTP reaches a TLS port, and still
      * serves the "400 speaking plain HTTP" request (and its ErrorDocument)
      * on that connection: ask mod_ssl whether TLS is still on first. */
-    if (cc == NULL || cc->ssl == NULL || !ap_ssl_conn_is_ssl(tls_c))
+    if (cc == NULL || cc->ssl == NULL || !mtls_ssl_on(tls_c))
         return MTLS_CONN_NO_TLS;
     peer = SSL_get0_peer_certificate(cc->ssl);
     if (peer == NULL)

@@ -7,24 +7,8 @@
 #define MTLS_CONN_H
 
 #include "httpd.h"
-#include "mtls_rules.h"
-#include <openssl/ssl.h>
-
-#if defined(__has_include)
-#if __has_include("mod_ssl_openssl.h")
-#include "mod_ssl_openssl.h"
-#define MTLS_HAVE_MOD_SSL_OPENSSL_H 1
-#endif
-#endif
-
-#ifndef MTLS_HAVE_MOD_SSL_OPENSSL_H
-/* Debian's apache2-dev lacks mod_ssl_openssl.h, but its mod_ssl runs
- * these hooks. Optional hooks are found by name, so these declarations
- * must match mod_ssl_openssl.h exactly. */
-typedef int ssl_HOOK_pre_handshake_t(conn_rec *c, SSL *ssl, int is_proxy);
-typedef int ssl_HOOK_init_server_t(server_rec *s, apr_pool_t *p, int is_proxy,
-                                   SSL_CTX *ctx);
-#endif
+#include "mtls_identity.h"
+#include "mtls_ssl.h"
 
 typedef enum {
     MTLS_CONN_VERIFIED = 0,
@@ -42,6 +26,7 @@ typedef struct mtls_conn_id mtls_conn_id_t;
 struct mtls_conn_id {
     const mtls_identity_t *id;
     const char *unverified; /* NULL if verified, else why not */
+    const apr_table_t *env; /* its variables (mtls_env.c), if verified */
     apr_pool_t *pool;       /* holds id; destroyed with the last reference */
     apr_uint32_t refs;
 };

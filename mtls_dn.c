@@ -296,7 +296,7 @@ static void skip_spaces(dn_cursor *c)
         c->s++;
 }
 
-static int hexval(char ch)
+int mtls_hex_digit(char ch)
 {
     if (ch >= '0' && ch <= '9')
         return ch - '0';
@@ -389,14 +389,15 @@ static const char *parse_hex_value(dn_cursor *c, const ASN1_OBJECT *obj)
     ASN1_TYPE *at;
     const char *err = NULL;
 
-    while (hexval(*c->s) >= 0)
+    while (mtls_hex_digit(*c->s) >= 0)
         c->s++;
     n = c->s - b;
     if (n == 0 || n % 2)
         return dn_err(c, "a '#' value needs an even number of hex digits");
     q = der = apr_palloc(c->p, n / 2);
     for (i = 0; i < n; i += 2)
-        *q++ = (unsigned char)(hexval(b[i]) << 4 | hexval(b[i + 1]));
+        *q++ = (unsigned char)(mtls_hex_digit(b[i]) << 4 |
+                               mtls_hex_digit(b[i + 1]));
     dp = der;
     at = d2i_ASN1_TYPE(NULL, &dp, (long)(n / 2));
     /* Only the string types a certificate's name can hold. */
@@ -487,7 +488,8 @@ static const char *parse_string_value(dn_cursor *c, const ASN1_OBJECT *obj)
     while (*c->s && *c->s != ',' && *c->s != '+') {
         char ch = *c->s;
         if (ch == '\\') {
-            int hi = hexval(c->s[1]), lo = hi < 0 ? -1 : hexval(c->s[2]);
+            int hi = mtls_hex_digit(c->s[1]),
+                lo = hi < 0 ? -1 : mtls_hex_digit(c->s[2]);
             if (hi >= 0 && lo >= 0) {
                 ch = (char)(hi << 4 | lo);
                 c->s += 3;

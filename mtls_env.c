@@ -2,11 +2,11 @@
 
 #include "httpd.h"
 #include "apr_strings.h"
-#include <arpa/inet.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 
 #include "mtls_env.h"
+#include "mtls_identity.h"
 
 /* Printable ASCII only: the value may become a request header. */
 static int safe(const char *v, apr_size_t len)
@@ -35,9 +35,10 @@ static void set_sans(apr_pool_t *p, apr_table_t *env, const mtls_identity_t *id)
     for (i = 0; i < id->sans->nelts; i++) {
         const mtls_san_t *s = &APR_ARRAY_IDX(id->sans, i, mtls_san_t);
         if (s->type == GEN_IPADD) {
-            char text[INET6_ADDRSTRLEN];
-            int af = s->len == 4 ? AF_INET : s->len == 16 ? AF_INET6 : 0;
-            if (af && inet_ntop(af, s->v, text, sizeof(text)))
+            char buf[INET6_ADDRSTRLEN];
+            const char *text = mtls_san_ip_text((const unsigned char *)s->v,
+                                                s->len, buf, sizeof(buf));
+            if (text)
                 set_san(p, env, "IP", &n_ip, text, strlen(text));
         }
         else if (s->type == GEN_DNS)
@@ -66,7 +67,7 @@ apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
 static const char rule_var[] = "MTLS_AUTHZ_RULE";
 
 void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
-                  const mtls_identity_t *id, mtls_env_mark_t *mark)
+                  const apr_table_t *vars, mtls_env_mark_t *mark)
 {
     const apr_array_header_t *a;
     const apr_table_entry_t *t;
@@ -79,12 +80,12 @@ void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
     mark->block = NULL;
     mark->size = 0;
     mark->n = 1;
-    if (id->env == NULL)
+    if (vars == NULL)
         return;
     /* Copied, in one block, so that the request's variables never point
      * into an identity: httpd copies a subrequest's variables into its
      * parent (fast redirects), which may outlive the identity. */
-    a = apr_table_elts(id->env);
+    a = apr_table_elts(vars);
     t = (const apr_table_entry_t *)a->elts;
     for (i = 0; i < a->nelts; i++)
         size += strlen(t[i].key) + strlen(t[i].val) + 2;

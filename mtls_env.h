@@ -20,7 +20,7 @@ typedef struct {
 } mtls_env_mark_t;
 
 /* Adds to r->subprocess_env, which holds no MTLS_* variable (the caller
- * removed them):
+ * removed them), the rule's source and vars (from mtls_env_prepare):
  *   MTLS_AUTHZ_RULE            "file:line" of the rule that admitted r
  *   MTLS_CLIENT_SUBJECT        the subject, RFC 4514
  *   MTLS_CLIENT_CERT_SHA256    the certificate's fingerprint, lowercase hex
@@ -30,7 +30,7 @@ typedef struct {
  * Values with control characters, NUL bytes or non-ASCII bytes are left
  * out: they could split a header line when forwarded. */
 void mtls_env_set(request_rec *r, const mtls_rule_t *rule,
-                  const mtls_identity_t *id, mtls_env_mark_t *mark);
+                  const apr_table_t *vars, mtls_env_mark_t *mark);
 
 /* Are r's MTLS_* variables exactly what mark recorded (none if n == 0),
  * names and values, with nothing changed or added since? */
@@ -47,8 +47,8 @@ void mtls_env_scrub(request_rec *r, const mtls_env_mark_t *mark);
 void mtls_env_restore(request_rec *r, const mtls_env_mark_t *mark);
 
 /* The identity's variables, built once per extracted identity in p (the
- * connection's identity pool): the SAN extension is decoded and the
- * fingerprints formatted per connection, not per request. */
+ * pool of its connection handle): the SANs are formatted and the
+ * fingerprints written out per certificate, not per request. */
 apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id);
 
 #endif

@@ -1,7 +1,7 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
-/* Rule parsing, rule compilation into hash indexes, certificate identity
- * extraction and matching. See mtls_rules.h. */
+/* Rule parsing, rule compilation into hash indexes, and matching. See
+ * mtls_rules.h. */
 
 #include <apr_lib.h>
 #include <apr_network_io.h>
@@ -12,12 +12,11 @@
 #include <openssl/x509v3.h>
 #include <string.h>
 
-#include "mtls_rules.h"
+#include "mtls_identity.h"
 
 /* ---- keys ---------------------------------------------------------- */
 
-static mtls_key_t key_make(apr_pool_t *p, char tag, const void *v,
-                           apr_size_t len)
+mtls_key_t mtls_key_make(apr_pool_t *p, char tag, const void *v, apr_size_t len)
 {
     mtls_key_t k;
     char *d = apr_palloc(p, len + 1);
@@ -42,21 +41,21 @@ static void ascii_lower(char *s, apr_size_t len)
 }
 
 /* DNS names compare case-insensitively, ignoring one trailing dot. */
-static mtls_key_t key_dns(apr_pool_t *p, const char *v, apr_size_t len)
+mtls_key_t mtls_key_dns(apr_pool_t *p, const char *v, apr_size_t len)
 {
     mtls_key_t k;
     if (len > 1 && v[len - 1] == '.')
         len--;
-    k = key_make(p, MTLS_K_DNS, v, len);
+    k = mtls_key_make(p, MTLS_K_DNS, v, len);
     ascii_lower((char *)k.data + 1, len);
     return k;
 }
 
 /* Email: the domain after the last '@' is case-insensitive, the local
  * part is compared exactly. */
-static mtls_key_t key_email(apr_pool_t *p, const char *v, apr_size_t len)
+mtls_key_t mtls_key_email(apr_pool_t *p, const char *v, apr_size_t len)
 {
-    mtls_key_t k = key_make(p, MTLS_K_EMAIL, v, len);
+    mtls_key_t k = mtls_key_make(p, MTLS_K_EMAIL, v, len);
     apr_size_t at = len;
     while (at > 0 && v[at - 1] != '@')
         at--;
@@ -68,7 +67,7 @@ static mtls_key_t key_email(apr_pool_t *p, const char *v, apr_size_t len)
 /* What a subject is indexed by: a 64-bit FNV-1a digest of its canonical
  * key, so that each request hashes 9 bytes rather than the whole name.
  * Rules found under it are confirmed against the full key. */
-static mtls_key_t subject_index_key(apr_pool_t *p, const mtls_key_t *subject)
+mtls_key_t mtls_key_subject_index(apr_pool_t *p, const mtls_key_t *subject)
 {
     apr_uint64_t h = APR_UINT64_C(14695981039346656037);
     unsigned char d[8];
@@ -79,7 +78,7 @@ static mtls_key_t subject_index_key(apr_pool_t *p, const mtls_key_t *subject)
     }
     for (i = 0; i < sizeof(d); i++)
         d[i] = (unsigned char)(h >> (8 * i));
-    return key_make(p, MTLS_K_SUBJECT, d, sizeof(d));
+    return mtls_key_make(p, MTLS_K_SUBJECT, d, sizeof(d));
 }
 
 const char *mtls_fp_hex(apr_pool_t *p, const unsigned char *fp)
@@ -117,13 +116,7 @@ const char *mtls_fp_parse(apr_pool_t *p, const char *text,
         int v;
         if (*s == ':' && hi < 0 && n > 0 && s[1] != '\0')
             continue; /* separator between byte pairs */
-        if (*s >= '0' && *s <= '9')
-            v = *s - '0';
-        else if (*s >= 'a' && *s <= 'f')
-            v = *s - 'a' + 10;
-        else if (*s >= 'A' && *s <= 'F')
-            v = *s - 'A' + 10;
-        else
+        if ((v = mtls_hex_digit(*s)) < 0)
             return apr_psprintf(p, "'%s': not a hex fingerprint", text);
         if (hi < 0) {
             hi = v;
@@ -176,7 +169,7 @@ const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
             return err;
         if (strcmp(v, ".") == 0)
             return "'.' is not a DNS name";
-        *out = key_dns(p, v, vlen);
+        *out = mtls_key_dns(p, v, vlen);
         return NULL;
     }
     if (tlen == 5 && strncasecmp(text, "email", 5) == 0) {
@@ -185,7 +178,7 @@ const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
             return err;
         if (at == NULL || at == v || at[1] == '\0')
             return apr_psprintf(p, "'%s' is not an email address", v);
-        *out = key_email(p, v, vlen);
+        *out = mtls_key_email(p, v, vlen);
         return NULL;
     }
     if (tlen == 3 && strncasecmp(text, "URI", 3) == 0) {
@@ -194,19 +187,19 @@ const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
         if (vlen >= 2 && strcmp(v + vlen - 2, "/*") == 0) {
             if (vlen == 2)
                 return "a URI prefix needs something before '/*'";
-            *out = key_make(p, MTLS_K_URI_PREFIX, v, vlen - 2);
+            *out = mtls_key_make(p, MTLS_K_URI_PREFIX, v, vlen - 2);
         }
         else {
-            *out = key_make(p, MTLS_K_URI, v, vlen);
+            *out = mtls_key_make(p, MTLS_K_URI, v, vlen);
         }
         return NULL;
     }
     if (tlen == 2 && strncasecmp(text, "IP", 2) == 0) {
         unsigned char a[16];
         if (inet_pton(AF_INET, v, a) == 1)
-            *out = key_make(p, MTLS_K_IP4, a, 4);
+            *out = mtls_key_make(p, MTLS_K_IP4, a, 4);
         else if (inet_pton(AF_INET6, v, a) == 1)
-            *out = key_make(p, MTLS_K_IP6, a, 16);
+            *out = mtls_key_make(p, MTLS_K_IP6, a, 16);
         else
             return apr_psprintf(p, "'%s' is not an IPv4 or IPv6 address", v);
         return NULL;
@@ -323,7 +316,7 @@ const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
     const char *err = mtls_dn_parse(p, dn, &r->subject);
     if (err)
         return apr_psprintf(p, "bad DN '%s': %s", dn, err);
-    index_add(&rs->names, subject_index_key(p, &r->subject), r);
+    index_add(&rs->names, mtls_key_subject_index(p, &r->subject), r);
     return NULL;
 }
 
@@ -351,7 +344,7 @@ const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
     if (err)
         return err;
     r->issuer = fp_intern(rs, p, buf);
-    k = key_make(p, MTLS_K_ISSUER, buf, MTLS_FP_LEN);
+    k = mtls_key_make(p, MTLS_K_ISSUER, buf, MTLS_FP_LEN);
     apr_hash_set(rs->issuers, k.data, k.len, r);
     if (rs->issuer_rule == NULL)
         rs->issuer_rule = r;
@@ -479,10 +472,10 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
     /* Index under the most selective constraint: a certificate, then a
      * subject, then an exact SAN, then a URI prefix, then the issuer. */
     if (r->cert) {
-        anchor = key_make(p, MTLS_K_CERT, r->cert, MTLS_FP_LEN);
+        anchor = mtls_key_make(p, MTLS_K_CERT, r->cert, MTLS_FP_LEN);
     }
     else if (r->subject.data) {
-        anchor = subject_index_key(p, &r->subject);
+        anchor = mtls_key_subject_index(p, &r->subject);
     }
     else {
         int i;
@@ -492,7 +485,7 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
                 anchor = k;
         }
         if (anchor.data == NULL && r->issuer)
-            anchor = key_make(p, MTLS_K_ISSUER, r->issuer, MTLS_FP_LEN);
+            anchor = mtls_key_make(p, MTLS_K_ISSUER, r->issuer, MTLS_FP_LEN);
     }
     if (anchor.data == NULL)
         return "needs at least one of subject=, san=, issuer=, cert=";
@@ -503,199 +496,6 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
     if (pin_out)
         *pin_out = r->issuer;
     return NULL;
-}
-
-/* ---- identity ----------------------------------------------------------- */
-
-static apr_status_t free_cert(void *cert)
-{
-    X509_free(cert);
-    return APR_SUCCESS;
-}
-
-static void id_add_key(mtls_identity_t *id, mtls_key_t k)
-{
-    if (apr_hash_get(id->keyset, k.data, k.len))
-        return;
-    apr_hash_set(id->keyset, k.data, k.len, "");
-    APR_ARRAY_PUSH(id->keys, mtls_key_t) = k;
-}
-
-/* May a prefix rule match this URI? Not if it holds a "." or ".." path
- * segment, a percent-escape, a backslash or a semicolon: "ns/prod/../admin",
- * "ns/prod/%2e%2e/admin" or "ns/prod/..;/admin" (a path parameter, which
- * Java servlet containers drop) is below "ns/prod" as a string but not
- * as a path, to whoever normalises it later. SPIFFE IDs hold none of
- * them. Exact URI rules still compare the whole string. */
-static int uri_prefix_safe(const char *v, apr_size_t len)
-{
-    apr_size_t i;
-    for (i = 0; i < len; i++) {
-        apr_size_t n;
-        if (v[i] == '%' || v[i] == '\\' || v[i] == ';')
-            return 0;
-        if (v[i] != '/')
-            continue;
-        for (n = 0; i + 1 + n < len && v[i + 1 + n] == '.'; n++)
-            ;
-        if ((n == 1 || n == 2) && (i + 1 + n == len || v[i + 1 + n] == '/'))
-            return 0;
-    }
-    return 1;
-}
-
-static void id_add_uri(apr_pool_t *p, mtls_identity_t *id, const char *v,
-                       apr_size_t len)
-{
-    mtls_key_t *u;
-    id_add_key(id, key_make(p, MTLS_K_URI, v, len));
-    if (!uri_prefix_safe(v, len))
-        return;
-    u = apr_array_push(id->uris);
-    u->data = v;
-    u->len = len;
-}
-
-static void id_add_sans(apr_pool_t *p, mtls_identity_t *id, X509 *cert)
-{
-    int crit = -1, i;
-    GENERAL_NAMES *gens =
-        X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
-    if (gens == NULL) {
-        /* -1: absent. Otherwise present but undecodable, or repeated. */
-        id->san_malformed = crit != -1;
-        return;
-    }
-    for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        const ASN1_STRING *s;
-        const char *v;
-        apr_size_t len;
-        mtls_san_t *san;
-
-        /* Only these four types are strings; the others (dirName,
-         * otherName, ...) are structures and are ignored. */
-        if (g->type != GEN_DNS && g->type != GEN_EMAIL && g->type != GEN_URI &&
-            g->type != GEN_IPADD)
-            continue;
-        s = GENERAL_NAME_get0_value(g, NULL);
-        if (s == NULL)
-            continue;
-        len = (apr_size_t)ASN1_STRING_length(s);
-        /* Copied: the identity outlives the decoded extension. */
-        v = apr_pstrmemdup(p, (const char *)ASN1_STRING_get0_data(s), len);
-        san = apr_array_push(id->sans);
-        san->type = g->type;
-        san->v = v;
-        san->len = len;
-        if (g->type == GEN_IPADD) {
-            if (len == 4)
-                id_add_key(id, key_make(p, MTLS_K_IP4, v, 4));
-            else if (len == 16)
-                id_add_key(id, key_make(p, MTLS_K_IP6, v, 16));
-            continue;
-        }
-        if (len == 0 || memchr(v, '\0', len))
-            continue; /* a NUL byte never matches */
-        if (g->type == GEN_DNS)
-            id_add_key(id, key_dns(p, v, len));
-        else if (g->type == GEN_EMAIL)
-            id_add_key(id, key_email(p, v, len));
-        else
-            id_add_uri(p, id, v, len);
-    }
-    GENERAL_NAMES_free(gens);
-}
-
-/* The trusted certificates that really issued cert: same name, key
- * identifiers and usage (X509_check_issued) and a valid signature.
- * Looked up in the trust store, never in what the client sent, so the
- * answer is the same after session resumption. */
-static void id_add_issuers(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
-                           X509_STORE *store)
-{
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    STACK_OF(X509) *cands = NULL;
-    unsigned char *fps;
-    int i;
-
-    if (ctx && X509_STORE_CTX_init(ctx, store, cert, NULL))
-        cands = X509_STORE_CTX_get1_certs(ctx, X509_get_issuer_name(cert));
-    if (cands) {
-        fps = apr_palloc(p, MTLS_FP_LEN * (apr_size_t)sk_X509_num(cands));
-        for (i = 0; i < sk_X509_num(cands); i++) {
-            X509 *ca = sk_X509_value(cands, i);
-            unsigned char *fp = fps + MTLS_FP_LEN * id->n_issuers;
-            unsigned int n = 0;
-            EVP_PKEY *key = X509_get0_pubkey(ca);
-            if (ca == cert || key == NULL ||
-                X509_check_issued(ca, cert) != X509_V_OK ||
-                X509_verify(cert, key) != 1 ||
-                !X509_digest(ca, EVP_sha256(), fp, &n) || n != MTLS_FP_LEN)
-                continue;
-            id->n_issuers++;
-            id_add_key(id, key_make(p, MTLS_K_ISSUER, fp, MTLS_FP_LEN));
-        }
-        id->issuer_fps = fps;
-        sk_X509_pop_free(cands, X509_free);
-    }
-    X509_STORE_CTX_free(ctx);
-}
-
-static const char *name_text(apr_pool_t *p, const X509_NAME *name)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    const char *text = "";
-    char *data;
-    long n;
-    if (b == NULL)
-        return text;
-    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
-        (n = BIO_get_mem_data(b, &data)) > 0)
-        text = apr_pstrmemdup(p, data, (apr_size_t)n);
-    BIO_free(b);
-    return text;
-}
-
-/* Everything matching needs: subject and certificate keys, SANs and the
- * trusted issuers. */
-static void add_full_identity(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
-                              X509_STORE *store)
-{
-    unsigned int n = 0;
-
-    if (mtls_name_key(p, id->subject, &id->subject_key))
-        id_add_key(id, subject_index_key(p, &id->subject_key));
-    if (X509_digest(cert, EVP_sha256(), id->cert_fp, &n) && n == MTLS_FP_LEN)
-        id_add_key(id, key_make(p, MTLS_K_CERT, id->cert_fp, MTLS_FP_LEN));
-    id_add_sans(p, id, cert);
-    if (store)
-        id_add_issuers(p, id, cert, store);
-}
-
-mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
-                                     X509_STORE *store, int full)
-{
-    mtls_identity_t *id = apr_pcalloc(p, sizeof(*id));
-
-    /* A forged CA's bad signature or a malformed SAN leaves errors on
-     * OpenSSL's per-thread queue; leave it as it was found. */
-    ERR_set_mark();
-    X509_up_ref(cert);
-    apr_pool_cleanup_register(p, cert, free_cert, apr_pool_cleanup_null);
-    id->cert = cert;
-    id->keys = apr_array_make(p, 8, sizeof(mtls_key_t));
-    id->keyset = apr_hash_make(p);
-    id->uris = apr_array_make(p, 1, sizeof(mtls_key_t));
-    id->sans = apr_array_make(p, 4, sizeof(mtls_san_t));
-    id->subject = X509_get_subject_name(cert);
-    id->subject_text = name_text(p, id->subject);
-    if (full) {
-        id->full = 1;
-        add_full_identity(p, id, cert, store);
-    }
-    ERR_pop_to_mark();
-    return id;
 }
 
 /* ---- matching ---------------------------------------------------------- */

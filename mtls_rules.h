@@ -1,6 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
-/* mtls_rules: the certificate and rule logic of mod_mtls_authz.
+/* mtls_rules: the rules of mod_mtls_authz, and keys.
  *
  * Pure APR + OpenSSL, no httpd: parsed and compiled at config time,
  * looked up at request time, unit-tested and fuzzed without a server. */
@@ -74,32 +74,8 @@ typedef struct {
     apr_hash_t *rule_issuers; /* fp -> first MTLSAllow rule with issuer=fp */
 } mtls_ruleset_t;
 
-/* A DNS, email, URI or IP subjectAltName as the certificate holds it;
- * type is OpenSSL's GEN_DNS, GEN_EMAIL, GEN_URI or GEN_IPADD. */
-typedef struct {
-    int type;
-    const char *v; /* a copy; may hold a NUL byte */
-    apr_size_t len;
-} mtls_san_t;
-
-/* What is known about one client certificate. */
-typedef struct {
-    X509 *cert;               /* referenced for the pool's life */
-    const X509_NAME *subject; /* owned by cert */
-    mtls_key_t subject_key;   /* data NULL if it has no canonical form */
-    unsigned char cert_fp[MTLS_FP_LEN];
-    int n_issuers;                   /* trusted CAs that really signed it */
-    const unsigned char *issuer_fps; /* n_issuers * MTLS_FP_LEN */
-    apr_array_header_t *keys;        /* mtls_key_t: every lookup key */
-    apr_hash_t *keyset;              /* the same keys, for membership */
-    apr_array_header_t *uris;        /* mtls_key_t: URI SANs that prefix
-                                        rules may match, untagged */
-    apr_array_header_t *sans;        /* mtls_san_t, in certificate order */
-    const char *subject_text;        /* RFC 4514, for logs */
-    int san_malformed;               /* SAN extension undecodable/repeated */
-    int full;                        /* all of it read, not just the subject */
-    apr_table_t *env; /* variables for admitted requests (mtls_env.c) */
-} mtls_identity_t;
+/* What a client certificate says, as keys (mtls_identity.h). */
+typedef struct mtls_identity mtls_identity_t;
 
 typedef enum {
     MTLS_MISS_NONE = 0, /* matched */
@@ -146,15 +122,6 @@ int mtls_ruleset_is_empty(const mtls_ruleset_t *rs);
  * match (an MTLSAllow issuer= outside the scope's issuer gate), in p. */
 const char *mtls_ruleset_check(const mtls_ruleset_t *rs, apr_pool_t *p);
 
-/* Builds the identity of cert. store is the trust store that the
- * issuer is looked up in (may be NULL: no issuer is then known). The
- * certificate is referenced until p is cleared. Never fails: attributes
- * that cannot be read simply produce no key. Unless full, only the
- * subject text is filled in: enough to log an unverified certificate
- * without doing work for whoever sent it. */
-mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
-                                     X509_STORE *store, int full);
-
 /* The rule that admits id, or NULL with *miss saying why not. */
 const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
                                       const mtls_identity_t *id,
@@ -163,5 +130,18 @@ const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
 
 /* Lowercase hex of a fingerprint, in p. */
 const char *mtls_fp_hex(apr_pool_t *p, const unsigned char *fp);
+/* The value of a hex digit, or -1. */
+int mtls_hex_digit(char ch);
+
+/* Keys, as both rules and identities make them. */
+mtls_key_t mtls_key_make(apr_pool_t *p, char tag, const void *v,
+                         apr_size_t len);
+/* DNS names compare case-insensitively, ignoring one trailing dot. */
+mtls_key_t mtls_key_dns(apr_pool_t *p, const char *v, apr_size_t len);
+/* The domain after the last '@' is case-insensitive, the local part
+ * exact. */
+mtls_key_t mtls_key_email(apr_pool_t *p, const char *v, apr_size_t len);
+/* What a subject's canonical key is indexed by. */
+mtls_key_t mtls_key_subject_index(apr_pool_t *p, const mtls_key_t *subject);
 
 #endif

@@ -17,7 +17,7 @@
 
 #include "fuzz_cert_ca.h"
 #include "fuzz_common.h"
-#include "mtls_rules.h"
+#include "mtls_identity.h"
 
 static X509_STORE *store;
 static mtls_ruleset_t *rules;

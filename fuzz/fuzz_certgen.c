@@ -23,7 +23,7 @@
 #include <stdlib.h>
 
 #include "fuzz_common.h"
-#include "mtls_rules.h"
+#include "mtls_identity.h"
 
 static X509 *ca;
 static EVP_PKEY *ca_key, *leaf_key;

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 
 #include "fuzz_common.h"
-#include "mtls_rules.h"
+#include "mtls_identity.h"
 
 typedef void *palloc_fn(apr_pool_t *p, apr_size_t size);
 

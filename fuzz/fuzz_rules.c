@@ -16,7 +16,7 @@
 #include <stdlib.h>
 
 #include "fuzz_common.h"
-#include "mtls_rules.h"
+#include "mtls_identity.h"
 
 #define N_IDS 3
 static mtls_identity_t *ids[N_IDS];

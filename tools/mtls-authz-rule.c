@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mtls_rules.h"
+#include "mtls_identity.h"
 
 #define TOOL_VERSION "1.0"
 

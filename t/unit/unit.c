@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mtls_rules.h"
+#include "mtls_identity.h"
 
 static int passed, failed;
 static apr_pool_t *pool;
