@@ -1,5 +1,20 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
+/* The access decision, in the order a request meets it:
+ *
+ *   decide()   the rules in scope against the certificate on the
+ *              connection now: a decision, cached per request for its
+ *              policy and identity;
+ *   take()     what an entry point makes of it: admitted, denied,
+ *              pending (Require mtls), audited or unlisted, and the one
+ *              log line of a refusal;
+ *   access     MTLSAuthz On (mtls_access_checker, _ex);
+ *   authz      Require mtls (mtls_require_check);
+ *   fixups     settle(): what an admitted request exports, decided again
+ *              where its configuration or certificate changed;
+ *   logging    mtls_log_transaction: the namespace as this module left it.
+ */
+
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
@@ -41,7 +56,29 @@ struct mtls_decision {
     mtls_decision_t *next;
 };
 
-enum { GATE_NONE = 0, GATE_PASSED, GATE_DENIED };
+/* What an entry point made of a decision. */
+typedef enum {
+    OUTCOME_NONE = 0, /* not asked */
+    OUTCOME_ADMITTED, /* by d->rule, for the identity of d->h */
+    OUTCOME_DENIED,   /* refused, and logged */
+    OUTCOME_PENDING,  /* refused by Require mtls: logged if r ends refused */
+    OUTCOME_AUDITED,  /* refused by the rules, let through by Audit mode */
+    OUTCOME_UNLISTED  /* not admitted, where only admission matters */
+} mtls_outcome_e;
+
+/* Who takes a decision, and how. */
+typedef enum {
+    ASK_ENFORCE, /* MTLSAuthz On, or a fixup re-check: a refusal is final */
+    ASK_REQUIRE, /* Require mtls: other Require lines may still admit r */
+    ASK_EXPORT   /* only what is admitted matters: no refusal, no line */
+} mtls_ask_e;
+
+typedef struct {
+    mtls_ask_e how;
+    const char *who; /* "MTLSAuthz On" or "Require mtls", for the log */
+    int audit;       /* MTLSAuthzMode Audit */
+    int negated;     /* under a negation a grant of the rules refuses */
+} mtls_asker_t;
 
 /* Per request, in r->request_config, allocated in r->pool; never shared
  * with another request (an internal redirect or subrequest gets its own
@@ -50,7 +87,7 @@ typedef struct {
     request_rec *r;
     const mtls_conn_id_t *held;          /* the latest identity pinned to r */
     mtls_decision_t *decisions;          /* every one taken for r */
-    int gate;                            /* MTLSAuthz On, in the access phase */
+    mtls_outcome_e gate;                 /* MTLSAuthz On, in the access phase */
     const mtls_decision_t *granted;      /* "Require mtls" admitted r by it */
     const ap_conf_vector_t *access_conf; /* r->per_dir_config at access */
     apr_array_header_t *pending; /* its denials, logged if r is refused */
@@ -98,7 +135,7 @@ static int same_policy(const mtls_policy_t *a, const mtls_policy_t *b)
            a->gates_alone == b->gates_alone;
 }
 
-/* ---- matching ----------------------------------------------------------- */
+/* ---- the decision ------------------------------------------------------- */
 
 static void trace_rule(void *baton, const mtls_rule_t *rule, mtls_miss_e m)
 {
@@ -193,7 +230,7 @@ static mtls_decision_t *decide(request_rec *r, mtls_req_t *st,
     return d;
 }
 
-/* ---- logging ------------------------------------------------------------ */
+/* ---- refusals and their log line ---------------------------------------- */
 
 static const char *issuer_text(request_rec *r, const mtls_identity_t *id)
 {
@@ -234,91 +271,76 @@ static void log_denial(request_rec *r, const mtls_decision_t *d,
                   audit ? "AUDIT (admitted): " : "", denial_text(r, d, who));
 }
 
-/* ---- the module's variables --------------------------------------------- */
+/* Require mtls's denials are final only if no other Require line admits
+ * r: they are logged when r ends, if it ends refused (mtls_fixups runs
+ * only for admitted requests, and drops them). */
+static apr_status_t log_pending(void *data)
+{
+    mtls_req_t *st = data;
+    request_rec *r = st->r;
+    /* A 401 to a client that has not tried a user yet is a login prompt,
+     * not the end of the request. */
+    int level = r->status == HTTP_UNAUTHORIZED && r->user == NULL ? APLOG_INFO
+                                                                  : APLOG_ERR;
+    int i;
+    for (i = 0; i < st->pending->nelts; i++)
+        log_denial(r, APR_ARRAY_IDX(st->pending, i, const mtls_decision_t *),
+                   "Require mtls", level, 0);
+    st->pending->nelts = 0;
+    return APR_SUCCESS;
+}
+
+static void pend(request_rec *r, mtls_req_t *st, const mtls_decision_t *d)
+{
+    if (st->pending == NULL) {
+        st->pending = apr_array_make(r->pool, 1, sizeof(d));
+        /* Before the pool's subpools go: r must still be whole. */
+        apr_pool_pre_cleanup_register(r->pool, st, log_pending);
+    }
+    APR_ARRAY_PUSH(st->pending, const mtls_decision_t *) = d;
+}
+
+/* What asker a makes of decision d: every entry point takes its decision
+ * here. A refusal is logged once per decision, however often it is
+ * asked: now, when r ends (Require mtls), or marked AUDIT. */
+static mtls_outcome_e take(request_rec *r, mtls_req_t *st, mtls_decision_t *d,
+                           const mtls_asker_t *a)
+{
+    if (d->rule && !a->negated)
+        return OUTCOME_ADMITTED;
+    if (a->how == ASK_EXPORT)
+        return OUTCOME_UNLISTED;
+    if (!d->logged) {
+        d->logged = 1;
+        if (a->audit)
+            log_denial(r, d, a->who, APLOG_WARNING, 1);
+        else if (a->how == ASK_REQUIRE)
+            pend(r, st, d);
+        else
+            log_denial(r, d, a->who, APLOG_ERR, 0);
+    }
+    return a->audit                ? OUTCOME_AUDITED
+           : a->how == ASK_REQUIRE ? OUTCOME_PENDING
+                                   : OUTCOME_DENIED;
+}
 
 static void scrub(request_rec *r)
 {
     mtls_env_scrub(r, NULL);
 }
 
-/* Exports what r is admitted by now, under the configuration it has now
- * and the certificate on the connection now; decides again where either
- * changed since the access phase (a fast redirect in mod_negotiation or
- * mod_dir, a renegotiation in a subrequest, a redirect that skipped the
- * access checks). A request whose certificate its rules no longer admit
- * is refused. */
-static int settle(request_rec *r, mtls_req_t *st)
-{
-    const mtls_dir_conf_t *dc = dir_conf(r);
-    const mtls_decision_t *gd = st->granted;
-    mtls_policy_t pol;
-    mtls_decision_t *d;
-    const char *who = NULL; /* NULL: export what is admitted, refuse none */
-    int audit = 0;
-
-    scrub(r);
-    st->settled = 1;
-    st->conf = r->per_dir_config;
-    st->rule = NULL;
-    st->id = NULL;
-    st->env.n = 0;
-    if (dc->enforce == 1) {
-        pol = policy_of(dc, dc->enforce_ht);
-        audit = mtls_dir_audit(dc);
-        who = "MTLSAuthz On";
-    }
-    else if (gd && (st->access_conf == NULL ||
-                    st->access_conf == r->per_dir_config)) {
-        /* Granted under this configuration: it holds only while its rules
-         * admit the certificate on the connection. */
-        pol = gd->policy;
-        who = "Require mtls";
-    }
-    else if (gd) {
-        /* A fast redirect (MultiViews, DirectoryIndex) since: its
-         * subrequest was authorized under the configuration r has now.
-         * Export what that configuration's rules admit, if anything. */
-        pol = policy_of(dc, 0);
-    }
-    else {
-        return DECLINED;
-    }
-    d = decide(r, st, &pol);
-    if (d->rule) {
-        mtls_env_set(r, d->rule, d->h->env, &st->env);
-        st->rule = d->rule;
-        st->id = d->h;
-        return DECLINED;
-    }
-    if (who == NULL)
-        return DECLINED;
-    if (!d->logged) {
-        d->logged = 1;
-        log_denial(r, d, who, APLOG_ERR, audit);
-    }
-    return audit ? DECLINED : HTTP_FORBIDDEN;
-}
-
-/* ---- MTLSAuthz On ------------------------------------------------------- */
+/* ---- access: MTLSAuthz On ----------------------------------------------- */
 
 static int gate(request_rec *r, const mtls_dir_conf_t *dc)
 {
     mtls_req_t *st = state(r);
     mtls_policy_t pol = policy_of(dc, dc->enforce_ht);
-    mtls_decision_t *d = decide(r, st, &pol);
-    int audit = mtls_dir_audit(dc);
+    const mtls_asker_t a = {ASK_ENFORCE, "MTLSAuthz On", mtls_dir_audit(dc), 0};
 
-    if (d->rule) {
-        st->gate = GATE_PASSED;
-        return DECLINED;
-    }
-    scrub(r);
-    if (!d->logged) {
-        d->logged = 1;
-        log_denial(r, d, "MTLSAuthz On", APLOG_ERR, audit);
-    }
-    st->gate = audit ? GATE_PASSED : GATE_DENIED;
-    return audit ? DECLINED : HTTP_FORBIDDEN;
+    st->gate = take(r, st, decide(r, st, &pol), &a);
+    if (st->gate != OUTCOME_ADMITTED)
+        scrub(r);
+    return st->gate == OUTCOME_DENIED ? HTTP_FORBIDDEN : DECLINED;
 }
 
 /* Runs after mod_ssl's access check, which may first renegotiate or ask
@@ -345,12 +367,43 @@ int mtls_access_checker_ex(request_rec *r)
     if (dc->enforce != 1)
         return DECLINED;
     st = state_get(r);
-    if (st == NULL || st->gate == GATE_NONE)
+    if (st == NULL || st->gate == OUTCOME_NONE)
         return gate(r, dc);
-    return st->gate == GATE_DENIED ? HTTP_FORBIDDEN : DECLINED;
+    return st->gate == OUTCOME_DENIED ? HTTP_FORBIDDEN : DECLINED;
 }
 
-/* ---- Require mtls ------------------------------------------------------- */
+/* ---- authorization: Require mtls ---------------------------------------- */
+
+/* The MTLS_REQUIRE_* flags of a Require line, as its parsed argument
+ * (NULL for none). */
+static const int require_flags[] = {0, 1, 2, 3};
+
+const char *mtls_require_parse(cmd_parms *cmd, const char *require_line,
+                               const void **parsed)
+{
+    const char *s = require_line;
+    int flags;
+    while (s && apr_isspace(*s))
+        s++;
+    if (s && *s)
+        return apr_psprintf(cmd->pool,
+                            "Require mtls takes no argument (got '%s'); the "
+                            "rules are the MTLSAllow* directives in scope",
+                            s);
+    flags = mtls_conf_note_require(cmd);
+    *parsed = flags ? &require_flags[flags] : NULL;
+    return NULL;
+}
+
+/* What a grant exports, in fixups. An alias that some Require line
+ * negates may be negated here: mod_authz_core tells only its name, so
+ * its grants export nothing. */
+static void grant(request_rec *r, mtls_req_t *st, const mtls_decision_t *d)
+{
+    if (st->granted == NULL && !mtls_conf_alias_negated(apr_table_get(
+                                   r->notes, AUTHZ_PROVIDER_NAME_NOTE)))
+        st->granted = d;
+}
 
 /* The same rules as MTLSAuthz On, as an authorization provider, so that
  * mod_authz_core can combine it with other Require lines. It may ask
@@ -361,54 +414,15 @@ int mtls_access_checker_ex(request_rec *r)
  * A denial is never AUTHZ_DENIED_NO_USER: logging in does not fix a
  * certificate. Whether it is final depends on the other Require lines
  * (in <RequireAny> another may grant), so its log line waits for the
- * outcome; see log_pending and mtls_fixups. In Audit mode the provider
- * abstains (AUTHZ_NEUTRAL) where it would deny: the other Require lines
- * decide as if it were not there. */
-static apr_status_t log_pending(void *data)
-{
-    mtls_req_t *st = data;
-    request_rec *r = st->r;
-    /* A 401 to a client that has not tried a user yet is a login prompt,
-     * not the end of the request. */
-    int level = r->status == HTTP_UNAUTHORIZED && r->user == NULL ? APLOG_INFO
-                                                                  : APLOG_ERR;
-    int i;
-    for (i = 0; i < st->pending->nelts; i++)
-        log_denial(r, APR_ARRAY_IDX(st->pending, i, const mtls_decision_t *),
-                   "Require mtls", level, 0);
-    st->pending->nelts = 0;
-    return APR_SUCCESS;
-}
-
-/* Logs d's denial when the request ends, if it ends refused. */
-static void pend(request_rec *r, mtls_req_t *st, mtls_decision_t *d)
-{
-    if (d->logged)
-        return;
-    d->logged = 1;
-    if (st->pending == NULL) {
-        st->pending = apr_array_make(r->pool, 1, sizeof(d));
-        /* Before the pool's subpools go: r must still be whole. */
-        apr_pool_pre_cleanup_register(r->pool, st, log_pending);
-    }
-    APR_ARRAY_PUSH(st->pending, const mtls_decision_t *) = d;
-}
-
-/* Audit mode: the provider abstains where it would refuse, and says so
- * once. */
-static authz_status audit_once(request_rec *r, mtls_decision_t *d)
-{
-    if (!d->logged) {
-        d->logged = 1;
-        log_denial(r, d, "Require mtls", APLOG_WARNING, 1);
-    }
-    return AUTHZ_NEUTRAL;
-}
-
-/* The MTLS_REQUIRE_* flags of a Require line, as its parsed argument
- * (NULL for none). */
-static const int require_flags[] = {0, 1, 2, 3};
-
+ * outcome (log_pending). In Audit mode the provider abstains
+ * (AUTHZ_NEUTRAL) where it would deny: the other Require lines decide as
+ * if it were not there.
+ *
+ * Under an odd number of negations ("Require not", <RequireNone>,
+ * <RequireNotAll>) mod_authz_core turns a grant into a denial and a
+ * denial into "neutral": there the rules' grant is what refuses, and the
+ * module admits nobody, so nothing is exported and a mismatch is not
+ * logged. */
 authz_status mtls_require_check(request_rec *r, const char *require_line,
                                 const void *parsed)
 {
@@ -417,64 +431,36 @@ authz_status mtls_require_check(request_rec *r, const char *require_line,
     int flags = parsed ? *(const int *)parsed : 0;
     mtls_policy_t pol = policy_of(dc, flags & MTLS_REQUIRE_HTACCESS);
     mtls_decision_t *d = decide(r, st, &pol);
+    const mtls_asker_t a = {ASK_REQUIRE, "Require mtls", mtls_dir_audit(dc),
+                            flags & MTLS_REQUIRE_NOT};
+    mtls_outcome_e o;
     (void)require_line;
 
-    /* Under an odd number of negations ("Require not", <RequireNone>,
-     * <RequireNotAll>) mod_authz_core turns a grant into a denial and a
-     * denial into "neutral": this module admits nobody there, so nothing
-     * is exported and no denial is logged. */
-    if (flags & MTLS_REQUIRE_NOT) {
-        if (d->rule == NULL) {
-            scrub(r);
-            return AUTHZ_DENIED;
-        }
-        /* Here a grant is what refuses: in Audit mode it abstains, and
-         * the line says which rule would have refused; otherwise the
-         * denial is logged if the request ends refused, as any. */
-        if (mtls_dir_audit(dc))
-            return audit_once(r, d);
-        pend(r, st, d);
+    if (a.negated && d->rule == NULL) {
+        scrub(r);
+        return AUTHZ_DENIED;
+    }
+    o = take(r, st, d, &a);
+    if (o == OUTCOME_ADMITTED) {
+        grant(r, st, d);
         return AUTHZ_GRANTED;
     }
-    if (d->rule) {
-        /* An alias that some Require line negates may be negated here:
-         * mod_authz_core tells only its name. Its grants export nothing. */
-        if (st->granted == NULL && !mtls_conf_alias_negated(apr_table_get(
-                                       r->notes, AUTHZ_PROVIDER_NAME_NOTE)))
-            st->granted = d;
-        return AUTHZ_GRANTED;
-    }
-    scrub(r);
-    if (mtls_dir_audit(dc))
-        return audit_once(r, d);
-    pend(r, st, d);
-    return AUTHZ_DENIED;
+    if (!a.negated)
+        scrub(r);
+    if (o == OUTCOME_AUDITED)
+        return AUTHZ_NEUTRAL;
+    return a.negated ? AUTHZ_GRANTED : AUTHZ_DENIED;
 }
 
-const char *mtls_require_parse(cmd_parms *cmd, const char *require_line,
-                               const void **parsed)
-{
-    const char *s = require_line;
-    while (s && apr_isspace(*s))
-        s++;
-    if (s && *s)
-        return apr_psprintf(cmd->pool,
-                            "Require mtls takes no argument (got '%s'); the "
-                            "rules are the MTLSAllow* directives in scope",
-                            s);
-    {
-        int flags = mtls_conf_note_require(cmd);
-        *parsed = flags ? &require_flags[flags] : NULL;
-    }
-    return NULL;
-}
+/* ---- fixups: what an admitted request exports ---------------------------- */
 
-/* ---- fixups ------------------------------------------------------------- */
-
-/* A request for which httpd skipped the access checks (the same
- * configuration as the request it was redirected from, or the parent of
- * a subrequest) takes what "Require mtls" granted there. settle() then
- * decides for the certificate on the connection now. */
+/* Inheritance. httpd skips the access checks of an internal redirect
+ * with the same configuration as the request it came from, and of a
+ * subrequest with its parent's: such a request takes only what
+ * "Require mtls" granted there (MTLSAuthz On needs nothing: settle()
+ * enforces it again). Nothing else is inherited: settle() decides for
+ * the configuration the request has and the certificate on the
+ * connection now. */
 static void state_inherit(request_rec *r, mtls_req_t *st)
 {
     const request_rec *from = NULL;
@@ -487,30 +473,108 @@ static void state_inherit(request_rec *r, mtls_req_t *st)
         st->granted = o->granted;
 }
 
+/* Which rules r's export answers to, and who refuses if they no longer
+ * admit the certificate. Returns 0 if r has nothing to export. */
+static int settle_policy(request_rec *r, const mtls_req_t *st,
+                         mtls_policy_t *pol, mtls_asker_t *a)
+{
+    const mtls_dir_conf_t *dc = dir_conf(r);
+    const mtls_decision_t *gd = st->granted;
+
+    a->negated = 0;
+    a->audit = 0;
+    if (dc->enforce == 1) {
+        *pol = policy_of(dc, dc->enforce_ht);
+        a->how = ASK_ENFORCE;
+        a->who = "MTLSAuthz On";
+        a->audit = mtls_dir_audit(dc);
+    }
+    else if (gd && (st->access_conf == NULL ||
+                    st->access_conf == r->per_dir_config)) {
+        /* Granted under this configuration: it holds only while its rules
+         * admit the certificate on the connection. */
+        *pol = gd->policy;
+        a->how = ASK_ENFORCE;
+        a->who = "Require mtls";
+    }
+    else if (gd) {
+        /* A fast redirect (MultiViews, DirectoryIndex) since: its
+         * subrequest was authorized under the configuration r has now.
+         * Export what that configuration's rules admit, if anything. */
+        *pol = policy_of(dc, 0);
+        a->how = ASK_EXPORT;
+        a->who = NULL;
+    }
+    else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Exports what r is admitted by now, under the configuration it has now
+ * and the certificate on the connection now; decides again where either
+ * changed since the access phase (a fast redirect in mod_negotiation or
+ * mod_dir, a renegotiation in a subrequest, a redirect that skipped the
+ * access checks). A request whose certificate its rules no longer admit
+ * is refused. */
+static int settle(request_rec *r, mtls_req_t *st)
+{
+    mtls_policy_t pol;
+    mtls_asker_t a;
+    mtls_decision_t *d;
+    mtls_outcome_e o;
+
+    scrub(r);
+    st->settled = 1;
+    st->conf = r->per_dir_config;
+    st->rule = NULL;
+    st->id = NULL;
+    st->env.n = 0;
+    if (!settle_policy(r, st, &pol, &a))
+        return DECLINED;
+    d = decide(r, st, &pol);
+    o = take(r, st, d, &a);
+    if (o == OUTCOME_ADMITTED) {
+        mtls_env_set(r, d->rule, d->h->env, &st->env);
+        st->rule = d->rule;
+        st->id = d->h;
+    }
+    return o == OUTCOME_DENIED ? HTTP_FORBIDDEN : DECLINED;
+}
+
 /* Fixups run only for requests that passed the access phase. First, so
  * that the variables are there for mod_rewrite, mod_headers and
  * handlers, and before mod_dir's fast redirect. */
 int mtls_fixups(request_rec *r)
 {
     mtls_req_t *st = state_get(r);
+    int i;
     if (st == NULL) {
         st = state(r);
         state_inherit(r, st);
     }
-    if (st->pending && st->pending->nelts) {
-        /* Another Require line admitted it: not a denial after all. */
-        int i;
-        for (i = 0; i < st->pending->nelts; i++) {
-            const mtls_decision_t *d =
-                APR_ARRAY_IDX(st->pending, i, const mtls_decision_t *);
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                          "Require mtls was not satisfied (%s), "
-                          "but another Require line admitted the request",
-                          denial_text(r, d, "Require mtls"));
-        }
+    /* Another Require line admitted r: its pending denials were none. */
+    for (i = 0; st->pending && i < st->pending->nelts; i++)
+        ap_log_rerror(
+            APLOG_MARK, APLOG_DEBUG, 0, r,
+            "Require mtls was not satisfied (%s), but another "
+            "Require line admitted the request",
+            denial_text(r,
+                        APR_ARRAY_IDX(st->pending, i, const mtls_decision_t *),
+                        "Require mtls"));
+    if (st->pending)
         st->pending->nelts = 0;
-    }
     return settle(r, st);
+}
+
+/* Has anything that settle() depends on changed since it ran? */
+static int unsettled(request_rec *r, mtls_req_t *st)
+{
+    return !st->settled || st->conf != r->per_dir_config ||
+           (st->rule &&
+            (mtls_conn_identity(r, &st->held) != MTLS_CONN_VERIFIED ||
+             st->held != st->id)) ||
+           !mtls_env_intact(r, &st->env);
 }
 
 /* Later in fixups (just before mod_headers', and last): mod_dir's fast
@@ -523,12 +587,8 @@ int mtls_fixups_recheck(request_rec *r)
     const mtls_conn_id_t *before = st->id;
     int rc;
 
-    if (st->settled && st->conf == r->per_dir_config &&
-        (st->rule == NULL ||
-         (mtls_conn_identity(r, &st->held) == MTLS_CONN_VERIFIED &&
-          st->held == st->id)) &&
-        mtls_env_intact(r, &st->env))
-        return DECLINED; /* nothing changed since mtls_fixups */
+    if (!unsettled(r, st))
+        return DECLINED;
     rc = settle(r, st);
     /* Modules in between (mod_rewrite, mod_headers) may already have
      * used the identity exported before: a request must not go on with
@@ -553,8 +613,10 @@ int mtls_fixups_recheck(request_rec *r)
     return rc;
 }
 
-/* The last word on the namespace, before mod_log_config writes the
- * request: whatever a handler or an error path set there goes. */
+/* ---- logging: the last word on the namespace ---------------------------- */
+
+/* Before mod_log_config writes the request: whatever a handler or an
+ * error path set there goes. */
 int mtls_log_transaction(request_rec *r)
 {
     for (; r; r = r->next) {

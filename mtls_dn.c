@@ -470,6 +470,32 @@ static int value_type(const ASN1_OBJECT *obj, const char *v, apr_size_t len)
     return t > 0 ? t : -1;
 }
 
+/* The escape at c->s, \XX or \ and a special character: its byte, or -1
+ * and *err. */
+static int parse_escape(dn_cursor *c, const char **err)
+{
+    int hi = mtls_hex_digit(c->s[1]),
+        lo = hi < 0 ? -1 : mtls_hex_digit(c->s[2]);
+    int byte;
+    if (hi >= 0 && lo >= 0) {
+        byte = hi << 4 | lo;
+        c->s += 3;
+    }
+    else if (c->s[1] && strchr(" \"#+,;<=>\\", c->s[1])) {
+        byte = (unsigned char)c->s[1];
+        c->s += 2;
+    }
+    else {
+        *err = dn_err(c, "bad escape (use \\, \\+ \\\" \\\\ or \\XX)");
+        return -1;
+    }
+    if (byte == 0) {
+        *err = dn_err(c, "a NUL byte is not allowed in a value");
+        return -1;
+    }
+    return byte;
+}
+
 static const char *parse_string_value(dn_cursor *c, const ASN1_OBJECT *obj)
 {
     const char *e;
@@ -488,22 +514,11 @@ static const char *parse_string_value(dn_cursor *c, const ASN1_OBJECT *obj)
     while (*c->s && *c->s != ',' && *c->s != '+') {
         char ch = *c->s;
         if (ch == '\\') {
-            int hi = mtls_hex_digit(c->s[1]),
-                lo = hi < 0 ? -1 : mtls_hex_digit(c->s[2]);
-            if (hi >= 0 && lo >= 0) {
-                ch = (char)(hi << 4 | lo);
-                c->s += 3;
-            }
-            else if (c->s[1] && strchr(" \"#+,;<=>\\", c->s[1])) {
-                ch = c->s[1];
-                c->s += 2;
-            }
-            else {
-                return dn_err(c, "bad escape (use \\, \\+ \\\" \\\\ or \\XX)");
-            }
-            if (ch == '\0')
-                return dn_err(c, "a NUL byte is not allowed in a value");
-            buf[len++] = ch;
+            const char *err = NULL;
+            int byte = parse_escape(c, &err);
+            if (byte < 0)
+                return err;
+            buf[len++] = (char)byte;
             keep = len;
             continue;
         }

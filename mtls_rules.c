@@ -14,6 +14,31 @@
 
 #include "mtls_identity.h"
 
+/* Rules indexed by one key each. URI prefixes are kept apart, keyed by
+ * the raw prefix, so that a certificate's URI can be probed at each '/'
+ * without copying it. */
+typedef struct {
+    apr_hash_t *exact;     /* key -> mtls_rule_t chain */
+    apr_hash_t *prefixes;  /* URI prefix (no tag) -> mtls_rule_t chain */
+    apr_size_t max_prefix; /* the longest prefix bounds the probes */
+} mtls_index_t;
+
+struct mtls_ruleset {
+    /* The one-field directives (MTLSAllowSubject/SAN) form one rule:
+     * the subject or a SAN in `names`. */
+    mtls_index_t names;
+    /* MTLSAllowIssuerFingerprint: a gate over every rule of the scope,
+     * the one-field rule and each MTLSAllow line alike. With no other
+     * rule in the scope it admits every client of those CAs. */
+    apr_hash_t *issuers;      /* 'F'+fp -> mtls_rule_t (issuer only) */
+    mtls_rule_t *issuer_rule; /* first issuer directive, for reporting */
+    /* Each MTLSAllow line, indexed under one of its own keys. */
+    mtls_index_t rules;
+    int n_rules;              /* MTLSAllow lines */
+    apr_hash_t *fps;          /* interned fingerprints */
+    apr_hash_t *rule_issuers; /* fp -> first MTLSAllow rule with issuer=fp */
+};
+
 /* ---- keys ---------------------------------------------------------- */
 
 mtls_key_t mtls_key_make(apr_pool_t *p, char tag, const void *v, apr_size_t len)

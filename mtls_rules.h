@@ -48,31 +48,9 @@ struct mtls_rule_t {
     mtls_rule_t *next;           /* next rule indexed under the same key */
 };
 
-/* Rules indexed by one key each. URI prefixes are kept apart, keyed by
- * the raw prefix, so that a certificate's URI can be probed at each '/'
- * without copying it. */
-typedef struct {
-    apr_hash_t *exact;     /* key -> mtls_rule_t chain */
-    apr_hash_t *prefixes;  /* URI prefix (no tag) -> mtls_rule_t chain */
-    apr_size_t max_prefix; /* the longest prefix bounds the probes */
-} mtls_index_t;
-
-/* The rules of one configuration scope. */
-typedef struct {
-    /* The one-field directives (MTLSAllowSubject/SAN) form one rule:
-     * the subject or a SAN in `names`. */
-    mtls_index_t names;
-    /* MTLSAllowIssuerFingerprint: a gate over every rule of the scope,
-     * the one-field rule and each MTLSAllow line alike. With no other
-     * rule in the scope it admits every client of those CAs. */
-    apr_hash_t *issuers;      /* 'F'+fp -> mtls_rule_t (issuer only) */
-    mtls_rule_t *issuer_rule; /* first issuer directive, for reporting */
-    /* Each MTLSAllow line, indexed under one of its own keys. */
-    mtls_index_t rules;
-    int n_rules;              /* MTLSAllow lines */
-    apr_hash_t *fps;          /* interned fingerprints */
-    apr_hash_t *rule_issuers; /* fp -> first MTLSAllow rule with issuer=fp */
-} mtls_ruleset_t;
+/* The rules of one configuration scope, compiled into hash indexes
+ * (mtls_rules.c). */
+typedef struct mtls_ruleset mtls_ruleset_t;
 
 /* What a client certificate says, as keys (mtls_identity.h). */
 typedef struct mtls_identity mtls_identity_t;
