@@ -1,8 +1,9 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
-/* Unit tests of the module's pure code (mtls_rules.c, mtls_dn.c), without
- * httpd: certificates are built in memory with t/lib/certbuild.c. Here
- * main and what every area uses; the areas are in unit_*.c. */
+/* Unit tests of the module's pure code (mtls_rules.c, mtls_dn.c,
+ * mtls_file.c), without httpd: certificates are built in memory with
+ * t/lib/certbuild.c. Here main and what every area uses; the areas are in
+ * unit_*.c. */
 
 #include <apr_general.h>
 #include <openssl/evp.h>
@@ -131,6 +132,7 @@ int main(void)
     test_identity(&k);
     test_rules(&k);
     test_sans(&k);
+    test_rulefile(&k);
 
     printf("%d passed, %d failed\n", passed, failed);
     /* Everything freed, so that leak detection (SANITIZE=1) sees only

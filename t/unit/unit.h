@@ -63,5 +63,6 @@ void test_dn(void);
 void test_identity(pki_t *k);
 void test_rules(const pki_t *k);
 void test_sans(const pki_t *k);
+void test_rulefile(const pki_t *k);
 
 #endif
