@@ -112,6 +112,13 @@ int admits(const mtls_identity_t *id, const char *const *lines)
     return mtls_ruleset_match(rs, id, NULL, NULL, &miss) != NULL;
 }
 
+void check_cases(const mtls_identity_t *id, const admit_case_t *c, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        check(ADMITS(id, c[i].line) == c[i].admits, c[i].what);
+}
+
 int err_has(const char *err, const char *needle)
 {
     return err != NULL && strstr(err, needle) != NULL;

@@ -51,6 +51,18 @@ const mtls_identity_t *leaf(const pki_t *k, const char *const *dn,
 int admits(const mtls_identity_t *id, const char *const *lines);
 #define ADMITS(id, ...) admits(id, (const char *const[]){__VA_ARGS__, NULL})
 
+/* One check of a one-line scope: its line, what admits() must say, and
+ * the check's name. */
+typedef struct {
+    const char *line;
+    int admits;
+    const char *what;
+} admit_case_t;
+
+void check_cases(const mtls_identity_t *id, const admit_case_t *c, size_t n);
+#define CHECK_CASES(id, cases)                                                 \
+    check_cases(id, cases, sizeof(cases) / sizeof(cases[0]))
+
 /* err names the problem: non-NULL and containing needle. */
 int err_has(const char *err, const char *needle);
 

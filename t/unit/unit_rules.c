@@ -65,17 +65,17 @@ static void fingerprints(const pki_t *k)
 
 static void subject(const pki_t *k)
 {
-    const mtls_identity_t *id = k->id;
-    check(ADMITS(id, "MTLSAllowSubject CN=alice,O=Acme Inc.,C=US") == 1,
-          "subject allow");
-    check(ADMITS(id, "MTLSAllowSubject CN=ALICE,O=acme inc.,C=us") == 1,
-          "subject ASCII case-insensitive (X509_NAME_cmp)");
-    check(ADMITS(id, "MTLSAllowSubject CN=bob,O=Acme Inc.,C=US") == 0,
-          "subject deny");
-    check(ADMITS(id, "MTLSAllowSubject CN=alice,O=Acme Inc.") == 0,
-          "missing RDN does not match");
-    check(ADMITS(id, "MTLSAllowSubject CN=alice,OU=x,O=Acme Inc.,C=US") == 0,
-          "extra RDN does not match");
+    static const admit_case_t cases[] = {
+        {"MTLSAllowSubject CN=alice,O=Acme Inc.,C=US", 1, "subject allow"},
+        {"MTLSAllowSubject CN=ALICE,O=acme inc.,C=us", 1,
+         "subject ASCII case-insensitive (X509_NAME_cmp)"},
+        {"MTLSAllowSubject CN=bob,O=Acme Inc.,C=US", 0, "subject deny"},
+        {"MTLSAllowSubject CN=alice,O=Acme Inc.", 0,
+         "missing RDN does not match"},
+        {"MTLSAllowSubject CN=alice,OU=x,O=Acme Inc.,C=US", 0,
+         "extra RDN does not match"},
+    };
+    CHECK_CASES(k->id, cases);
 }
 
 static void issuer(const pki_t *k)
@@ -97,6 +97,19 @@ static void issuer(const pki_t *k)
 
 static void allow(const pki_t *k)
 {
+    static const admit_case_t cases[] = {
+        {"MTLSAllow san=DNS:alice.example.com "
+         "san=URI:spiffe://example.org/ns/*",
+         1, "MTLSAllow two SANs"},
+        {"MTLSAllow san=DNS:alice.example.com "
+         "san=URI:spiffe://example.org/ns/dev/*",
+         0, "MTLSAllow every SAN must hold"},
+        {"MTLSAllow bogus=1", -1, "unknown key refused"},
+        {"MTLSAllow", -1, "empty rule refused"},
+        {"MTLSAllow subject=CN=a subject=CN=b", -1,
+         "duplicate subject refused"},
+        {"MTLSAllow \"subject=CN=a", -1, "unbalanced quote refused"},
+    };
     const mtls_identity_t *id = k->id, *id_b = k->id_b;
     const char *rule_a = apr_pstrcat(
         pool,
@@ -112,20 +125,9 @@ static void allow(const pki_t *k)
     check(ADMITS(id, rule_a) == 1, "MTLSAllow subject+issuer");
     check(ADMITS(id_b, rule_a) == 0, "MTLSAllow binds to its CA");
     check(ADMITS(id_b, rule_a, rule_b) == 1, "second rule binds CA B");
-    check(ADMITS(id, "MTLSAllow san=DNS:alice.example.com "
-                     "san=URI:spiffe://example.org/ns/*") == 1,
-          "MTLSAllow two SANs");
-    check(ADMITS(id, "MTLSAllow san=DNS:alice.example.com "
-                     "san=URI:spiffe://example.org/ns/dev/*") == 0,
-          "MTLSAllow every SAN must hold");
     check(ADMITS(id, cert_rule) == 1, "MTLSAllow cert pin");
     check(ADMITS(id_b, cert_rule) == 0, "MTLSAllow cert pin deny");
-    check(ADMITS(id, "MTLSAllow bogus=1") == -1, "unknown key refused");
-    check(ADMITS(id, "MTLSAllow") == -1, "empty rule refused");
-    check(ADMITS(id, "MTLSAllow subject=CN=a subject=CN=b") == -1,
-          "duplicate subject refused");
-    check(ADMITS(id, "MTLSAllow \"subject=CN=a") == -1,
-          "unbalanced quote refused");
+    CHECK_CASES(id, cases);
 }
 
 /* A rule that pins an issuer outside the scope's gate is a mistake. */
