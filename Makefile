@@ -6,19 +6,29 @@ APXS ?= $(shell command -v apxs2 2>/dev/null || command -v apxs 2>/dev/null || e
 CC ?= cc
 WARN = -Wall -Wextra -Werror
 MODULE = .libs/mod_mtls_authz.so
-# PURE: the code without httpd, shared with the tool, unit and fuzz tests.
-PURE_SRC = mtls_rules.c mtls_dn.c mtls_identity.c
-PURE_HDR = mtls_rules.h mtls_identity.h
+# The module's code without httpd, which the tool, the unit tests and the
+# fuzz targets link.
+PURE_SRC = mtls_rules.c mtls_dn.c mtls_identity.c mtls_file.c
+PURE_HDR = mtls_rules.h mtls_identity.h mtls_file.h
 SRC = mod_mtls_authz.c mtls_conf.c mtls_ssl.c mtls_conn.c mtls_access.c \
-    mtls_env.c mtls_file.c $(PURE_SRC)
+    mtls_env.c $(PURE_SRC)
 HDR = mod_mtls_authz.h mtls_conf.h mtls_ssl.h mtls_conn.h mtls_access.h \
-    mtls_env.h mtls_file.h $(PURE_HDR)
+    mtls_env.h $(PURE_HDR)
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/include/apr-1.0)
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
 # Every C file of ours that clang-format keeps in shape.
-FORMAT_SRC = $(SRC) $(HDR) $(TOOL_SRC) t/unit/unit.c t/probe/mod_mtls_probe.c \
-    soak/client.c $(FUZZ_SRC) fuzz/fuzz_common.h
+FORMAT_SRC = $(SRC) $(HDR) $(TOOL_SRC) $(UNIT_SRC) $(UNIT_HDR) $(TESTLIB_SRC) \
+    $(TESTLIB_HDR) t/probe/mod_mtls_probe.c soak/client.c $(FUZZ_SRC) \
+    fuzz/fuzz_common.h
+# What the unit tests and the fuzz targets share (t/lib/): the
+# certificate builder and the one header through which they include the
+# module's.
+TESTLIB_SRC = t/lib/certbuild.c
+TESTLIB_HDR = t/lib/certbuild.h t/lib/under_test.h
+UNIT_SRC = t/unit/unit.c t/unit/unit_dn.c t/unit/unit_identity.c \
+    t/unit/unit_rules.c t/unit/unit_san.c t/unit/unit_file.c
+UNIT_HDR = t/unit/unit.h
 TOOL = $(BUILD)/mtls-authz-rule
 TOOL_SRC = tools/mtls-authz-rule.c
 
@@ -108,11 +118,12 @@ $(TOOL): $(TOOL_SRC) $(PURE_SRC) $(PURE_HDR) Makefile
 	$(CC) $(WARN) -O2 -g $(CFLAGS) $(APR_CFLAGS) -I. -o $@ $(TOOL_SRC) \
 	    $(PURE_SRC) $(LDFLAGS) $(APR_LIBS) -lcrypto
 
-# Unit tests of the matching code, without httpd.
-$(BUILD)/unit: t/unit/unit.c $(PURE_SRC) $(PURE_HDR) $(BUILD)/flags
+# Unit tests of the pure code (rules, DN, rule files), without httpd.
+$(BUILD)/unit: $(UNIT_SRC) $(UNIT_HDR) $(TESTLIB_SRC) $(TESTLIB_HDR) \
+    $(PURE_SRC) $(PURE_HDR) $(BUILD)/flags
 	@mkdir -p $(BUILD)
-	$(CC) $(WARN) -g $(SAN_FLAGS) $(APR_CFLAGS) -I. -o $@ t/unit/unit.c $(PURE_SRC) \
-	    $(APR_LIBS) -lcrypto
+	$(CC) $(WARN) -g $(SAN_FLAGS) $(APR_CFLAGS) -I. -It/lib -o $@ $(UNIT_SRC) \
+	    $(TESTLIB_SRC) $(PURE_SRC) $(APR_LIBS) -lcrypto
 
 # A test-only consumer of mod_mtls_authz.h, loaded by the suite.
 $(BUILD)/mod_mtls_probe.so: t/probe/mod_mtls_probe.c mod_mtls_authz.h \
@@ -131,10 +142,10 @@ test:
 
 # libFuzzer targets (fuzz/): clang with ASan and UBSan.
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.c $(FUZZ_HDR) \
-    $(PURE_SRC) $(PURE_HDR)
+    $(TESTLIB_SRC) $(TESTLIB_HDR) $(PURE_SRC) $(PURE_HDR)
 	@mkdir -p $(BUILD)/fuzz
-	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) $(APR_CFLAGS) -I. -Ifuzz -o $@ $< \
-	    fuzz/fuzz_common.c $(PURE_SRC) $(APR_LIBS) -lcrypto -ldl
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) $(APR_CFLAGS) -I. -It/lib -Ifuzz -o $@ $< \
+	    fuzz/fuzz_common.c $(TESTLIB_SRC) $(PURE_SRC) $(APR_LIBS) -lcrypto -ldl
 
 fuzz-build: $(FUZZ_BIN)
 

@@ -287,6 +287,11 @@ static const unsigned char *fp_intern(mtls_ruleset_t *rs, apr_pool_t *p,
     return copy;
 }
 
+int mtls_ruleset_n_rules(const mtls_ruleset_t *rs)
+{
+    return rs->n_rules;
+}
+
 int mtls_ruleset_is_empty(const mtls_ruleset_t *rs)
 {
     return rs == NULL || (index_is_empty(&rs->names) &&

@@ -95,6 +95,8 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
                                   const char *line, const char *source,
                                   const unsigned char **pin_out);
 int mtls_ruleset_is_empty(const mtls_ruleset_t *rs);
+/* How many MTLSAllow lines rs holds. */
+int mtls_ruleset_n_rules(const mtls_ruleset_t *rs);
 
 /* Once a scope's rules are complete: NULL, or why one of them can never
  * match (an MTLSAllow issuer= outside the scope's issuer gate), in p. */

@@ -15,9 +15,10 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 
+#include "certbuild.h"
 #include "fuzz_cert_ca.h"
 #include "fuzz_common.h"
-#include "mtls_identity.h"
+#include "under_test.h"
 
 static X509_STORE *store;
 static mtls_ruleset_t *rules;
@@ -38,16 +39,13 @@ static void init(void)
     BIO *b = BIO_new_mem_buf(fuzz_cert_ca_pem, -1);
     X509 *ca = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
     apr_pool_t *p = fuzz_pool();
-    unsigned char fp[MTLS_FP_LEN];
-    unsigned int n = 0;
     const char *pin;
     int i;
 
     store = X509_STORE_new();
-    if (ca == NULL || store == NULL || !X509_STORE_add_cert(store, ca) ||
-        !X509_digest(ca, EVP_sha256(), fp, &n))
+    if (ca == NULL || store == NULL || !X509_STORE_add_cert(store, ca))
         abort();
-    pin = apr_pstrcat(p, "sha256:", mtls_fp_hex(p, fp), NULL);
+    pin = cb_pin(p, ca);
     rules = mtls_ruleset_make(p);
     for (i = 0; allow[i]; i++)
         fuzz_check(mtls_ruleset_add_rule(rules, p, allow[i], "fuzz:1", NULL),

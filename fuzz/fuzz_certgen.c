@@ -22,8 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "certbuild.h"
 #include "fuzz_common.h"
-#include "mtls_identity.h"
+#include "under_test.h"
 
 static X509 *ca;
 static EVP_PKEY *ca_key, *leaf_key;
@@ -31,33 +32,13 @@ static X509_STORE *store;
 
 static void init(void)
 {
-    X509_NAME *n = X509_NAME_new();
-    ca_key = EVP_EC_gen("P-256");
-    leaf_key = EVP_EC_gen("P-256");
-    ca = X509_new();
+    static const char *const dn[] = {"CN", "Gen CA", NULL};
+    X509_NAME *n = cb_name(dn);
+    ca_key = cb_key();
+    leaf_key = cb_key();
+    ca = cb_ca(n, ca_key, 1);
     store = X509_STORE_new();
-    if (n == NULL || ca_key == NULL || leaf_key == NULL || ca == NULL ||
-        store == NULL)
-        abort();
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
-                               (const unsigned char *)"Gen CA", -1, -1, 0);
-    X509_set_version(ca, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(ca), 1);
-    X509_gmtime_adj(X509_getm_notBefore(ca), 0);
-    X509_gmtime_adj(X509_getm_notAfter(ca), 3600);
-    X509_set_subject_name(ca, n);
-    X509_set_issuer_name(ca, n);
-    X509_set_pubkey(ca, ca_key);
-    {
-        X509V3_CTX ctx;
-        X509_EXTENSION *e;
-        X509V3_set_ctx(&ctx, ca, ca, NULL, NULL, 0);
-        e = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
-                                "critical,CA:TRUE");
-        X509_add_ext(ca, e, -1);
-        X509_EXTENSION_free(e);
-    }
-    if (!X509_sign(ca, ca_key, EVP_sha256()) || !X509_STORE_add_cert(store, ca))
+    if (store == NULL || !X509_STORE_add_cert(store, ca))
         abort();
     X509_NAME_free(n);
 }
@@ -69,6 +50,16 @@ typedef struct {
     const uint8_t *v;
     size_t len;
 } san_t;
+
+/* What the input asks for. flags: bit 0 a SAN extension even without a
+ * SAN, bit 1 the extension twice, bit 2 critical. */
+typedef struct {
+    uint8_t flags;
+    X509_NAME *subject;
+    GENERAL_NAMES *gens;
+    san_t sans[MAX_SANS];
+    int n_sans;
+} spec_t;
 
 /* Reads [kind][len][bytes]; 0 at the end of the input. */
 static int next_record(const uint8_t **d, size_t *n, uint8_t *kind,
@@ -167,111 +158,122 @@ static int admits(apr_pool_t *p, const mtls_identity_t *id, const char *san)
     return mtls_ruleset_match(rs, id, NULL, NULL, &miss) != NULL;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Reads the records of the input into spec: kind's low two bits 0 for
+ * a subject attribute, else a SAN of the type in bits 2-3. */
+static void read_spec(spec_t *spec, const uint8_t *data, size_t size)
 {
     static const int san_types[] = {GEN_DNS, GEN_EMAIL, GEN_URI, GEN_IPADD};
-    san_t sans[MAX_SANS];
-    int n_sans = 0, i, repeated, signed_ok;
-    uint8_t flags, kind;
+    uint8_t kind;
     const uint8_t *v;
     size_t len;
+
+    spec->flags = data[0];
+    spec->subject = X509_NAME_new();
+    spec->gens = sk_GENERAL_NAME_new_null();
+    spec->n_sans = 0;
+    if (spec->subject == NULL || spec->gens == NULL)
+        abort();
+    data++;
+    size--;
+    while (next_record(&data, &size, &kind, &v, &len)) {
+        if ((kind & 3) == 0) {
+            add_name_entry(spec->subject, kind, v, len);
+        }
+        else if (spec->n_sans < MAX_SANS) {
+            san_t *s = &spec->sans[spec->n_sans++];
+            s->type = san_types[(kind >> 2) & 3];
+            s->v = v;
+            s->len = len;
+            sk_GENERAL_NAME_push(spec->gens, make_gen(s->type, v, len));
+        }
+    }
+}
+
+/* The certificate spec asks for, signed by the CA if OpenSSL can: it
+ * cannot if the subject cannot be encoded (an odd-length BMPString,
+ * say), and the certificate is then read unsigned. */
+static X509 *make_cert(const spec_t *spec, int *signed_ok)
+{
+    X509 *x = cb_start(spec->subject, ca, leaf_key, 2);
+    if (spec->n_sans > 0 || (spec->flags & 1)) {
+        X509_add1_ext_i2d(x, NID_subject_alt_name, spec->gens,
+                          spec->flags & 4 ? 1 : 0, X509V3_ADD_APPEND);
+        if (spec->flags & 2)
+            X509_add1_ext_i2d(x, NID_subject_alt_name, spec->gens, 0,
+                              X509V3_ADD_APPEND);
+    }
+    *signed_ok = cb_sign(x, ca_key);
+    return x;
+}
+
+/* What the README promises about the i-th SAN of spec and its rule. */
+static void check_san(apr_pool_t *p, const mtls_identity_t *id,
+                      const spec_t *spec, int i)
+{
+    const san_t *s = &spec->sans[i];
+    const char *rule = rule_for(p, s);
+    int repeated = (spec->flags & 2) != 0;
+    int has_nul = s->type != GEN_IPADD && memchr(s->v, 0, s->len);
+    int others = 0, j, r, unsafe_prefix;
+    if (rule == NULL)
+        return;
+    for (j = 0; j < spec->n_sans; j++)
+        others += j != i && spec->sans[j].type == s->type;
+    if ((r = admits(p, id, rule)) < 0)
+        return;
+    /* A value ending in a slash and a star is a prefix rule, which a URI
+     * holding a dot segment, '%', '\\' or ';' never matches. */
+    unsafe_prefix = s->type == GEN_URI && strlen(rule) >= 2 &&
+                    strcmp(rule + strlen(rule) - 2, "/*") == 0 &&
+                    !prefix_may_match(s->v, s->len);
+    if (unsafe_prefix && others == 0 && r) {
+        fprintf(stderr, "the prefix rule '%s' matched a URI it must not\n",
+                rule);
+        abort();
+    }
+    if (unsafe_prefix)
+        return;
+    if (repeated && r) {
+        fprintf(stderr, "a repeated SAN extension admitted '%s'\n", rule);
+        abort();
+    }
+    if (!repeated && !has_nul && !r) {
+        fprintf(stderr, "the SAN '%s' is not matched by its rule\n", rule);
+        abort();
+    }
+    if (has_nul && others == 0 && r) {
+        fprintf(stderr, "a SAN with a NUL matched '%s'\n", rule);
+        abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    spec_t spec;
+    int i, signed_ok;
     apr_pool_t *p;
     X509 *x;
-    X509_NAME *subject;
-    GENERAL_NAMES *gens;
     const mtls_identity_t *id;
 
     if (store == NULL)
         fuzz_once(init);
     if (size < 1 || size > 4096)
         return -1;
-    flags = data[0];
-    data++;
-    size--;
-    repeated = (flags & 2) != 0;
-
-    x = X509_new();
-    subject = X509_NAME_new();
-    gens = sk_GENERAL_NAME_new_null();
-    if (x == NULL || subject == NULL || gens == NULL)
-        abort();
-    while (next_record(&data, &size, &kind, &v, &len)) {
-        if ((kind & 3) == 0) {
-            add_name_entry(subject, kind, v, len);
-        }
-        else if (n_sans < MAX_SANS) {
-            san_t *s = &sans[n_sans++];
-            s->type = san_types[(kind >> 2) & 3];
-            s->v = v;
-            s->len = len;
-            sk_GENERAL_NAME_push(gens, make_gen(s->type, v, len));
-        }
-    }
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 2);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    X509_set_subject_name(x, subject);
-    X509_set_issuer_name(x, X509_get_subject_name(ca));
-    X509_set_pubkey(x, leaf_key);
-    if (n_sans > 0 || (flags & 1)) {
-        X509_add1_ext_i2d(x, NID_subject_alt_name, gens, flags & 4 ? 1 : 0,
-                          X509V3_ADD_APPEND);
-        if (repeated)
-            X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0,
-                              X509V3_ADD_APPEND);
-    }
-    /* Fails if the subject cannot be encoded (an odd-length BMPString,
-     * say); the certificate is still read, unsigned. */
-    signed_ok = X509_sign(x, ca_key, EVP_sha256()) > 0;
+    read_spec(&spec, data, size);
+    x = make_cert(&spec, &signed_ok);
 
     p = fuzz_begin();
     id = mtls_identity_build(p, x, store, 1);
     fuzz_check_name_key(p, X509_get_subject_name(x));
     /* Signed by the trusted CA: it is found and verified, unless the
      * certificate repeats an extension, which OpenSSL marks invalid. */
-    if (signed_ok && !repeated && id->n_issuers != 1)
+    if (signed_ok && !(spec.flags & 2) && id->n_issuers != 1)
         abort();
-    for (i = 0; i < n_sans; i++) {
-        const san_t *s = &sans[i];
-        const char *rule = rule_for(p, s);
-        int has_nul = s->type != GEN_IPADD && memchr(s->v, 0, s->len);
-        int others = 0, j, r, unsafe_prefix;
-        if (rule == NULL)
-            continue;
-        for (j = 0; j < n_sans; j++)
-            others += j != i && sans[j].type == s->type;
-        r = admits(p, id, rule);
-        if (r < 0)
-            continue;
-        /* A value ending in a slash and a star is a prefix rule, which a URI
-         * holding a dot segment, '%', '\\' or ';' never matches. */
-        unsafe_prefix = s->type == GEN_URI && strlen(rule) >= 2 &&
-                        strcmp(rule + strlen(rule) - 2, "/*") == 0 &&
-                        !prefix_may_match(s->v, s->len);
-        if (unsafe_prefix && others == 0 && r) {
-            fprintf(stderr, "the prefix rule '%s' matched a URI it must not\n",
-                    rule);
-            abort();
-        }
-        if (unsafe_prefix)
-            continue;
-        if (repeated && r) {
-            fprintf(stderr, "a repeated SAN extension admitted '%s'\n", rule);
-            abort();
-        }
-        if (!repeated && !has_nul && !r) {
-            fprintf(stderr, "the SAN '%s' is not matched by its rule\n", rule);
-            abort();
-        }
-        if (has_nul && others == 0 && r) {
-            fprintf(stderr, "a SAN with a NUL matched '%s'\n", rule);
-            abort();
-        }
-    }
+    for (i = 0; i < spec.n_sans; i++)
+        check_san(p, id, &spec, i);
     fuzz_end(p);
-    sk_GENERAL_NAME_pop_free(gens, GENERAL_NAME_free);
-    X509_NAME_free(subject);
+    sk_GENERAL_NAME_pop_free(spec.gens, GENERAL_NAME_free);
+    X509_NAME_free(spec.subject);
     X509_free(x);
     return 0;
 }

@@ -19,14 +19,14 @@
 #include <apr_general.h>
 #include <apr_pools.h>
 #include <dlfcn.h>
-#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <sanitizer/lsan_interface.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "certbuild.h"
 #include "fuzz_common.h"
-#include "mtls_identity.h"
+#include "under_test.h"
 
 typedef void *palloc_fn(apr_pool_t *p, apr_size_t size);
 
@@ -109,7 +109,6 @@ char *fuzz_cstring(apr_pool_t *p, const uint8_t *data, size_t size)
 void fuzz_check_name_key(apr_pool_t *p, const X509_NAME *name)
 {
     mtls_key_t k;
-    unsigned char md[SHA_DIGEST_LENGTH];
     unsigned long ours, theirs;
     int ok = 0, have = mtls_name_key(p, name, &k);
 
@@ -121,9 +120,7 @@ void fuzz_check_name_key(apr_pool_t *p, const X509_NAME *name)
                 have ? "succeeds" : "fails", ok ? "succeeds" : "fails");
         abort();
     }
-    SHA1((const unsigned char *)k.data + 1, k.len - 1, md);
-    ours = (unsigned long)md[0] | (unsigned long)md[1] << 8 |
-           (unsigned long)md[2] << 16 | (unsigned long)md[3] << 24;
+    ours = cb_key_hash(&k);
     if (ours != theirs) {
         fprintf(stderr,
                 "fuzz: the subject key is not OpenSSL's canonical "

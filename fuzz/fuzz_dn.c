@@ -18,7 +18,7 @@
 #include <stdlib.h>
 
 #include "fuzz_common.h"
-#include "mtls_rules.h"
+#include "under_test.h"
 
 /* Can the printed form say everything the name holds? OpenSSL prints at
  * most 79 characters of a dotted OID, and prints a value of a type that

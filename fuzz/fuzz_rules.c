@@ -1,64 +1,57 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
-/* libFuzzer target: the directive parsers and the rule compiler.
+/* libFuzzer target: the directive parsers, the rule compiler and the
+ * rule files of MTLSAllowFile.
  *
  * The input is a configuration scope, one directive per line:
  * "MTLSAllowSubject ...", "MTLSAllowSAN ...",
  * "MTLSAllowIssuerFingerprint ..." (split into words by mtls_next_word,
  * as mtls_conf.c does) or "MTLSAllow ..." (any other line is taken as
  * MTLSAllow arguments). That reaches the word tokenizer and the DN, SAN,
- * IP and fingerprint parsers. The rules that load are then matched
- * against a few fixed client identities, so the compiled indexes are
- * walked too. */
+ * IP and fingerprint parsers. A line that is just "MTLSAllowFile" ends
+ * the directives: every byte after it, NULs included, is a rule file
+ * that the scope loads with mtls_rulefile_load, as that directive does.
+ * The rules that load are then matched against a few fixed client
+ * identities, so the compiled indexes are walked too. */
 
-#include <openssl/evp.h>
-#include <openssl/x509v3.h>
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create, memmem */
+#endif
+#include <apr_strings.h>
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "certbuild.h"
 #include "fuzz_common.h"
-#include "mtls_identity.h"
+#include "under_test.h"
 
 #define N_IDS 3
 static mtls_identity_t *ids[N_IDS];
 
+/* The rule file: an anonymous memory file, rewritten for each input and
+ * opened by path, so that mtls_rulefile_load reads it as it reads any
+ * file, and nothing is left behind however the run ends. */
+static int file_fd = -1;
+static const char *file_path;
+
+/* A leaf or, without an issuer, a CA named O=Acme Inc.,CN=cn. */
 static X509 *make_cert(const char *cn, const char *san, X509 *ca,
                        EVP_PKEY *ca_key, EVP_PKEY *key)
 {
-    X509 *x = X509_new();
-    X509_NAME *n = X509_NAME_new();
-    X509V3_CTX ctx;
-    X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8,
-                               (const unsigned char *)"Acme Inc.", -1, -1, 0);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
-                               (const unsigned char *)cn, -1, -1, 0);
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    X509_set_subject_name(x, n);
-    X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : n);
-    X509_set_pubkey(x, key);
-    X509V3_set_ctx(&ctx, ca ? ca : x, x, NULL, NULL, 0);
-    if (san) {
-        X509_EXTENSION *e =
-            X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san);
-        X509_add_ext(x, e, -1);
-        X509_EXTENSION_free(e);
-    }
-    else {
-        X509_EXTENSION *e = X509V3_EXT_conf_nid(
-            NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
-        X509_add_ext(x, e, -1);
-        X509_EXTENSION_free(e);
-    }
-    X509_sign(x, ca_key, EVP_sha256());
+    const char *const dn[] = {"O", "Acme Inc.", "CN", cn, NULL};
+    X509_NAME *n = cb_name(dn);
+    X509 *x = ca ? cb_leaf(n, san, ca, ca_key, key, 1) : cb_ca(n, key, 1);
     X509_NAME_free(n);
     return x;
 }
 
 /* Identities built once, in the process pool: a CA and leaves whose
- * names the seed corpus uses. */
-static void init_ids(void)
+ * names the seed corpus uses; and the rule file. */
+static void init(void)
 {
     static const char *const sans[N_IDS] = {
         "DNS:alice.example.com,email:Alice@Example.COM,"
@@ -67,14 +60,13 @@ static void init_ids(void)
         "DNS:*.example.net,URI:spiffe://example.org/ns/prod,IP:::1",
         "email:bob@example.net,URI:urn:x"};
     static const char *const cns[N_IDS] = {"alice", "bob", "carol"};
-    EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *key = EVP_EC_gen("P-256");
+    EVP_PKEY *ca_key = cb_key(), *key = cb_key();
     X509 *ca = make_cert("CA", NULL, NULL, ca_key, ca_key);
     X509_STORE *store = X509_STORE_new();
     int i;
 
-    if (ca_key == NULL || key == NULL || ca == NULL || store == NULL)
+    if (store == NULL || !X509_STORE_add_cert(store, ca))
         abort();
-    X509_STORE_add_cert(store, ca);
     for (i = 0; i < N_IDS; i++) {
         X509 *x = make_cert(cns[i], sans[i], ca, ca_key, key);
         ids[i] = mtls_identity_build(fuzz_pool(), x, store, 1);
@@ -86,6 +78,9 @@ static void init_ids(void)
     X509_free(ca);
     EVP_PKEY_free(ca_key);
     EVP_PKEY_free(key);
+    if ((file_fd = memfd_create("fuzz_rules", 0)) < 0)
+        fuzz_check("cannot create it", "the rule file");
+    file_path = apr_psprintf(fuzz_pool(), "/proc/self/fd/%d", file_fd);
 }
 
 static void trace(void *baton, const mtls_rule_t *rule, mtls_miss_e result)
@@ -148,20 +143,10 @@ static int starts(const char *line, const char *directive, const char **args)
     return 1;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The directive lines, as mtls_conf.c hands them over. */
+static void load_directives(mtls_ruleset_t *rs, apr_pool_t *p, char *text)
 {
-    apr_pool_t *p;
-    mtls_ruleset_t *rs;
-    char *text, *line, *next;
-    int i;
-
-    if (ids[0] == NULL)
-        fuzz_once(init_ids);
-    if (size > 8192)
-        return -1;
-    p = fuzz_begin();
-    rs = mtls_ruleset_make(p);
-    text = fuzz_cstring(p, data, size);
+    char *line, *next;
     for (line = text; line; line = next) {
         const char *args, *err = NULL;
         const unsigned char *pin = NULL;
@@ -179,6 +164,125 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             err = mtls_ruleset_add_rule(rs, p, line, "fuzz:1", &pin);
         (void)err; /* a refused directive is fine; the rest still load */
     }
+}
+
+/* The line that ends the directives and starts the rule file. */
+#define FILE_MARK "MTLSAllowFile\n"
+#define FILE_MARK_LEN (sizeof(FILE_MARK) - 1)
+
+static const uint8_t *find_mark(const uint8_t *data, size_t size)
+{
+    const uint8_t *m = data, *end = data + size;
+    while ((m = memmem(m, (size_t)(end - m), FILE_MARK, FILE_MARK_LEN))) {
+        if (m == data || m[-1] == '\n')
+            return m;
+        m++;
+    }
+    return NULL;
+}
+
+/* Written apart from mtls_file.c, as the oracle: how many of the first
+ * `lines` lines of the file hold a rule, being neither blank nor a '#'
+ * comment. *last: whether the last of them does. */
+static int rule_lines(const uint8_t *t, size_t len, int lines, int *last)
+{
+    size_t i = 0;
+    int n = 0, line;
+    for (line = 1; i < len && line <= lines; line++) {
+        while (i < len && t[i] != '\n' && isspace(t[i]))
+            i++;
+        *last = i < len && t[i] != '\n' && t[i] != '#';
+        n += *last;
+        while (i < len && t[i] != '\n')
+            i++;
+        i++;
+    }
+    return n;
+}
+
+/* Every error and every rule's source names the file first. */
+static int names_file(const char *s)
+{
+    size_t n = strlen(file_path);
+    return s && strncmp(s, file_path, n) == 0 && s[n] == ':';
+}
+
+static void on_pin(void *baton, const unsigned char *fp, const char *source)
+{
+    if (fp == NULL || !names_file(source))
+        abort();
+    ++*(int *)baton;
+}
+
+static void bad_load(int n, const char *err)
+{
+    fprintf(stderr, "%d rules loaded from the rule file, then: %s\n", n,
+            err ? err : "the end");
+    abort();
+}
+
+/* The file's errors name a line ("path:N: ..."), but for a NUL byte
+ * ("path: ..."): 0 then. */
+static int error_line(const char *err)
+{
+    const char *at = err + strlen(file_path) + 1;
+    return *at == ' ' ? 0 : atoi(at);
+}
+
+static void load_file(mtls_ruleset_t *rs, apr_pool_t *p, const uint8_t *t,
+                      size_t len)
+{
+    int before = mtls_ruleset_n_rules(rs), n = -1, pins = 0, line, is_rule = 0;
+    const char *err;
+
+    if (ftruncate(file_fd, 0) != 0 ||
+        pwrite(file_fd, t, len, 0) != (ssize_t)len)
+        fuzz_check("cannot write it", "the rule file");
+    err = mtls_rulefile_load(rs, p, p, file_path, on_pin, &pins, &n);
+    /* The rules it counts are the rules the scope took. */
+    if (n < 0 || mtls_ruleset_n_rules(rs) - before != n || pins > n)
+        abort();
+    if (err && !names_file(err))
+        abort();
+    if (memchr(t, '\0', len)) {
+        if (err == NULL || error_line(err) != 0 || n != 0)
+            abort(); /* a file with a NUL byte is refused whole */
+        return;
+    }
+    if (err == NULL) {
+        if (n != rule_lines(t, len, INT_MAX, &is_rule))
+            bad_load(n, err);
+        return;
+    }
+    /* Stopped at a rule line that failed: every rule line before it was
+     * taken (and, as counted above, nothing after). */
+    line = error_line(err);
+    if (line <= 0 || n != rule_lines(t, len, line - 1, &is_rule))
+        bad_load(n, err);
+    rule_lines(t, len, line, &is_rule);
+    if (!is_rule)
+        bad_load(n, err);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *p;
+    mtls_ruleset_t *rs;
+    const uint8_t *mark;
+    size_t n;
+    int i;
+
+    if (ids[0] == NULL)
+        fuzz_once(init);
+    if (size > 8192)
+        return -1;
+    p = fuzz_begin();
+    rs = mtls_ruleset_make(p);
+    mark = find_mark(data, size);
+    n = mark ? (size_t)(mark - data) : size;
+    load_directives(rs, p, fuzz_cstring(p, data, n));
+    if (mark)
+        load_file(rs, p, mark + FILE_MARK_LEN, size - n - FILE_MARK_LEN);
     for (i = 0; i < N_IDS; i++) {
         mtls_miss_e miss = MTLS_MISS_NONE;
         int tried = 0;
