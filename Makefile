@@ -180,7 +180,7 @@ $(BUILD)/soak-client: soak/client.c
 	$(CC) $(WARN) -O2 -g -pthread -o $@ soak/client.c -lssl -lcrypto
 
 # 1,000,000 keep-alive requests (SOAK_REQUESTS=), then graceful restarts
-# under load; see README.md, "Soak". Not part of CI: it takes minutes.
+# under load; see HACKING.md, "Soak". Not part of CI: it takes minutes.
 soak: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/soak-client
 	@bash soak/soak.sh all
@@ -194,7 +194,7 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
-# Side-by-side benchmark against Require expr (bench/run.pl; ~25 min on
+# Side-by-side benchmark against Require expr (bench/run.pl; ~12 min on
 # 2 cores): writes bench/RESULTS.md and bench/per-request.png. BENCH_*
 # variables tune it (see the top of bench/run.pl).
 bench:

@@ -17,7 +17,7 @@
 
 /* Every identity attribute and every rule constraint is reduced to a
  * "key": a tag byte followed by the normalised value. Equal keys mean
- * equal values under the matching rules of the README, so a lookup is
+ * equal values under docs/reference.md's matching rules, so a lookup is
  * one hash probe. A subject's key is the canonical encoding that
  * X509_NAME_cmp compares (mtls_dn.c); it is indexed by a digest of that
  * and confirmed in full. */

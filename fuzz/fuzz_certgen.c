@@ -5,8 +5,8 @@
  * bytes, NULs included), properly signed by a CA in the trust store, then
  * read by mtls_identity_build and matched. Mutating DER mostly breaks the
  * encoding; this reaches the SAN and subject code with well-formed
- * certificates holding hostile values, and checks what the README
- * promises:
+ * certificates holding hostile values, and checks what the docs
+ * promise:
  *   - a DNS, email, URI or IP SAN is matched by a rule naming its value;
  *   - a SAN with a NUL byte never matches a rule naming the part before
  *     the NUL;
@@ -134,7 +134,7 @@ static const char *rule_for(apr_pool_t *p, const san_t *s)
 
 /* Written apart from mtls_rules.c, as the oracle: may a URI prefix rule
  * match this URI SAN? Not with a '.' or '..' path segment, '%', '\\' or
- * ';' in it (README, "How values match"). */
+ * ';' in it (docs/reference.md, "How values match"). */
 static int prefix_may_match(const uint8_t *v, size_t len)
 {
     size_t i;

@@ -18,7 +18,7 @@
  * requests has been answered (so a script can run a graceful restart in
  * the middle of the load). It prints a summary as key=value lines and
  * exits 0 only if every request got the expected answer, 1 if not, 2 on
- * bad usage. soak/soak.sh runs it; README.md, "Soak", explains. */
+ * bad usage. soak/soak.sh runs it; HACKING.md, "Soak", explains. */
 
 #define _GNU_SOURCE
 #include <ctype.h>

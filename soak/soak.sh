@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # soak/soak.sh [all|main|graceful|smoke] - the soak and graceful-restart runs
-# behind `make soak` and `make soak-smoke` (README.md, "Soak").
+# behind `make soak` and `make soak-smoke` (HACKING.md, "Soak").
 #
 # Each run starts httpd (event MPM) with this tree's module in a temporary
 # ServerRoot, on a free loopback port, with a PKI that openssl makes for
@@ -491,7 +491,7 @@ make_pki
 FP_CA1=$(fingerprint ca1)
 FP_BY_CERT=$(fingerprint by-cert)
 # The RSS verdict: httpd 2.4 with mod_ssl grows by itself on long
-# keep-alive TLS connections (README.md, "Soak"), so the module is judged
+# keep-alive TLS connections (HACKING.md, "Soak"), so the module is judged
 # by how much more its run grows than the same load without it.
 main_with_baseline() {
     local base

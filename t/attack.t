@@ -67,7 +67,7 @@ for my $v ('1.2', '1.3') {
 case('64 KiB subject with session tickets on: no handshake', '/t/big-subject', 0,
      cert => 'big-subject', log => qr/SSL library error \d+ in handshake/);
 
-# String types: OpenSSL compares names as UTF-8 (README "How values match").
+# String types: OpenSSL compares names as UTF-8 (docs/reference.md "How values match").
 case('BMPString CN=alice matches a rule for CN=alice', '/t/subject', 200, cert => 'bmp-cn');
 case('UniversalString CN=Jürgen matches CN=Jürgen', '/t/juergen', 200, cert => 'univ-cn');
 case('T61String CN=J\xfcrgen (Latin-1 byte) matches CN=Jürgen', '/t/juergen', 200,

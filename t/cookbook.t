@@ -1,7 +1,7 @@
-# The README's cookbook: every recipe's configuration is a file in
-# conf/cookbook/, the README shows it byte for byte (checked here), and
-# this file runs httpd on exactly that file and checks what the README
-# says clients get.
+# The cookbook (docs/cookbook.md): every recipe's configuration is a file
+# in conf/cookbook/, docs/cookbook.md shows it byte for byte (checked
+# here), and this file runs httpd on exactly that file and checks what
+# the cookbook says clients get.
 #
 # Like t/startup.t, it runs the httpd binary itself, once per recipe, on
 # a free loopback port (t/logs/cfg/cookbook/NAME/). The recipe is
@@ -29,7 +29,7 @@ my $PKI   = "$T_DIR/pki/out";
 my $DIR   = "$CFG/cookbook";
 my $CERTS = "$DIR/certs";
 my $BOOK  = "$TOP/conf/cookbook";
-my $BOOK_OUT = "$DIR/book";    # recipes changed as the README says
+my $BOOK_OUT = "$DIR/book";    # recipes changed as the cookbook says
 my $TOOL  = "$TOP/build/mtls-authz-rule";
 
 my @missing = missing_prereqs(%at);
@@ -47,9 +47,10 @@ for (split /\n/, slurp("$PKI/pins.sh")) {
 remove_tree($DIR);
 make_path($CERTS, $BOOK_OUT) or die "$CERTS: $!";
 
-# ---- the README shows each recipe file byte for byte ------------------------
+# ---- docs/cookbook.md shows each recipe file byte for byte ------------------
 
-my $README = slurp("$TOP/README.md");
+# The cookbook's page (it was a section of README.md).
+my $README = slurp("$TOP/docs/cookbook.md");
 for my $f (qw(partner-api spiffe intermediate audit proxy-identity
               denial-before denial-after h2-per-location h2)) {
     my $conf = slurp("$BOOK/$f.conf");
@@ -380,7 +381,7 @@ sub get_body {
         # Empty values: wsgiref would still join them in (",CN=alice...").
         $alice->('sending empty X_Client_Subject and X-Client_Rule', {},
                  'X_Client_Subject;', 'X-Client_Rule;');
-        # What the README says is not covered: other names pass as sent.
+        # What the cookbook says is not covered: other names pass as sent.
         $alice->("sending 'X-Client_Admin: yes', a name the proxy does not set",
                  { HTTP_X_CLIENT_ADMIN => 'yes' }, 'X-Client_Admin: yes');
 
@@ -394,7 +395,7 @@ sub get_body {
         stop($h);
     }
 
-    # As the README says, SetEnvIf with a regular expression on header
+    # As the cookbook says, SetEnvIf with a regular expression on header
     # names cannot replace the unset lines: for such a name it tests the
     # value of the last matching header, or "" when none matches. The
     # recipe with only the exact names unset and a refusal by SetEnvIf,
@@ -436,7 +437,7 @@ sub get_body {
 
 # ---- 4. reading a denial line, fixing the rule -------------------------------
 
-# The denial line the README shows, as a pattern: the time, pid, tid,
+# The denial line the cookbook shows, as a pattern: the time, pid, tid,
 # client port and fingerprint vary, the rest must be as shown.
 my ($shown) = $README =~ /^(\[[^\n]*\] client denied by server configuration: \/reports\/[^\n]*)$/m;
 ok($shown, 'README shows a denial line for /reports/');
@@ -459,7 +460,7 @@ if (my $h = start('denial-before', LOGLEVEL => 'warn mtls_authz:debug')) {
        "denial-before: its issuer sha256 is CA A's fingerprint");
     like($line // '', qr/: \/reports\/q3: no rule matched; subject "CN=alice,O=Acme Inc\.,C=US", issuer /,
          'denial-before: reason "no rule matched" and the subject in RFC 4514 order');
-    # As the README says: a rule whose subject is not the certificate's is
+    # As the cookbook says: a rule whose subject is not the certificate's is
     # never looked at, so even at debug level no rule is named.
     unlike($log, qr/\] rule /,
            'denial-before: at LogLevel mtls_authz:debug no rule was tried');

@@ -1,7 +1,7 @@
 # Hostile configurations (issue 4, item 5): empty, huge, NUL and control
 # bytes in directive values, duplicate rules, and 100,000 rules. Each
 # one is either refused with an error naming the directive, the file and
-# the line, or accepted with the behaviour README "Hostile
+# the line, or accepted with the behaviour docs/security.md "Hostile
 # configurations" documents; an accepted one is started for real and a
 # client that no rule lists must get 403. Nothing may crash.
 #

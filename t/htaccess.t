@@ -1,6 +1,6 @@
 # What an .htaccess file may do with this module's directives: only
 # narrow what it inherits from the server configuration. One row per
-# directive and situation, as in the README's table; each row is a
+# directive and situation, as in docs/security.md's table; each row is a
 # directory with its own .htaccess under AllowOverride AuthConfig (unless
 # the row says otherwise), protected by a <Directory> or a <Location> of
 # the server configuration, and each asserts the status codes of clients

@@ -8,7 +8,7 @@
 # wrong (a negated Require's grant exported; a client's header reaching
 # mod_headers through the MTLS_ namespace) are fixed; those that are
 # mod_authz_core's and mod_access_compat's design (an .htaccess may
-# replace Require lines and set Satisfy Any) are asserted as the README
+# replace Require lines and set Satisfy Any) are asserted as reference.md
 # documents them, next to MTLSAuthz On, which holds. The <Limit> cases
 # are refusals at startup, in t/config_errors.t.
 #
@@ -89,7 +89,7 @@ my $neg_line;
 # client's header into MTLS_CLIENT_SUBJECT; mod_headers' RequestHeader
 # (fixups, LAST) forwards it. The module checks its variables again just
 # before mod_headers, so the backend (a CGI here, a proxied service in
-# the README's recipe) gets the module's value in the header.
+# the cookbook's recipe) gets the module's value in the header.
 {
     my $cgi = "$dir/cgi/hdr.cgi";
     spew($cgi, join("\n", '#!/bin/sh', "printf 'Content-Type: text/plain\\r\\n\\r\\n'",

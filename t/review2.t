@@ -11,7 +11,7 @@
 # line's negations from the line and its sections; an alias it knows only
 # by name, so an alias that some line of the server configuration negates
 # is never taken as an admission, and one negated only in an .htaccess is
-# not seen (both documented in the README).
+# not seen (both documented in docs/reference.md).
 #
 # The MTLS_ namespace after the fixups phase: a handler (SSI #set here)
 # sets MTLS_* before mod_log_config; the module's values are put back.
@@ -109,7 +109,7 @@ area('alias-srv', undef, 'Require mtls-srv');
 # Control: the same with an alias nobody negates.
 area('alias-ok', undef, 'Require mtls-ok');
 
-# (README: "mod_headers, a handler (CGI, SSI, PHP,
+# (docs/identity.md: "mod_headers, a handler (CGI, SSI, PHP,
 # mod_proxy) and mod_log_config see the module's values or none"): a
 # page's own SSI "#set" sets MTLS_CLIENT_SUBJECT after the last fixups
 # pass, and the access log records it.
@@ -237,7 +237,7 @@ $s->stop;
 # headers. Here the index file's location asks for a certificate (TLS
 # 1.2: mod_ssl renegotiates in the subrequest) and admits bob only; the
 # client answers with bob. The CGI then runs for bob, and gets bob in
-# MTLS_CLIENT_SUBJECT but alice in the header that the README's recipe
+# MTLS_CLIENT_SUBJECT but alice in the header that the cookbook's recipe
 # builds from it. Fails on main.
 {
     my $f = OwnHttpd->new(__FILE__, 'review2-dir');

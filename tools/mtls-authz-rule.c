@@ -1,7 +1,7 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
 /* mtls-authz-rule: prints the mod_mtls_authz directives that admit a
- * given client certificate, or pin a given CA (see README.md).
+ * given client certificate, or pin a given CA (see docs/rule-tool.md).
  *
  * Every rule it prints is first compiled with the module's own parser
  * (mtls_rules.c, mtls_dn.c) exactly as httpd would hand it over, and
@@ -27,7 +27,7 @@
 
 #define TOOL_VERSION "1.0"
 
-/* Exit codes, as documented in --help and README.md. */
+/* Exit codes, as documented in --help and docs/rule-tool.md. */
 #define EXIT_OK 0
 #define EXIT_USAGE 1
 #define EXIT_INPUT 2
