@@ -443,7 +443,7 @@ must_fail -purpose sslclient -crl_check -CAfile "$OUT/trust-crl.crt" \
 must_fail -purpose sslclient -CAfile "$OUT/trust-all.crt" "$OUT/not-yet-valid.crt"
 check "attack certificates as expected"
 
-# Rules for the big subjects, too long to write into extra.conf.in.
+# Rules for the big subjects, too long to write into t/conf/attack*.inc.in.
 for n in big-subject big-value; do
     printf 'MTLSAllowSubject "%s"\n' "$(subject "$n")" >"$OUT/rule-$n.conf"
 done
