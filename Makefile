@@ -217,5 +217,5 @@ check-format:
 
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \
-	    t/conf/apache_test_config.pm t/conf/extra.conf t/conf/modperl_inc.pl \
-	    t/TEST t/htdocs/index.html
+	    t/conf/apache_test_config.pm t/conf/extra.conf t/conf/*.inc \
+	    t/conf/modperl_inc.pl t/TEST t/htdocs/index.html

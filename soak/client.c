@@ -564,108 +564,145 @@ static void judge(conn_t *c, const resp_t *rs)
     }
 }
 
+/* Whether this connection has a request to send within the time limit;
+ * with --until it takes on one more while more answers are needed. */
+static int conn_has_work(conn_t *c)
+{
+    if (c->done >= c->todo) {
+        if (!more_needed())
+            return 0;
+        c->todo++;
+    }
+    if (now() > deadline) {
+        report(c, "time limit reached, %lu requests not sent",
+               c->todo - c->done);
+        c->transport += c->todo - c->done;
+        return 0;
+    }
+    return 1;
+}
+
+/* Before a request: 1 when the connection is open and usable, 0 to look
+ * again, -1 when this connection gives up (5 failed connects in a row). */
+static int conn_ready(conn_t *c, unsigned *fails_in_row)
+{
+    int r;
+
+    if (!c->ssl) {
+        if (conn_open(c) < 0) {
+            c->transport++;
+            if (++*fails_in_row >= 5) {
+                c->transport += c->todo - c->done;
+                return -1;
+            }
+            usleep(100000);
+            return 0;
+        }
+        *fails_in_row = 0;
+    }
+    else if ((r = conn_closed_by_server(c)) != 0) {
+        /* Closed between requests: normal, but only expected when
+         * the server restarts (--retry). */
+        if (r > 0)
+            c->idle_closed++;
+        if (r < 0 || !opt_retry)
+            c->transport++;
+        conn_close(c, 0);
+        return 0;
+    }
+    return 1;
+}
+
+/* Sends request c->done (its try number tries) and reads the answer. */
+static int exchange(conn_t *c, unsigned tries, resp_t *rs)
+{
+    char req[512];
+    int len, r;
+
+    len = snprintf(req, sizeof(req),
+                   "GET %s HTTP/1.1\r\nHost: %s\r\n"
+                   "X-Soak-Id: c%u-%lu-%u\r\n\r\n",
+                   opt_path, opt_host, c->idx, c->done, tries);
+    r = conn_write(c, req, len);
+    if (r == IO_OK)
+        r = read_response(c, rs);
+    return r;
+}
+
+/* The request is over, answered or given up. */
+static void request_done(conn_t *c, unsigned *tries)
+{
+    c->done++;
+    *tries = 0;
+    request_completed();
+}
+
+/* Sent, then the connection ended with no byte of an answer. Whether the
+ * server had read the request is for the access log to tell (the id is
+ * logged here); GET is idempotent, so in --retry mode it is sent again on
+ * a new connection, as RFC 9112, 9.3.1 allows. */
+static void unanswered(conn_t *c, unsigned *tries)
+{
+    c->unanswered++;
+    if (unanswered_fp) {
+        pthread_mutex_lock(&out_lock);
+        fprintf(unanswered_fp, "c%u-%lu-%u\n", c->idx, c->done, *tries);
+        fflush(unanswered_fp);
+        pthread_mutex_unlock(&out_lock);
+    }
+    conn_close(c, 0);
+    if (opt_retry && ++*tries < MAX_TRIES) {
+        c->retried++;
+        return;
+    }
+    report(c, "sent, and the connection closed without an answer");
+    c->transport++;
+    c->lost_sent++;
+    request_done(c, tries);
+}
+
+static void answered(conn_t *c, const resp_t *rs, unsigned *tries)
+{
+    judge(c, rs);
+    if (++c->reqs_on_conn > c->max_reqs_on_conn)
+        c->max_reqs_on_conn = c->reqs_on_conn;
+    request_done(c, tries);
+    if (rs->close) {
+        c->close_header++;
+        if (!opt_retry) {
+            report(c, "server sent Connection: close");
+            c->transport++;
+        }
+        conn_close(c, 1);
+    }
+}
+
+/* One connection's thread: its requests, one at a time. */
 static void *conn_run(void *arg)
 {
     conn_t *c = arg;
     unsigned tries = 0;
     unsigned fails_in_row = 0;
-    char req[512];
 
-    for (;;) {
+    while (conn_has_work(c)) {
         resp_t rs;
-        int len, r;
+        int r = conn_ready(c, &fails_in_row);
 
-        if (c->done >= c->todo) {
-            if (!more_needed())
-                break;
-            c->todo++;
-        }
-
-        if (now() > deadline) {
-            report(c, "time limit reached, %lu requests not sent",
-                   c->todo - c->done);
-            c->transport += c->todo - c->done;
+        if (r < 0)
             break;
-        }
-        if (!c->ssl) {
-            if (conn_open(c) < 0) {
-                c->transport++;
-                if (++fails_in_row >= 5) {
-                    c->transport += c->todo - c->done;
-                    break;
-                }
-                usleep(100000);
-                continue;
-            }
-            fails_in_row = 0;
-        }
-        else if ((r = conn_closed_by_server(c)) != 0) {
-            /* Closed between requests: normal, but only expected when
-             * the server restarts (--retry). */
-            if (r > 0)
-                c->idle_closed++;
-            if (r < 0 || !opt_retry)
-                c->transport++;
-            conn_close(c, 0);
+        if (r == 0)
             continue;
-        }
-
-        len = snprintf(req, sizeof(req),
-                       "GET %s HTTP/1.1\r\nHost: %s\r\n"
-                       "X-Soak-Id: c%u-%lu-%u\r\n\r\n",
-                       opt_path, opt_host, c->idx, c->done, tries);
-        r = conn_write(c, req, len);
-        if (r == IO_OK)
-            r = read_response(c, &rs);
-        if (r == IO_CLOSED) {
-            /* Sent, then the connection ended with no byte of an
-             * answer. Whether the server had read the request is for
-             * the access log to tell (the id is logged here); GET is
-             * idempotent, so in --retry mode it is sent again on a new
-             * connection, as RFC 9112, 9.3.1 allows. */
-            c->unanswered++;
-            if (unanswered_fp) {
-                pthread_mutex_lock(&out_lock);
-                fprintf(unanswered_fp, "c%u-%lu-%u\n", c->idx, c->done, tries);
-                fflush(unanswered_fp);
-                pthread_mutex_unlock(&out_lock);
-            }
-            conn_close(c, 0);
-            if (opt_retry && ++tries < MAX_TRIES) {
-                c->retried++;
-                continue;
-            }
-            report(c, "sent, and the connection closed without an answer");
-            c->transport++;
-            c->lost_sent++;
-            c->done++;
-            tries = 0;
-            request_completed();
-            continue;
-        }
-        if (r == IO_ERROR) {
+        r = exchange(c, tries, &rs);
+        if (r == IO_CLOSED)
+            unanswered(c, &tries);
+        else if (r == IO_ERROR) {
             c->transport++;
             c->lost_sent++;
             conn_close(c, 0);
-            c->done++;
-            tries = 0;
-            request_completed();
-            continue;
+            request_done(c, &tries);
         }
-        judge(c, &rs);
-        c->done++;
-        tries = 0;
-        if (++c->reqs_on_conn > c->max_reqs_on_conn)
-            c->max_reqs_on_conn = c->reqs_on_conn;
-        request_completed();
-        if (rs.close) {
-            c->close_header++;
-            if (!opt_retry) {
-                report(c, "server sent Connection: close");
-                c->transport++;
-            }
-            conn_close(c, 1);
-        }
+        else
+            answered(c, &rs, &tries);
     }
     return NULL;
 }
@@ -712,15 +749,64 @@ static void parse_mark(const char *arg)
     marks[nmarks++].file = colon + 1;
 }
 
-static SSL_CTX *make_ctx(const cert_t *ct)
+/* FILE:N, split at the last colon (FILE may hold colons). */
+static void parse_until(const char *arg)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, ct->pem) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, ct->pem, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_load_verify_locations(ctx, opt_ca, NULL) != 1)
-        die("%s: %s", ct->pem, ssl_reason());
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    return ctx;
+    char *s = strdup(arg), *colon = s ? strrchr(s, ':') : NULL;
+    if (!colon || !colon[1])
+        die("--until wants FILE:N, got '%s'", arg);
+    *colon = '\0';
+    opt_until_file = s;
+    opt_after = strtoul(colon + 1, NULL, 10);
+}
+
+/* The command line. Each option either hands its argument to parse, or
+ * stores it in var as type says: s string, i int, u unsigned, l unsigned
+ * long, d double; type 0 takes no argument and sets the int var to 1. */
+static const struct {
+    const char *name;
+    char type;
+    void *var;
+    void (*parse)(const char *arg);
+} options[] = {
+    {"host", 's', &opt_host, NULL},
+    {"port", 'i', &opt_port, NULL},
+    {"ca", 's', &opt_ca, NULL},
+    {"cert", 's', NULL, parse_cert},
+    {"path", 's', &opt_path, NULL},
+    {"conns", 'u', &opt_conns, NULL},
+    {"requests", 'l', &opt_requests, NULL},
+    {"time-limit", 'd', &opt_time_limit, NULL},
+    {"io-timeout", 'd', &opt_io_timeout, NULL},
+    {"rss-pid", 'i', &opt_rss_pid, NULL},
+    {"warmup", 'd', &opt_warmup, NULL},
+    {"rss-every", 'l', &opt_rss_every, NULL},
+    {"mark", 's', NULL, parse_mark},
+    {"until", 's', NULL, parse_until},
+    {"retry", 0, &opt_retry, NULL},
+    {"unanswered-log", 's', &opt_unanswered_log, NULL},
+    {"require-gen", 'i', &opt_require_gen, NULL},
+};
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void set_option(size_t i, char *arg)
+{
+    void *v = options[i].var;
+
+    if (options[i].parse)
+        options[i].parse(arg);
+    else if (options[i].type == 's')
+        *(const char **)v = arg;
+    else if (options[i].type == 'i')
+        *(int *)v = atoi(arg);
+    else if (options[i].type == 'u')
+        *(unsigned *)v = strtoul(arg, NULL, 10);
+    else if (options[i].type == 'l')
+        *(unsigned long *)v = strtoul(arg, NULL, 10);
+    else if (options[i].type == 'd')
+        *(double *)v = atof(arg);
+    else
+        *(int *)v = 1;
 }
 
 static void usage(void)
@@ -736,113 +822,71 @@ static void usage(void)
     exit(2);
 }
 
-int main(int argc, char **argv)
+/* Reads the options into the opt_* variables, certs[] and marks[]; exits
+ * with the usage on anything missing or malformed. */
+static void parse_args(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"host", 1, 0, 'h'},        {"port", 1, 0, 'p'},
-        {"ca", 1, 0, 'a'},          {"cert", 1, 0, 'c'},
-        {"path", 1, 0, 'u'},        {"conns", 1, 0, 'k'},
-        {"requests", 1, 0, 'n'},    {"time-limit", 1, 0, 't'},
-        {"io-timeout", 1, 0, 'o'},  {"rss-pid", 1, 0, 'r'},
-        {"warmup", 1, 0, 'w'},      {"rss-every", 1, 0, 'e'},
-        {"mark", 1, 0, 'm'},        {"until", 1, 0, 'U'},
-        {"retry", 0, 0, 'R'},       {"unanswered-log", 1, 0, 'l'},
-        {"require-gen", 1, 0, 'g'}, {0, 0, 0, 0},
-    };
-    conn_t *conns;
-    unsigned nconns, i;
-    int o, g;
-    conn_t sum;
-    double elapsed;
+    struct option lo[NOPTIONS + 1];
+    struct in_addr a;
+    size_t i;
+    int o;
 
+    /* getopt_long returns 256 + the index: no character it returns. */
+    memset(lo, 0, sizeof(lo));
+    for (i = 0; i < NOPTIONS; i++) {
+        lo[i].name = options[i].name;
+        lo[i].has_arg = options[i].type ? required_argument : no_argument;
+        lo[i].val = 256 + (int)i;
+    }
     while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        switch (o) {
-        case 'h':
-            opt_host = optarg;
-            break;
-        case 'p':
-            opt_port = atoi(optarg);
-            break;
-        case 'a':
-            opt_ca = optarg;
-            break;
-        case 'c':
-            parse_cert(optarg);
-            break;
-        case 'u':
-            opt_path = optarg;
-            break;
-        case 'k':
-            opt_conns = strtoul(optarg, NULL, 10);
-            break;
-        case 'n':
-            opt_requests = strtoul(optarg, NULL, 10);
-            break;
-        case 't':
-            opt_time_limit = atof(optarg);
-            break;
-        case 'o':
-            opt_io_timeout = atof(optarg);
-            break;
-        case 'r':
-            opt_rss_pid = atoi(optarg);
-            break;
-        case 'w':
-            opt_warmup = atof(optarg);
-            break;
-        case 'm':
-            parse_mark(optarg);
-            break;
-        case 'R':
-            opt_retry = 1;
-            break;
-        case 'l':
-            opt_unanswered_log = optarg;
-            break;
-        case 'g':
-            opt_require_gen = atoi(optarg);
-            break;
-        case 'e':
-            opt_rss_every = strtoul(optarg, NULL, 10);
-            break;
-        case 'U': {
-            char *colon = strrchr(optarg, ':');
-            if (!colon || !colon[1])
-                die("--until wants FILE:N, got '%s'", optarg);
-            *colon = '\0';
-            opt_until_file = optarg;
-            opt_after = strtoul(colon + 1, NULL, 10);
-            break;
-        }
-        default:
+        if (o < 256 || o >= 256 + (int)NOPTIONS)
             usage();
-        }
+        set_option((size_t)(o - 256), optarg);
     }
     if (optind != argc || opt_port <= 0 || opt_port > 65535 || !opt_ca ||
         !ncerts || !opt_conns || !opt_requests || opt_time_limit <= 0)
         usage();
-    {
-        struct in_addr a;
-        if (inet_pton(AF_INET, opt_host, &a) != 1 ||
-            (ntohl(a.s_addr) >> 24) != 127)
-            die("--host must be an IPv4 loopback address");
-    }
-    signal(SIGPIPE, SIG_IGN);
-    for (g = 0; g < ncerts; g++)
-        certs[g].ctx = make_ctx(&certs[g]);
-    if (opt_unanswered_log && !(unanswered_fp = fopen(opt_unanswered_log, "w")))
-        die("%s: %s", opt_unanswered_log, strerror(errno));
+    if (inet_pton(AF_INET, opt_host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127)
+        die("--host must be an IPv4 loopback address");
+}
 
-    nconns = opt_conns * ncerts;
-    conns = calloc(nconns, sizeof(*conns));
+static SSL_CTX *make_ctx(const cert_t *ct)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, ct->pem) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, ct->pem, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_load_verify_locations(ctx, opt_ca, NULL) != 1)
+        die("%s: %s", ct->pem, ssl_reason());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+}
+
+/* The connections, opt_conns per certificate, each with its share of the
+ * requests. */
+static conn_t *conns_create(unsigned *nconns)
+{
+    conn_t *conns;
+    unsigned i, n = opt_conns * ncerts;
+
+    conns = calloc(n, sizeof(*conns));
     if (!conns)
         die("out of memory");
-    for (i = 0; i < nconns; i++) {
+    for (i = 0; i < n; i++) {
         conns[i].idx = i;
         conns[i].cert = &certs[i % ncerts];
         conns[i].fd = -1;
-        conns[i].todo = opt_requests / nconns + (i < opt_requests % nconns);
+        conns[i].todo = opt_requests / n + (i < opt_requests % n);
     }
+    *nconns = n;
+    return conns;
+}
+
+/* Runs every connection's thread to its end; returns the seconds taken. */
+static double run_conns(conn_t *conns, unsigned nconns)
+{
+    unsigned i;
+    double elapsed;
+
     warm_at = (unsigned long)(opt_requests * opt_warmup);
     if (warm_at < 1)
         warm_at = 1;
@@ -859,42 +903,60 @@ int main(int argc, char **argv)
         rss_sample(opt_rss_pid, &rss_end);
     for (i = 0; i < nconns; i++)
         conn_close(&conns[i], 1);
+    return elapsed;
+}
 
-    memset(&sum, 0, sizeof(sum));
+/* The counters of all connections added up (the longest keep-alive run
+ * is the maximum). */
+static void conns_sum(const conn_t *conns, unsigned nconns, conn_t *sum)
+{
+    unsigned i;
+    int g;
+
+    memset(sum, 0, sizeof(*sum));
     for (i = 0; i < nconns; i++) {
-        conn_t *c = &conns[i];
-        sum.todo += c->todo;
-        sum.done += c->done;
-        sum.ok += c->ok;
-        sum.wrong += c->wrong;
-        sum.transport += c->transport;
-        sum.lost_sent += c->lost_sent;
-        sum.connects += c->connects;
-        sum.idle_closed += c->idle_closed;
-        sum.close_header += c->close_header;
-        sum.unanswered += c->unanswered;
-        sum.retried += c->retried;
-        sum.by_status_200 += c->by_status_200;
-        sum.by_status_403 += c->by_status_403;
-        sum.by_status_other += c->by_status_other;
+        const conn_t *c = &conns[i];
+        sum->todo += c->todo;
+        sum->done += c->done;
+        sum->ok += c->ok;
+        sum->wrong += c->wrong;
+        sum->transport += c->transport;
+        sum->lost_sent += c->lost_sent;
+        sum->connects += c->connects;
+        sum->idle_closed += c->idle_closed;
+        sum->close_header += c->close_header;
+        sum->unanswered += c->unanswered;
+        sum->retried += c->retried;
+        sum->by_status_200 += c->by_status_200;
+        sum->by_status_403 += c->by_status_403;
+        sum->by_status_other += c->by_status_other;
         for (g = 1; g <= MAX_GENS; g++)
-            sum.by_gen[g] += c->by_gen[g];
-        if (c->max_reqs_on_conn > sum.max_reqs_on_conn)
-            sum.max_reqs_on_conn = c->max_reqs_on_conn;
+            sum->by_gen[g] += c->by_gen[g];
+        if (c->max_reqs_on_conn > sum->max_reqs_on_conn)
+            sum->max_reqs_on_conn = c->max_reqs_on_conn;
     }
+}
+
+/* The counters, then the answers by generation and by certificate. */
+static void print_counts(const conn_t *conns, unsigned nconns,
+                         const conn_t *sum)
+{
+    unsigned i;
+    int g;
+
     printf("requests=%lu\nanswered=%lu\ncorrect=%lu\nwrong=%lu\n"
            "transport_errors=%lu\nlost_sent=%lu\nconnections=%lu\n"
            "conns_planned=%u\nmax_requests_per_connection=%lu\n"
            "closed_idle=%lu\nconnection_close_headers=%lu\n"
            "unanswered=%lu\nretried=%lu\n"
            "status_200=%lu\nstatus_403=%lu\nstatus_other=%lu\n",
-           sum.todo, sum.ok + sum.wrong, sum.ok, sum.wrong, sum.transport,
-           sum.lost_sent, sum.connects, nconns, sum.max_reqs_on_conn,
-           sum.idle_closed, sum.close_header, sum.unanswered, sum.retried,
-           sum.by_status_200, sum.by_status_403, sum.by_status_other);
+           sum->todo, sum->ok + sum->wrong, sum->ok, sum->wrong, sum->transport,
+           sum->lost_sent, sum->connects, nconns, sum->max_reqs_on_conn,
+           sum->idle_closed, sum->close_header, sum->unanswered, sum->retried,
+           sum->by_status_200, sum->by_status_403, sum->by_status_other);
     for (g = 1; g <= MAX_GENS; g++)
-        if (sum.by_gen[g])
-            printf("generation_%d=%lu\n", g, sum.by_gen[g]);
+        if (sum->by_gen[g])
+            printf("generation_%d=%lu\n", g, sum->by_gen[g]);
     for (g = 0; g < ncerts; g++) {
         unsigned long ok = 0, wrong = 0;
         for (i = g; i < nconns; i += ncerts) {
@@ -903,10 +965,17 @@ int main(int argc, char **argv)
         }
         printf("cert_%s=%lu correct, %lu wrong\n", certs[g].name, ok, wrong);
     }
+}
+
+/* The rest of the summary: --until, the rate, the RSS samples. */
+static void print_timing(const conn_t *sum, double elapsed)
+{
+    unsigned i;
+
     if (opt_until_file)
         printf("until_seen_at=%lu\n", until_seen_at ? until_seen_at - 1 : 0);
     printf("seconds=%.2f\nreq_per_s=%.0f\n", elapsed,
-           elapsed > 0 ? (sum.ok + sum.wrong) / elapsed : 0);
+           elapsed > 0 ? (sum->ok + sum->wrong) / elapsed : 0);
     if (opt_rss_pid) {
         if (rss_warm_taken)
             rss_print("warm", &rss_warm);
@@ -918,6 +987,27 @@ int main(int argc, char **argv)
             printf("\n");
         }
     }
+}
+
+int main(int argc, char **argv)
+{
+    conn_t *conns, sum;
+    unsigned nconns;
+    int g;
+    double elapsed;
+
+    parse_args(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    for (g = 0; g < ncerts; g++)
+        certs[g].ctx = make_ctx(&certs[g]);
+    if (opt_unanswered_log && !(unanswered_fp = fopen(opt_unanswered_log, "w")))
+        die("%s: %s", opt_unanswered_log, strerror(errno));
+
+    conns = conns_create(&nconns);
+    elapsed = run_conns(conns, nconns);
+    conns_sum(conns, nconns, &sum);
+    print_counts(conns, nconns, &sum);
+    print_timing(&sum, elapsed);
     if (unanswered_fp)
         fclose(unanswered_fp);
     return sum.wrong || sum.transport || sum.ok + sum.wrong != sum.todo;

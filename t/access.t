@@ -1,5 +1,6 @@
 # Decisions for every directive and MTLSAllow key, allow and deny, against
 # the real httpd + mod_ssl and the generated PKI (t/pki/mkpki.sh).
+# Server configuration: t/conf/access.inc.in and the shared t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

@@ -3,6 +3,7 @@
 # directives in one scope, nesting, an empty file, and the rule's
 # file:line in the debug log and for other modules. Reloading and errors:
 # t/allowfile_reload.t.
+# Server configuration: t/conf/allowfile.inc.in and the shared t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

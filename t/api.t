@@ -1,5 +1,6 @@
 # mod_mtls_authz.h's optional functions, as another module sees them
 # (t/probe/mod_mtls_probe.c reports them in X-MTLS-* response headers).
+# Server configuration: the shared t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

@@ -6,6 +6,7 @@
 #
 # The resumption of a session on another virtual host (CVE-2025-23048)
 # is in t/attack_resume.t; hostile configurations in t/hostile_config.t.
+# Server configuration: t/conf/attack.inc.in, attack-hosts.inc.in and the shared extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

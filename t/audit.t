@@ -1,6 +1,7 @@
 # MTLSAuthzMode Audit: requests the rules would deny are admitted, and
 # the denial line is logged exactly as Enforce would log it, marked
 # AUDIT. Require mtls abstains in Audit mode.
+# Server configuration: t/conf/audit.inc.in and the shared t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

@@ -1,6 +1,7 @@
 # Every directive has a help string that states its default, and mod_info
 # shows it (/server-info, configured by Apache::Test when mod_info is
 # loaded).
+# Server configuration: the shared t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

@@ -2,6 +2,7 @@
 # as a CGI backend, a proxied backend (through RequestHeader) and
 # mod_log_config see them; spoofed headers never reach the backend, also
 # when spelt with '_' for a WSGI backend (t/wsgi_backend.py).
+# Server configuration: its /env/ and /proxy/ locations in t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

@@ -1,6 +1,7 @@
 # The error log: one line per denial with the URI, the reason, the
 # subject and the issuer; escaping of certificate strings; debug lines
 # for each rule tried; one identity extraction per keep-alive connection.
+# Server configuration: the shared t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

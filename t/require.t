@@ -1,6 +1,7 @@
 # "Require mtls": the module's rules as a mod_authz_core provider, alone
 # and combined with Require ip and Require valid-user; its denial line
 # (logged once the outcome is known) and its level.
+# Server configuration: t/conf/require.inc.in and the shared t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

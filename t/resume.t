@@ -128,7 +128,7 @@ sub gate_and_provider {
 
 # Client verification per location: renegotiation under TLS 1.2,
 # post-handshake authentication under TLS 1.3 (as mtls_reneg in
-# t/conf/extra.conf.in).
+# t/conf/attack-hosts.inc.in).
 my @per_location = (
     'SSLVerifyClient none',
     '<Location /t/free>',

@@ -1,6 +1,7 @@
 # Fail-closed cases: no certificate, unverified certificates, plain HTTP,
 # and the TLS mechanics: versions, resumption, per-location verification,
 # keep-alive reuse, HTTP/2. Each case asserts the status code.
+# Server configuration: t/conf/verify-hosts.inc.in and the shared t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);

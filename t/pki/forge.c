@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -80,15 +81,10 @@ static void fail(const char *what)
     exit(1);
 }
 
-static int hexval(int c)
+/* A hex digit's value, -1 for any other character. */
+static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return OPENSSL_hexchar2int((unsigned char)c);
 }
 
 /* Decodes \xHH and \\ in place; returns the decoded length. */
@@ -231,18 +227,15 @@ static size_t unhex(const char *s, unsigned char *out, size_t max)
     return n;
 }
 
-/* Replaces FROM by TO in x's to-be-signed DER, signs that with key and
- * returns the whole certificate's DER in *out. */
-static int patch_and_sign(X509 *x, EVP_PKEY *key, const char *spec,
-                          unsigned char **out)
+/* Replaces the bytes FROM by TO in der (n bytes), spec being FROM=TO in
+ * hex; FROM must occur exactly once. */
+static void apply_patch(unsigned char *der, size_t n, const char *spec)
 {
-    unsigned char from[256], to[256], *tbs = NULL, *alg = NULL, *sig, *p, *hit = NULL;
+    unsigned char from[256], to[256], *hit = NULL;
     char *copy = malloc(strlen(spec) + 1), *eq;
-    size_t nf, nt, siglen = 0, i;
-    int ntbs, nalg, total;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t nf, nt, i;
 
-    if (copy == NULL || md == NULL)
+    if (copy == NULL)
         fail("out of memory");
     strcpy(copy, spec);
     eq = strchr(copy, '=');
@@ -253,37 +246,65 @@ static int patch_and_sign(X509 *x, EVP_PKEY *key, const char *spec,
     nt = unhex(eq + 1, to, sizeof(to));
     if (nf == 0 || nf != nt)
         usage();
-    ntbs = i2d_re_X509_tbs(x, &tbs);
-    nalg = i2d_X509_ALGOR(X509_get0_tbs_sigalg(x), &alg);
-    if (ntbs <= 0 || nalg <= 0)
-        fail("encoding the certificate");
-    for (i = 0; i + nf <= (size_t)ntbs; i++) {
-        if (memcmp(tbs + i, from, nf) == 0) {
+    for (i = 0; i + nf <= n; i++) {
+        if (memcmp(der + i, from, nf) == 0) {
             if (hit != NULL)
                 fail("-patch: FROM occurs more than once");
-            hit = tbs + i;
+            hit = der + i;
         }
     }
     if (hit == NULL)
         fail("-patch: FROM not found");
     memcpy(hit, to, nt);
-    if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1
-        || EVP_DigestSign(md, NULL, &siglen, tbs, (size_t)ntbs) != 1
-        || (sig = malloc(siglen)) == NULL
-        || EVP_DigestSign(md, sig, &siglen, tbs, (size_t)ntbs) != 1)
-        fail("signing");
-    /* SEQUENCE { tbs, algorithm, BIT STRING { 0 unused bits, sig } } */
+    free(copy);
+}
+
+/* The DER of a BIT STRING { 0 unused bits, the SHA-256 signature of
+ * data by key }; returns its length. */
+static int sign_bits(EVP_PKEY *key, const unsigned char *data, size_t n,
+                     unsigned char **der)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
     ASN1_BIT_STRING *bits = ASN1_BIT_STRING_new();
-    unsigned char *bits_der = NULL;
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
     int nbits;
 
-    if (bits == NULL || !ASN1_BIT_STRING_set(bits, sig, (int)siglen))
+    if (md == NULL || bits == NULL)
+        fail("out of memory");
+    if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1
+        || EVP_DigestSign(md, NULL, &siglen, data, n) != 1
+        || (sig = malloc(siglen)) == NULL
+        || EVP_DigestSign(md, sig, &siglen, data, n) != 1)
+        fail("signing");
+    if (!ASN1_BIT_STRING_set(bits, sig, (int)siglen))
         fail("bit string");
     bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
     bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
-    nbits = i2d_ASN1_BIT_STRING(bits, &bits_der);
+    nbits = i2d_ASN1_BIT_STRING(bits, der);
     if (nbits <= 0)
         fail("bit string");
+    ASN1_BIT_STRING_free(bits);
+    free(sig);
+    EVP_MD_CTX_free(md);
+    return nbits;
+}
+
+/* Replaces FROM by TO in x's to-be-signed DER, signs that with key and
+ * returns the whole certificate's DER in *out. */
+static int patch_and_sign(X509 *x, EVP_PKEY *key, const char *spec,
+                          unsigned char **out)
+{
+    unsigned char *tbs = NULL, *alg = NULL, *bits = NULL, *p;
+    int ntbs, nalg, nbits, total;
+
+    ntbs = i2d_re_X509_tbs(x, &tbs);
+    nalg = i2d_X509_ALGOR(X509_get0_tbs_sigalg(x), &alg);
+    if (ntbs <= 0 || nalg <= 0)
+        fail("encoding the certificate");
+    apply_patch(tbs, (size_t)ntbs, spec);
+    nbits = sign_bits(key, tbs, (size_t)ntbs, &bits);
+    /* SEQUENCE { tbs, algorithm, signature } */
     total = ASN1_object_size(1, ntbs + nalg + nbits, V_ASN1_SEQUENCE);
     p = *out = malloc((size_t)total);
     if (p == NULL)
@@ -294,43 +315,52 @@ static int patch_and_sign(X509 *x, EVP_PKEY *key, const char *spec,
     p += ntbs;
     memcpy(p, alg, (size_t)nalg);
     p += nalg;
-    memcpy(p, bits_der, (size_t)nbits);
+    memcpy(p, bits, (size_t)nbits);
     OPENSSL_free(tbs);
     OPENSSL_free(alg);
-    OPENSSL_free(bits_der);
-    ASN1_BIT_STRING_free(bits);
-    free(sig);
-    free(copy);
-    EVP_MD_CTX_free(md);
+    OPENSSL_free(bits);
     return total;
 }
 
-int main(int argc, char **argv)
-{
-    long start = -1, days = 3650;
-    char *extra[MAX_EXTS][2];
-    size_t n_extra = 0, i, j;
-    int argi = 1;
-    const char *patch = NULL;
+/* What the options ask for. */
+struct options {
+    long start, days;
+    const char *patch;
+    char *ext[MAX_EXTS][2]; /* -ext NAME=VALUE, split at the '=' */
+    size_t n_ext;
+};
 
+/* Reads the options into o; returns the index of the first argument. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    int argi = 1;
+
+    o->start = -1;
+    o->days = 3650;
+    o->patch = NULL;
+    o->n_ext = 0;
     while (argi < argc && argv[argi][0] == '-') {
+        const char *opt = argv[argi];
+        char *arg;
+
         if (argi + 1 >= argc)
             usage();
-        if (strcmp(argv[argi], "-start") == 0) {
-            start = parse_days(argv[argi + 1]);
-        } else if (strcmp(argv[argi], "-days") == 0) {
-            days = parse_days(argv[argi + 1]);
-        } else if (strcmp(argv[argi], "-patch") == 0) {
-            patch = argv[argi + 1];
-        } else if (strcmp(argv[argi], "-ext") == 0) {
-            char *eq = strchr(argv[argi + 1], '=');
+        arg = argv[argi + 1];
+        if (strcmp(opt, "-start") == 0) {
+            o->start = parse_days(arg);
+        } else if (strcmp(opt, "-days") == 0) {
+            o->days = parse_days(arg);
+        } else if (strcmp(opt, "-patch") == 0) {
+            o->patch = arg;
+        } else if (strcmp(opt, "-ext") == 0) {
+            char *eq = strchr(arg, '=');
 
-            if (eq == NULL || eq == argv[argi + 1] || n_extra == MAX_EXTS)
+            if (eq == NULL || eq == arg || o->n_ext == MAX_EXTS)
                 usage();
             *eq = '\0';
-            extra[n_extra][0] = argv[argi + 1];
-            extra[n_extra][1] = eq + 1;
-            n_extra++;
+            o->ext[o->n_ext][0] = arg;
+            o->ext[o->n_ext][1] = eq + 1;
+            o->n_ext++;
         } else {
             usage();
         }
@@ -338,113 +368,131 @@ int main(int argc, char **argv)
     }
     if (argc - argi < 4)
         usage();
+    return argi;
+}
 
-    const char *ca_crt = argv[argi], *ca_key = argv[argi + 1];
-    const char *leaf_key = argv[argi + 2], *out_path = argv[argi + 3];
-    X509 *ca = load_cert(ca_crt);
-    EVP_PKEY *cakey = load_key(ca_key);
-    EVP_PKEY *key = load_key(leaf_key);
-    X509 *x = X509_new();
-    X509_NAME *subj = X509_NAME_new();
-    BIGNUM *bn = BN_new();
-    X509V3_CTX ctx;
+/* TYPE#=HEX (hex points after the '='): the value is this DER, of any
+ * string type. */
+static void add_der_field(X509_NAME *subj, const char *type, const char *hex,
+                          int set)
+{
+    const unsigned char *d;
+    unsigned char *der;
+    ASN1_TYPE *at;
+    size_t n = strlen(hex) / 2, k;
+    unsigned int b;
 
-    if (x == NULL || subj == NULL || bn == NULL)
-        fail("out of memory");
-    if (X509_check_private_key(ca, cakey) != 1)
-        fail("CA key does not match CA certificate");
-
-    /* Subject, in the order given. */
-    for (i = (size_t)argi + 4; i < (size_t)argc; i++) {
-        char *field = argv[i];
-        int set = 0, type = MBSTRING_UTF8;
-        char *eq, *at;
-        unsigned char *value;
-        size_t len;
-
-        if (field[0] == '+') {
-            if (X509_NAME_entry_count(subj) == 0)
-                usage();
-            set = -1;           /* join the previous RDN */
-            field++;
-        }
-        eq = strchr(field, '=');
-        if (eq == NULL || eq == field)
-            usage();
-        *eq = '\0';
-        if (eq[-1] == '#') {
-            /* TYPE#=HEX: the value is this DER (any string type). */
-            const unsigned char *d;
-            unsigned char *der;
-            ASN1_TYPE *at;
-            size_t n = strlen(eq + 1) / 2, k;
-            unsigned int b;
-
-            eq[-1] = '\0';
-            der = OPENSSL_malloc(n + 1);
-            for (k = 0; der && k < n && sscanf(eq + 1 + 2 * k, "%2x", &b) == 1; k++)
-                der[k] = (unsigned char)b;
-            d = der;
-            at = der && k == n ? d2i_ASN1_TYPE(NULL, &d, (long)n) : NULL;
-            if (at == NULL || at->type == V_ASN1_BOOLEAN || at->type == V_ASN1_NULL
-                || at->type == V_ASN1_OBJECT || at->type == V_ASN1_SEQUENCE
-                || at->type == V_ASN1_SET
-                || !X509_NAME_add_entry_by_txt(subj, field, at->type,
-                                               at->value.asn1_string->data,
-                                               at->value.asn1_string->length,
-                                               -1, set)) {
-                fprintf(stderr, "forge: bad DER attribute %s\n", field);
-                fail("TYPE#=HEX");
-            }
-            ASN1_TYPE_free(at);
-            OPENSSL_free(der);
-            continue;
-        }
-        len = unescape(eq + 1);
-        value = (unsigned char *)(eq + 1);
-        at = strchr(field, '@');
-        if (at != NULL) {
-            *at = '\0';
-            value = malloc(len * 4 + 1);
-            if (value == NULL)
-                fail("out of memory");
-            len = encode_value(at + 1, (unsigned char *)(eq + 1), len, value,
-                               &type);
-        }
-        if (!X509_NAME_add_entry_by_txt(subj, field, type, value, (int)len,
-                                        -1, set)) {
-            fprintf(stderr, "forge: bad subject attribute %s\n", field);
-            fail("X509_NAME_add_entry_by_txt");
-        }
+    der = OPENSSL_malloc(n + 1);
+    for (k = 0; der && k < n && sscanf(hex + 2 * k, "%2x", &b) == 1; k++)
+        der[k] = (unsigned char)b;
+    d = der;
+    at = der && k == n ? d2i_ASN1_TYPE(NULL, &d, (long)n) : NULL;
+    if (at == NULL || at->type == V_ASN1_BOOLEAN || at->type == V_ASN1_NULL
+        || at->type == V_ASN1_OBJECT || at->type == V_ASN1_SEQUENCE
+        || at->type == V_ASN1_SET
+        || !X509_NAME_add_entry_by_txt(subj, type, at->type,
+                                       at->value.asn1_string->data,
+                                       at->value.asn1_string->length,
+                                       -1, set)) {
+        fprintf(stderr, "forge: bad DER attribute %s\n", type);
+        fail("TYPE#=HEX");
     }
+    ASN1_TYPE_free(at);
+    OPENSSL_free(der);
+}
 
+/* Adds one subject attribute argument, [+]TYPE[@ENC]=VALUE or
+ * [+]TYPE#=HEX, to subj. */
+static void add_field(X509_NAME *subj, char *field)
+{
+    int set = 0, type = MBSTRING_UTF8;
+    char *eq, *at;
+    unsigned char *value;
+    size_t len;
+
+    if (field[0] == '+') {
+        if (X509_NAME_entry_count(subj) == 0)
+            usage();
+        set = -1;           /* join the previous RDN */
+        field++;
+    }
+    eq = strchr(field, '=');
+    if (eq == NULL || eq == field)
+        usage();
+    *eq = '\0';
+    if (eq[-1] == '#') {
+        eq[-1] = '\0';
+        add_der_field(subj, field, eq + 1, set);
+        return;
+    }
+    len = unescape(eq + 1);
+    value = (unsigned char *)(eq + 1);
+    at = strchr(field, '@');
+    if (at != NULL) {
+        *at = '\0';
+        value = malloc(len * 4 + 1);
+        if (value == NULL)
+            fail("out of memory");
+        len = encode_value(at + 1, (unsigned char *)(eq + 1), len, value,
+                           &type);
+    }
+    if (!X509_NAME_add_entry_by_txt(subj, field, type, value, (int)len,
+                                    -1, set)) {
+        fprintf(stderr, "forge: bad subject attribute %s\n", field);
+        fail("X509_NAME_add_entry_by_txt");
+    }
+}
+
+/* The default extensions that no -ext replaces, then the -ext ones. */
+static void add_extensions(X509 *x, X509 *ca, const struct options *o)
+{
+    X509V3_CTX ctx;
+    size_t i, j;
+
+    X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+    for (i = 0; i < N_DEFAULT_EXTS; i++) {
+        int overridden = 0;
+
+        for (j = 0; j < o->n_ext; j++)
+            if (strcmp(o->ext[j][0], default_exts[i][0]) == 0)
+                overridden = 1;
+        if (!overridden)
+            add_ext(x, &ctx, default_exts[i][0], default_exts[i][1]);
+    }
+    for (j = 0; j < o->n_ext; j++)
+        add_ext(x, &ctx, o->ext[j][0], o->ext[j][1]);
+}
+
+/* The certificate for key and subj, issued by ca, signed with cakey. */
+static X509 *issue(X509 *ca, EVP_PKEY *cakey, EVP_PKEY *key, X509_NAME *subj,
+                   const struct options *o)
+{
+    X509 *x = X509_new();
+    BIGNUM *bn = BN_new();
+
+    if (x == NULL || bn == NULL)
+        fail("out of memory");
     if (!X509_set_version(x, X509_VERSION_3)
         || !BN_rand(bn, 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY)
         || BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL
         || !X509_set_issuer_name(x, X509_get_subject_name(ca))
         || !X509_set_subject_name(x, subj)
         || !X509_set_pubkey(x, key)
-        || X509_gmtime_adj(X509_getm_notBefore(x), start * 86400L) == NULL
-        || X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL)
+        || X509_gmtime_adj(X509_getm_notBefore(x), o->start * 86400L) == NULL
+        || X509_time_adj_ex(X509_getm_notAfter(x), (int)o->days, 0, NULL) == NULL)
         fail("building the certificate");
-
-    X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
-    for (i = 0; i < N_DEFAULT_EXTS; i++) {
-        int overridden = 0;
-
-        for (j = 0; j < n_extra; j++)
-            if (strcmp(extra[j][0], default_exts[i][0]) == 0)
-                overridden = 1;
-        if (!overridden)
-            add_ext(x, &ctx, default_exts[i][0], default_exts[i][1]);
-    }
-    for (j = 0; j < n_extra; j++)
-        add_ext(x, &ctx, extra[j][0], extra[j][1]);
-
+    add_extensions(x, ca, o);
     if (X509_sign(x, cakey, EVP_sha256()) <= 0)
         fail("X509_sign");
+    BN_free(bn);
+    return x;
+}
 
-    BIO *out = BIO_new_file(out_path, "w");
+/* Writes x to path as PEM, patched and signed again first if asked. */
+static void write_cert(const char *path, X509 *x, EVP_PKEY *cakey,
+                       const char *patch)
+{
+    BIO *out = BIO_new_file(path, "w");
     unsigned char *der = NULL;
     int nder = patch ? patch_and_sign(x, cakey, patch, &der) : 0;
 
@@ -452,12 +500,32 @@ int main(int argc, char **argv)
         || !(patch ? PEM_write_bio(out, PEM_STRING_X509, "", der, nder)
                    : PEM_write_bio_X509(out, x))
         || BIO_free(out) != 1) {
-        fprintf(stderr, "forge: cannot write %s\n", out_path);
+        fprintf(stderr, "forge: cannot write %s\n", path);
         fail("write");
     }
-
     free(der);
-    BN_free(bn);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int argi = parse_options(argc, argv, &o), i;
+    X509 *ca = load_cert(argv[argi]);
+    EVP_PKEY *cakey = load_key(argv[argi + 1]);
+    EVP_PKEY *key = load_key(argv[argi + 2]);
+    X509_NAME *subj = X509_NAME_new();
+    X509 *x;
+
+    if (subj == NULL)
+        fail("out of memory");
+    if (X509_check_private_key(ca, cakey) != 1)
+        fail("CA key does not match CA certificate");
+    /* Subject, in the order given. */
+    for (i = argi + 4; i < argc; i++)
+        add_field(subj, argv[i]);
+    x = issue(ca, cakey, key, subj, &o);
+    write_cert(argv[argi + 3], x, cakey, o.patch);
+
     X509_NAME_free(subj);
     X509_free(x);
     EVP_PKEY_free(key);
