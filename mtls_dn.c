@@ -19,7 +19,7 @@
 #include <openssl/x509.h>
 #include <string.h>
 
-#include "mtls_rules.h"
+#include "mtls_dn.h"
 
 /* Attribute type names are case-insensitive (RFC 4512) but OBJ_txt2nid
  * is not. These are the names RFC 4514 and OpenSSL's RFC 2253 output
@@ -294,17 +294,6 @@ static void skip_spaces(dn_cursor *c)
 {
     while (*c->s == ' ')
         c->s++;
-}
-
-int mtls_hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
 }
 
 static int is_alpha(char ch)

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 #include <string.h>
 
+#include "mtls_dn.h"
 #include "mtls_identity.h"
 
 static apr_status_t free_cert(void *cert)

@@ -6,7 +6,9 @@
 #ifndef MTLS_IDENTITY_H
 #define MTLS_IDENTITY_H
 
-#include "mtls_rules.h"
+#include "mtls_key.h"
+
+typedef struct mtls_identity mtls_identity_t;
 
 /* A DNS, email, URI or IP subjectAltName as the certificate holds it;
  * type is OpenSSL's GEN_DNS, GEN_EMAIL, GEN_URI or GEN_IPADD. */

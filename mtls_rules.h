@@ -1,6 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
-/* mtls_rules: the rules of mod_mtls_authz, and keys.
+/* mtls_rules: the rules of mod_mtls_authz: parsed, indexed, matched.
  *
  * Pure APR + OpenSSL, no httpd: parsed and compiled at config time,
  * looked up at request time, unit-tested and fuzzed without a server. */
@@ -8,35 +8,7 @@
 #ifndef MTLS_RULES_H
 #define MTLS_RULES_H
 
-#include <apr_hash.h>
-#include <apr_pools.h>
-#include <apr_tables.h>
-#include <openssl/x509.h>
-
-#define MTLS_FP_LEN 32 /* SHA-256 */
-
-/* Every identity attribute and every rule constraint is reduced to a
- * "key": a tag byte followed by the normalised value. Equal keys mean
- * equal values under docs/reference.md's matching rules, so a lookup is
- * one hash probe. A subject's key is the canonical encoding that
- * X509_NAME_cmp compares (mtls_dn.c); it is indexed by a digest of that
- * and confirmed in full. */
-enum {
-    MTLS_K_SUBJECT = 'S',
-    MTLS_K_CERT = 'C',
-    MTLS_K_ISSUER = 'F',
-    MTLS_K_DNS = 'D',
-    MTLS_K_EMAIL = 'E',
-    MTLS_K_URI = 'U',
-    MTLS_K_URI_PREFIX = 'P',
-    MTLS_K_IP4 = '4',
-    MTLS_K_IP6 = '6'
-};
-
-typedef struct {
-    const char *data;
-    apr_size_t len;
-} mtls_key_t;
+#include "mtls_key.h"
 
 typedef struct mtls_rule_t mtls_rule_t;
 struct mtls_rule_t {
@@ -65,13 +37,9 @@ typedef enum {
 typedef void mtls_trace_fn(void *baton, const mtls_rule_t *rule,
                            mtls_miss_e result);
 
-/* Parsers. Each returns NULL on success or an error message allocated
- * in p (without the directive name; the caller adds it). */
-const char *mtls_dn_parse(apr_pool_t *p, const char *text, mtls_key_t *out);
-/* The key of a certificate's name; 0 if a value has no canonical form. */
-int mtls_name_key(apr_pool_t *p, const X509_NAME *name, mtls_key_t *out);
-const char *mtls_fp_parse(apr_pool_t *p, const char *text,
-                          unsigned char out[MTLS_FP_LEN]);
+/* Parsers (mtls_dn_parse and mtls_fp_parse are the others). Each returns
+ * NULL on success or an error message allocated in p (without the
+ * directive name; the caller adds it). */
 const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out);
 
 /* The next word of a directive's arguments into *word (NULL at the end).
@@ -107,21 +75,5 @@ const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
                                       const mtls_identity_t *id,
                                       mtls_trace_fn *trace, void *baton,
                                       mtls_miss_e *miss);
-
-/* Lowercase hex of a fingerprint, in p. */
-const char *mtls_fp_hex(apr_pool_t *p, const unsigned char *fp);
-/* The value of a hex digit, or -1. */
-int mtls_hex_digit(char ch);
-
-/* Keys, as both rules and identities make them. */
-mtls_key_t mtls_key_make(apr_pool_t *p, char tag, const void *v,
-                         apr_size_t len);
-/* DNS names compare case-insensitively, ignoring one trailing dot. */
-mtls_key_t mtls_key_dns(apr_pool_t *p, const char *v, apr_size_t len);
-/* The domain after the last '@' is case-insensitive, the local part
- * exact. */
-mtls_key_t mtls_key_email(apr_pool_t *p, const char *v, apr_size_t len);
-/* What a subject's canonical key is indexed by. */
-mtls_key_t mtls_key_subject_index(apr_pool_t *p, const mtls_key_t *subject);
 
 #endif

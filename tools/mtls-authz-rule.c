@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mtls_dn.h"
 #include "mtls_identity.h"
+#include "mtls_rules.h"
 
 #define TOOL_VERSION "1.0"
 

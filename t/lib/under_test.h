@@ -8,8 +8,10 @@
 #ifndef UNDER_TEST_H
 #define UNDER_TEST_H
 
+#include "mtls_dn.h"
 #include "mtls_file.h"
 #include "mtls_identity.h"
+#include "mtls_key.h"
 #include "mtls_rules.h"
 
 #endif

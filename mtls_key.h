@@ -1,0 +1,59 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/* mtls_key: the values that rules and certificates are compared as.
+ * Pure APR + OpenSSL, no httpd. */
+
+#ifndef MTLS_KEY_H
+#define MTLS_KEY_H
+
+#include <apr_hash.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <openssl/x509.h>
+
+#define MTLS_FP_LEN 32 /* SHA-256 */
+
+/* Every identity attribute and every rule constraint is reduced to a
+ * "key": a tag byte followed by the normalised value. Equal keys mean
+ * equal values under docs/reference.md's matching rules, so a lookup is
+ * one hash probe. A subject's key is the canonical encoding that
+ * X509_NAME_cmp compares (mtls_dn.c); it is indexed by a digest of that
+ * and confirmed in full. */
+enum {
+    MTLS_K_SUBJECT = 'S',
+    MTLS_K_CERT = 'C',
+    MTLS_K_ISSUER = 'F',
+    MTLS_K_DNS = 'D',
+    MTLS_K_EMAIL = 'E',
+    MTLS_K_URI = 'U',
+    MTLS_K_URI_PREFIX = 'P',
+    MTLS_K_IP4 = '4',
+    MTLS_K_IP6 = '6'
+};
+
+typedef struct {
+    const char *data;
+    apr_size_t len;
+} mtls_key_t;
+
+/* Lowercase hex of a fingerprint, in p. */
+const char *mtls_fp_hex(apr_pool_t *p, const unsigned char *fp);
+/* The value of a hex digit, or -1. */
+int mtls_hex_digit(char ch);
+
+mtls_key_t mtls_key_make(apr_pool_t *p, char tag, const void *v,
+                         apr_size_t len);
+/* DNS names compare case-insensitively, ignoring one trailing dot. */
+mtls_key_t mtls_key_dns(apr_pool_t *p, const char *v, apr_size_t len);
+/* The domain after the last '@' is case-insensitive, the local part
+ * exact. */
+mtls_key_t mtls_key_email(apr_pool_t *p, const char *v, apr_size_t len);
+/* What a subject's canonical key is indexed by. */
+mtls_key_t mtls_key_subject_index(apr_pool_t *p, const mtls_key_t *subject);
+
+/* "sha256:<64 hex digits>" (':' between byte pairs allowed) into out;
+ * NULL or an error in p. */
+const char *mtls_fp_parse(apr_pool_t *p, const char *text,
+                          unsigned char out[MTLS_FP_LEN]);
+
+#endif
