@@ -2,8 +2,8 @@
 
 /* Unit tests of the module's pure code (mtls_rules.c, mtls_dn.c,
  * mtls_file.c), without httpd: certificates are built in memory with
- * t/lib/certbuild.c. Here main and what every area uses; the areas are in
- * unit_*.c. */
+ * t/lib/certbuild.c. Here is what every area uses; the areas are in
+ * unit_*.c, and main in main.c. */
 
 #include <apr_general.h>
 #include <openssl/evp.h>
@@ -14,6 +14,12 @@
 
 apr_pool_t *pool;
 static int passed, failed;
+
+int unit_failures(void)
+{
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed;
+}
 
 const char *const alice[] = {"C", "US", "O", "Acme Inc.", "CN", "alice", NULL};
 
@@ -34,7 +40,7 @@ long next_serial(void)
     return passed + failed + 1;
 }
 
-static void pki_init(pki_t *k)
+void pki_init(pki_t *k)
 {
     static const char *const ca_dn[] = {"O", "Test", "CN", "CA A", NULL};
     static const char *const ca2_dn[] = {"O", "Test", "CN", "CA B", NULL};
@@ -60,7 +66,7 @@ static void pki_init(pki_t *k)
     k->forged_pin = cb_pin(pool, k->forged);
 }
 
-static void pki_free(pki_t *k)
+void pki_free(pki_t *k)
 {
     X509_STORE_free(k->store);
     X509_free(k->ca);
@@ -122,30 +128,4 @@ void check_cases(const mtls_identity_t *id, const admit_case_t *c, size_t n)
 int err_has(const char *err, const char *needle)
 {
     return err != NULL && strstr(err, needle) != NULL;
-}
-
-int main(void)
-{
-    pki_t k;
-
-    /* Line by line: under SANITIZE=1 a leak report ends the process
-     * without flushing stdio. */
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-    pki_init(&k);
-
-    test_dn();
-    test_identity(&k);
-    test_rules(&k);
-    test_sans(&k);
-    test_rulefile(&k);
-
-    printf("%d passed, %d failed\n", passed, failed);
-    /* Everything freed, so that leak detection (SANITIZE=1) sees only
-     * what the code under test forgets. */
-    apr_pool_destroy(pool);
-    pki_free(&k);
-    apr_terminate();
-    return failed ? 1 : 0;
 }

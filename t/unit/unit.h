@@ -72,6 +72,11 @@ int dn_equal(const char *dn, const char *const *entries);
 
 /* The areas, in the order main runs them. */
 void test_dn(void);
+void pki_init(pki_t *k);
+void pki_free(pki_t *k);
+/* Prints the tally; the number of failed checks. */
+int unit_failures(void);
+
 void test_identity(pki_t *k);
 void test_rules(const pki_t *k);
 void test_sans(const pki_t *k);
