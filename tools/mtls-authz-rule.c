@@ -426,107 +426,121 @@ static const char *san_word(apr_pool_t *p, const char *type, const char *v)
     return w;
 }
 
+/* The SAN types that rules can name, as rules write them, in the order
+ * the active rule prefers them. */
+static const struct {
+    int type;
+    const char *name;
+} san_types[] = {
+    {GEN_URI, "URI"},
+    {GEN_DNS, "DNS"},
+    {GEN_EMAIL, "email"},
+    {GEN_IPADD, "IP"},
+};
+
+/* The name of a SAN type that rules cannot name. */
+static const char *other_san_name(int type)
+{
+    return type == GEN_OTHERNAME ? "otherName"
+           : type == GEN_DIRNAME ? "dirName"
+           : type == GEN_RID     ? "registeredID"
+                                 : "x400Address/ediPartyName";
+}
+
+/* Why no san= rule is offered for a SAN, or NULL if san=name:v admits
+ * it. v is its value as text (an address in text form), len its length
+ * in the certificate. */
+static const char *san_no_rule(apr_pool_t *p, int type, const char *name,
+                               const char *v, size_t len)
+{
+    mtls_key_t k;
+
+    if (type != GEN_IPADD && memchr(v, '\0', len))
+        return "it contains a NUL byte: never matches";
+    if (type == GEN_URI && len >= 2 && strcmp(v + len - 2, "/*") == 0)
+        return "a rule ending in /* is a prefix, not this exact URI";
+    if (strstr(v, "${"))
+        return "httpd would expand ${ in a rule";
+    if (mtls_san_parse(p, apr_pstrcat(p, name, ":", v, NULL), &k))
+        return "the module cannot match it (space, control or "
+               "non-ASCII character)";
+    return NULL;
+}
+
+/* One SAN for the comment, with its rule word or why it has none. */
+static void describe_san(apr_pool_t *p, san_t *s, int type, const char *name,
+                         const unsigned char *d, size_t len)
+{
+    const char *v;
+
+    if (d == NULL) {
+        s->shown = apr_pstrcat(p, name, ":?", NULL);
+        s->why = "unreadable";
+        return;
+    }
+    if (type == GEN_IPADD) {
+        char buf[INET6_ADDRSTRLEN];
+        v = mtls_san_ip_text(d, len, buf, sizeof(buf));
+        if (v == NULL) {
+            s->shown =
+                apr_pstrcat(p, "IP:", show(p, d, len), " (malformed)", NULL);
+            s->why = "not 4 or 16 bytes: never matches";
+            return;
+        }
+        v = apr_pstrdup(p, v);
+        s->shown = apr_pstrcat(
+            p, "IP:", show(p, (const unsigned char *)v, strlen(v)), NULL);
+    }
+    else {
+        v = apr_pstrmemdup(p, (const char *)d, len);
+        s->shown = apr_pstrcat(p, name, ":", show(p, d, len), NULL);
+    }
+    s->why = san_no_rule(p, type, name, v, len);
+    if (s->why == NULL)
+        s->word = san_word(p, name, v);
+}
+
+typedef struct {
+    apr_pool_t *p;
+    apr_array_header_t *sans; /* san_t */
+} san_baton;
+
+static void add_san(void *baton, int type, const unsigned char *d,
+                    apr_size_t len)
+{
+    san_baton *b = baton;
+    san_t *s = apr_array_push(b->sans);
+    size_t i;
+
+    s->word = NULL;
+    s->why = NULL;
+    s->rank = 9;
+    for (i = 0; i < sizeof(san_types) / sizeof(san_types[0]); i++) {
+        if (san_types[i].type == type) {
+            s->rank = (int)i;
+            describe_san(b->p, s, type, san_types[i].name, d, len);
+            return;
+        }
+    }
+    s->shown = other_san_name(type);
+    s->why = "mod_mtls_authz matches DNS, email, URI and IP SANs only";
+}
+
+/* The certificate's SANs in its order, as the module reads them. */
 static apr_array_header_t *read_sans(apr_pool_t *p, X509 *cert)
 {
-    apr_array_header_t *sans = apr_array_make(p, 4, sizeof(san_t));
-    int crit = -1, i;
-    GENERAL_NAMES *gens =
-        X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
+    san_baton b;
 
-    if (gens == NULL) {
-        if (crit != -1) {
-            san_t *s = apr_array_push(sans);
-            s->shown = "(malformed or repeated subjectAltName extension)";
-            s->word = NULL;
-            s->why = "the module matches no SAN of this certificate";
-            s->rank = 9;
-        }
-        ERR_clear_error();
-        return sans;
-    }
-    for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        const ASN1_STRING *str = GENERAL_NAME_get0_value(g, NULL);
-        san_t *s = apr_array_push(sans);
-        const unsigned char *d = str ? ASN1_STRING_get0_data(str) : NULL;
-        size_t len = str ? (size_t)ASN1_STRING_length(str) : 0;
-        const char *type = NULL, *v;
-        mtls_key_t k;
-
+    b.p = p;
+    b.sans = apr_array_make(p, 4, sizeof(san_t));
+    if (mtls_sans_each(cert, add_san, &b) < 0) {
+        san_t *s = apr_array_push(b.sans);
+        s->shown = "(malformed or repeated subjectAltName extension)";
         s->word = NULL;
-        s->why = NULL;
+        s->why = "the module matches no SAN of this certificate";
         s->rank = 9;
-        switch (g->type) {
-        case GEN_URI:
-            type = "URI";
-            s->rank = 0;
-            break;
-        case GEN_DNS:
-            type = "DNS";
-            s->rank = 1;
-            break;
-        case GEN_EMAIL:
-            type = "email";
-            s->rank = 2;
-            break;
-        case GEN_IPADD:
-            type = "IP";
-            s->rank = 3;
-            break;
-        default:
-            s->shown = g->type == GEN_OTHERNAME ? "otherName"
-                       : g->type == GEN_DIRNAME ? "dirName"
-                       : g->type == GEN_RID     ? "registeredID"
-                                                : "x400Address/ediPartyName";
-            s->why = "mod_mtls_authz matches DNS, email, URI and IP SANs only";
-            continue;
-        }
-        if (d == NULL) {
-            s->shown = apr_pstrcat(p, type, ":?", NULL);
-            s->why = "unreadable";
-            continue;
-        }
-        if (g->type == GEN_IPADD) {
-            char buf[INET6_ADDRSTRLEN];
-            if ((len == 4 && inet_ntop(AF_INET, d, buf, sizeof(buf))) ||
-                (len == 16 && inet_ntop(AF_INET6, d, buf, sizeof(buf)))) {
-                v = apr_pstrdup(p, buf);
-            }
-            else {
-                s->shown = apr_pstrcat(p, "IP:", show(p, d, len),
-                                       " (malformed)", NULL);
-                s->why = "not 4 or 16 bytes: never matches";
-                continue;
-            }
-        }
-        else {
-            v = apr_pstrmemdup(p, (const char *)d, len);
-        }
-        s->shown = apr_pstrcat(p, type, ":",
-                               show(p, (const unsigned char *)v,
-                                    g->type == GEN_IPADD ? strlen(v) : len),
-                               NULL);
-        if (g->type != GEN_IPADD && memchr(d, '\0', len)) {
-            s->why = "it contains a NUL byte: never matches";
-            continue;
-        }
-        if (g->type == GEN_URI && len >= 2 && strcmp(v + len - 2, "/*") == 0) {
-            s->why = "a rule ending in /* is a prefix, not this exact URI";
-            continue;
-        }
-        if (strstr(v, "${")) {
-            s->why = "httpd would expand ${ in a rule";
-            continue;
-        }
-        if (mtls_san_parse(p, apr_pstrcat(p, type, ":", v, NULL), &k)) {
-            s->why = "the module cannot match it (space, control or "
-                     "non-ASCII character)";
-            continue;
-        }
-        s->word = san_word(p, type, v);
     }
-    GENERAL_NAMES_free(gens);
-    return sans;
+    return b.sans;
 }
 
 /* ---- the two modes ------------------------------------------------------ */
