@@ -827,85 +827,120 @@ static int cert_mode(tool_t *t, const char *path, const char *ca_path)
     return t->err ? EXIT_INTERNAL : EXIT_OK;
 }
 
+/* ---- the command line ------------------------------------------------- */
+
+typedef struct {
+    const char *ca, *file;
+    int issuer;
+} args_t;
+
+#define ARGS_GO_ON (-1)
+
+/* Takes argv[*i] (and the value of an option that has one). Returns
+ * ARGS_GO_ON, or the exit code if the run ends here. */
+static int parse_arg(int argc, const char *const *argv, int *i, args_t *a)
+{
+    const char *arg = argv[*i];
+
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        printf("mtls-authz-rule %s (mod_mtls_authz, %s)\n", TOOL_VERSION,
+               OpenSSL_version(OPENSSL_VERSION));
+        return EXIT_OK;
+    }
+    if (strcmp(arg, "--issuer") == 0) {
+        a->issuer = 1;
+    }
+    else if (strcmp(arg, "--ca") == 0) {
+        if (*i + 1 >= argc || a->ca) {
+            fputs("mtls-authz-rule: --ca needs one FILE (see --help)\n",
+                  stderr);
+            return EXIT_USAGE;
+        }
+        a->ca = argv[++*i];
+    }
+    else if (strcmp(arg, "--") == 0 && *i + 1 < argc && a->file == NULL) {
+        a->file = argv[++*i];
+    }
+    else if (arg[0] == '-' && arg[1] != '\0') {
+        fprintf(stderr, "mtls-authz-rule: unknown option '%s' (see --help)\n",
+                arg);
+        return EXIT_USAGE;
+    }
+    else if (a->file) {
+        fputs("mtls-authz-rule: one certificate file at a time (see --help)\n",
+              stderr);
+        return EXIT_USAGE;
+    }
+    else {
+        a->file = arg;
+    }
+    return ARGS_GO_ON;
+}
+
+/* The whole command line, in order: ARGS_GO_ON or the exit code. */
+static int parse_args(int argc, const char *const *argv, args_t *a)
+{
+    int i, rc;
+
+    a->ca = a->file = NULL;
+    a->issuer = 0;
+    for (i = 1; i < argc; i++) {
+        if ((rc = parse_arg(argc, argv, &i, a)) != ARGS_GO_ON)
+            return rc;
+    }
+    if (a->file == NULL || (a->issuer && a->ca)) {
+        fputs(a->file ? "mtls-authz-rule: --issuer takes no --ca\n"
+                      : "mtls-authz-rule: no certificate file given\n",
+              stderr);
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    return ARGS_GO_ON;
+}
+
+/* Prints the lines if the mode succeeded, else why not. The exit code. */
+static int finish(tool_t *t, int rc)
+{
+    int i;
+
+    if (rc == EXIT_OK && t->err == NULL) {
+        for (i = 0; i < t->out->nelts; i++)
+            printf("%s\n", APR_ARRAY_IDX(t->out, i, const char *));
+        if (fflush(stdout) != 0) {
+            perror("mtls-authz-rule: stdout");
+            rc = EXIT_INTERNAL;
+        }
+    }
+    else if (t->err) {
+        fprintf(stderr, "mtls-authz-rule: %s\n", t->err);
+        rc = EXIT_INTERNAL;
+    }
+    return rc;
+}
+
 int main(int argc, const char *const *argv)
 {
     apr_pool_t *p;
     tool_t t;
-    const char *ca = NULL, *file = NULL;
-    int issuer = 0, i, rc;
+    args_t a;
+    int rc;
 
     if (apr_app_initialize(&argc, &argv, NULL) != APR_SUCCESS ||
         apr_pool_create(&p, NULL) != APR_SUCCESS) {
         fputs("mtls-authz-rule: cannot initialise APR\n", stderr);
         return EXIT_INTERNAL;
     }
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        }
-        if (strcmp(a, "--version") == 0) {
-            printf("mtls-authz-rule %s (mod_mtls_authz, %s)\n", TOOL_VERSION,
-                   OpenSSL_version(OPENSSL_VERSION));
-            return EXIT_OK;
-        }
-        if (strcmp(a, "--issuer") == 0) {
-            issuer = 1;
-        }
-        else if (strcmp(a, "--ca") == 0) {
-            if (i + 1 >= argc || ca) {
-                fputs("mtls-authz-rule: --ca needs one FILE "
-                      "(see --help)\n",
-                      stderr);
-                return EXIT_USAGE;
-            }
-            ca = argv[++i];
-        }
-        else if (strcmp(a, "--") == 0 && i + 1 < argc && file == NULL) {
-            file = argv[++i];
-        }
-        else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr,
-                    "mtls-authz-rule: unknown option '%s' (see "
-                    "--help)\n",
-                    a);
-            return EXIT_USAGE;
-        }
-        else if (file) {
-            fputs("mtls-authz-rule: one certificate file at a time "
-                  "(see --help)\n",
-                  stderr);
-            return EXIT_USAGE;
-        }
-        else {
-            file = a;
-        }
-    }
-    if (file == NULL || (issuer && ca)) {
-        fputs(file ? "mtls-authz-rule: --issuer takes no --ca\n"
-                   : "mtls-authz-rule: no certificate file given\n",
-              stderr);
-        fputs(usage_text, stderr);
-        return EXIT_USAGE;
-    }
-
+    if ((rc = parse_args(argc, argv, &a)) != ARGS_GO_ON)
+        return rc;
     t.p = p;
     t.out = apr_array_make(p, 32, sizeof(const char *));
     t.err = NULL;
-    rc = issuer ? issuer_mode(&t, file) : cert_mode(&t, file, ca);
-    if (rc == EXIT_OK && t.err == NULL) {
-        for (i = 0; i < t.out->nelts; i++)
-            printf("%s\n", APR_ARRAY_IDX(t.out, i, const char *));
-        if (fflush(stdout) != 0) {
-            perror("mtls-authz-rule: stdout");
-            rc = EXIT_INTERNAL;
-        }
-    }
-    else if (t.err) {
-        fprintf(stderr, "mtls-authz-rule: %s\n", t.err);
-        rc = EXIT_INTERNAL;
-    }
+    rc = finish(&t, a.issuer ? issuer_mode(&t, a.file)
+                             : cert_mode(&t, a.file, a.ca));
     apr_pool_destroy(p);
     apr_terminate();
     return rc;
