@@ -183,6 +183,12 @@ static const char *show(apr_pool_t *p, const unsigned char *s, size_t len)
     return o;
 }
 
+/* A file name as the comments show it. */
+static const char *show_path(apr_pool_t *p, const char *path)
+{
+    return show(p, (const unsigned char *)path, strlen(path));
+}
+
 /* ---- subject DNs in RFC 4514 form ------------------------------------ */
 
 /* The string types OpenSSL compares by their UTF-8 text (X509_NAME_cmp's
@@ -428,107 +434,121 @@ static const char *san_word(apr_pool_t *p, const char *type, const char *v)
     return w;
 }
 
+/* The SAN types that rules can name, as rules write them, in the order
+ * the active rule prefers them. */
+static const struct {
+    int type;
+    const char *name;
+} san_types[] = {
+    {GEN_URI, "URI"},
+    {GEN_DNS, "DNS"},
+    {GEN_EMAIL, "email"},
+    {GEN_IPADD, "IP"},
+};
+
+/* The name of a SAN type that rules cannot name. */
+static const char *other_san_name(int type)
+{
+    return type == GEN_OTHERNAME ? "otherName"
+           : type == GEN_DIRNAME ? "dirName"
+           : type == GEN_RID     ? "registeredID"
+                                 : "x400Address/ediPartyName";
+}
+
+/* Why no san= rule is offered for a SAN, or NULL if san=name:v admits
+ * it. v is its value as text (an address in text form), len its length
+ * in the certificate. */
+static const char *san_no_rule(apr_pool_t *p, int type, const char *name,
+                               const char *v, size_t len)
+{
+    mtls_key_t k;
+
+    if (type != GEN_IPADD && memchr(v, '\0', len))
+        return "it contains a NUL byte: never matches";
+    if (type == GEN_URI && len >= 2 && strcmp(v + len - 2, "/*") == 0)
+        return "a rule ending in /* is a prefix, not this exact URI";
+    if (strstr(v, "${"))
+        return "httpd would expand ${ in a rule";
+    if (mtls_san_parse(p, apr_pstrcat(p, name, ":", v, NULL), &k))
+        return "the module cannot match it (space, control or "
+               "non-ASCII character)";
+    return NULL;
+}
+
+/* One SAN for the comment, with its rule word or why it has none. */
+static void describe_san(apr_pool_t *p, san_t *s, int type, const char *name,
+                         const unsigned char *d, size_t len)
+{
+    const char *v;
+
+    if (d == NULL) {
+        s->shown = apr_pstrcat(p, name, ":?", NULL);
+        s->why = "unreadable";
+        return;
+    }
+    if (type == GEN_IPADD) {
+        char buf[INET6_ADDRSTRLEN];
+        v = mtls_san_ip_text(d, len, buf, sizeof(buf));
+        if (v == NULL) {
+            s->shown =
+                apr_pstrcat(p, "IP:", show(p, d, len), " (malformed)", NULL);
+            s->why = "not 4 or 16 bytes: never matches";
+            return;
+        }
+        v = apr_pstrdup(p, v);
+        s->shown = apr_pstrcat(
+            p, "IP:", show(p, (const unsigned char *)v, strlen(v)), NULL);
+    }
+    else {
+        v = apr_pstrmemdup(p, (const char *)d, len);
+        s->shown = apr_pstrcat(p, name, ":", show(p, d, len), NULL);
+    }
+    s->why = san_no_rule(p, type, name, v, len);
+    if (s->why == NULL)
+        s->word = san_word(p, name, v);
+}
+
+typedef struct {
+    apr_pool_t *p;
+    apr_array_header_t *sans; /* san_t */
+} san_baton;
+
+static void add_san(void *baton, int type, const unsigned char *d,
+                    apr_size_t len)
+{
+    san_baton *b = baton;
+    san_t *s = apr_array_push(b->sans);
+    size_t i;
+
+    s->word = NULL;
+    s->why = NULL;
+    s->rank = 9;
+    for (i = 0; i < sizeof(san_types) / sizeof(san_types[0]); i++) {
+        if (san_types[i].type == type) {
+            s->rank = (int)i;
+            describe_san(b->p, s, type, san_types[i].name, d, len);
+            return;
+        }
+    }
+    s->shown = other_san_name(type);
+    s->why = "mod_mtls_authz matches DNS, email, URI and IP SANs only";
+}
+
+/* The certificate's SANs in its order, as the module reads them. */
 static apr_array_header_t *read_sans(apr_pool_t *p, X509 *cert)
 {
-    apr_array_header_t *sans = apr_array_make(p, 4, sizeof(san_t));
-    int crit = -1, i;
-    GENERAL_NAMES *gens =
-        X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
+    san_baton b;
 
-    if (gens == NULL) {
-        if (crit != -1) {
-            san_t *s = apr_array_push(sans);
-            s->shown = "(malformed or repeated subjectAltName extension)";
-            s->word = NULL;
-            s->why = "the module matches no SAN of this certificate";
-            s->rank = 9;
-        }
-        ERR_clear_error();
-        return sans;
-    }
-    for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        const ASN1_STRING *str = GENERAL_NAME_get0_value(g, NULL);
-        san_t *s = apr_array_push(sans);
-        const unsigned char *d = str ? ASN1_STRING_get0_data(str) : NULL;
-        size_t len = str ? (size_t)ASN1_STRING_length(str) : 0;
-        const char *type = NULL, *v;
-        mtls_key_t k;
-
+    b.p = p;
+    b.sans = apr_array_make(p, 4, sizeof(san_t));
+    if (mtls_sans_each(cert, add_san, &b) < 0) {
+        san_t *s = apr_array_push(b.sans);
+        s->shown = "(malformed or repeated subjectAltName extension)";
         s->word = NULL;
-        s->why = NULL;
+        s->why = "the module matches no SAN of this certificate";
         s->rank = 9;
-        switch (g->type) {
-        case GEN_URI:
-            type = "URI";
-            s->rank = 0;
-            break;
-        case GEN_DNS:
-            type = "DNS";
-            s->rank = 1;
-            break;
-        case GEN_EMAIL:
-            type = "email";
-            s->rank = 2;
-            break;
-        case GEN_IPADD:
-            type = "IP";
-            s->rank = 3;
-            break;
-        default:
-            s->shown = g->type == GEN_OTHERNAME ? "otherName"
-                       : g->type == GEN_DIRNAME ? "dirName"
-                       : g->type == GEN_RID     ? "registeredID"
-                                                : "x400Address/ediPartyName";
-            s->why = "mod_mtls_authz matches DNS, email, URI and IP SANs only";
-            continue;
-        }
-        if (d == NULL) {
-            s->shown = apr_pstrcat(p, type, ":?", NULL);
-            s->why = "unreadable";
-            continue;
-        }
-        if (g->type == GEN_IPADD) {
-            char buf[INET6_ADDRSTRLEN];
-            if ((len == 4 && inet_ntop(AF_INET, d, buf, sizeof(buf))) ||
-                (len == 16 && inet_ntop(AF_INET6, d, buf, sizeof(buf)))) {
-                v = apr_pstrdup(p, buf);
-            }
-            else {
-                s->shown = apr_pstrcat(p, "IP:", show(p, d, len),
-                                       " (malformed)", NULL);
-                s->why = "not 4 or 16 bytes: never matches";
-                continue;
-            }
-        }
-        else {
-            v = apr_pstrmemdup(p, (const char *)d, len);
-        }
-        s->shown = apr_pstrcat(p, type, ":",
-                               show(p, (const unsigned char *)v,
-                                    g->type == GEN_IPADD ? strlen(v) : len),
-                               NULL);
-        if (g->type != GEN_IPADD && memchr(d, '\0', len)) {
-            s->why = "it contains a NUL byte: never matches";
-            continue;
-        }
-        if (g->type == GEN_URI && len >= 2 && strcmp(v + len - 2, "/*") == 0) {
-            s->why = "a rule ending in /* is a prefix, not this exact URI";
-            continue;
-        }
-        if (strstr(v, "${")) {
-            s->why = "httpd would expand ${ in a rule";
-            continue;
-        }
-        if (mtls_san_parse(p, apr_pstrcat(p, type, ":", v, NULL), &k)) {
-            s->why = "the module cannot match it (space, control or "
-                     "non-ASCII character)";
-            continue;
-        }
-        s->word = san_word(p, type, v);
     }
-    GENERAL_NAMES_free(gens);
-    return sans;
+    return b.sans;
 }
 
 /* ---- the two modes ------------------------------------------------------ */
@@ -552,9 +572,8 @@ static int issuer_mode(tool_t *t, const char *path)
         fprintf(stderr, "mtls-authz-rule: %s\n", err);
         return EXIT_INPUT;
     }
-    line(t,
-         apr_psprintf(t->p, "# mtls-authz-rule --issuer: %s",
-                      show(t->p, (const unsigned char *)path, strlen(path))));
+    line(t, apr_psprintf(t->p, "# mtls-authz-rule --issuer: %s",
+                         show_path(t->p, path)));
     line(t, "# Each CA must also be in the host's SSLCACertificateFile.");
     for (i = 0; i < certs->nelts; i++) {
         X509 *ca = APR_ARRAY_IDX(certs, i, X509 *);
@@ -584,28 +603,38 @@ static apr_status_t free_store(void *s)
     return APR_SUCCESS;
 }
 
-static int cert_mode(tool_t *t, const char *path, const char *ca_path)
+/* What cert mode knows about the client certificate. */
+typedef struct {
+    const char *path, *ca_path; /* as given */
+    X509 *leaf;
+    mtls_identity_t *id;      /* with the issuers found in the trust store */
+    const char *subject;      /* RFC 4514, or NULL if no rule can state it */
+    int has_nul;              /* a subject value has a NUL byte */
+    apr_array_header_t *sans; /* san_t */
+    const char *cert_fp;
+} cert_t;
+
+/* The leaf and its identity, its issuer looked up as the module looks it
+ * up in the host's trust store: in the --ca file, or else in the rest of
+ * the leaf's own file. An exit code, EXIT_OK if c is filled in. */
+static int load_leaf(tool_t *t, cert_t *c)
 {
     apr_pool_t *p = t->p;
-    apr_array_header_t *certs, *cas, *sans;
-    X509 *leaf;
+    apr_array_header_t *certs, *cas;
     X509_STORE *store = X509_STORE_new();
-    mtls_identity_t *id;
-    const char *err, *subject, *active = NULL, *cert_fp, *issuer_src;
-    int i, has_nul = 0, n_sans;
+    const char *err;
+    int i;
 
     if (store == NULL)
         return EXIT_INTERNAL;
     apr_pool_cleanup_register(p, store, free_store, apr_pool_cleanup_null);
-    if ((err = load_certs(p, path, &certs)) != NULL ||
-        (ca_path && (err = load_certs(p, ca_path, &cas)) != NULL)) {
+    if ((err = load_certs(p, c->path, &certs)) != NULL ||
+        (c->ca_path && (err = load_certs(p, c->ca_path, &cas)) != NULL)) {
         fprintf(stderr, "mtls-authz-rule: %s\n", err);
         return EXIT_INPUT;
     }
-    leaf = APR_ARRAY_IDX(certs, 0, X509 *);
-    /* The issuer is whichever of these really signed the leaf, found as
-     * the module finds it in the host's trust store. */
-    if (ca_path == NULL) {
+    c->leaf = APR_ARRAY_IDX(certs, 0, X509 *);
+    if (c->ca_path == NULL) {
         cas = apr_array_make(p, 1, sizeof(X509 *));
         for (i = 1; i < certs->nelts; i++)
             APR_ARRAY_PUSH(cas, X509 *) = APR_ARRAY_IDX(certs, i, X509 *);
@@ -613,201 +642,307 @@ static int cert_mode(tool_t *t, const char *path, const char *ca_path)
     for (i = 0; i < cas->nelts; i++)
         X509_STORE_add_cert(store, APR_ARRAY_IDX(cas, i, X509 *));
     ERR_clear_error();
-    id = mtls_identity_build(p, leaf, store, 1);
-    if (ca_path && id->n_issuers == 0) {
+    c->id = mtls_identity_build(p, c->leaf, store, 1);
+    if (c->ca_path && c->id->n_issuers == 0) {
         fprintf(stderr,
                 "mtls-authz-rule: %s: no certificate in it signed %s "
                 "(whose issuer is %s)\n",
-                ca_path, path, show_dn(p, X509_get_issuer_name(leaf)));
+                c->ca_path, c->path, show_dn(p, X509_get_issuer_name(c->leaf)));
         return EXIT_INPUT;
     }
-    issuer_src = ca_path ? ca_path : path;
-    cert_fp = fp_of(p, leaf);
-    if (cert_fp == NULL) {
+    return EXIT_OK;
+}
+
+/* The fingerprint, the subject as a rule states it, and the SANs. */
+static int read_leaf(tool_t *t, cert_t *c)
+{
+    const X509_NAME *name = X509_get_subject_name(c->leaf);
+
+    c->cert_fp = fp_of(t->p, c->leaf);
+    if (c->cert_fp == NULL) {
         t->err = "internal error: cannot compute a fingerprint";
         return EXIT_INTERNAL;
     }
-    subject = X509_NAME_entry_count(X509_get_subject_name(leaf)) == 0
-                  ? NULL
-                  : encode_dn(p, X509_get_subject_name(leaf), &has_nul);
-    if (has_nul)
-        subject = NULL;
-    sans = read_sans(p, leaf);
+    c->has_nul = 0;
+    c->subject = X509_NAME_entry_count(name) == 0
+                     ? NULL
+                     : encode_dn(t->p, name, &c->has_nul);
+    if (c->has_nul)
+        c->subject = NULL;
+    c->sans = read_sans(t->p, c->leaf);
+    return EXIT_OK;
+}
 
-    line(t, apr_psprintf(
-                p, "# mtls-authz-rule: %s%s",
-                show(p, (const unsigned char *)path, strlen(path)),
-                ca_path ? apr_psprintf(p, " --ca %s",
-                                       show(p, (const unsigned char *)ca_path,
-                                            strlen(ca_path)))
-                        : ""));
+/* The comment lines on what the certificate is: its file, subject,
+ * issuer and the issuer's fingerprints. */
+static void header_lines(tool_t *t, const cert_t *c)
+{
+    apr_pool_t *p = t->p;
+    const char *issuer_src = c->ca_path ? c->ca_path : c->path;
+    int i;
+
+    line(t, apr_psprintf(p, "# mtls-authz-rule: %s%s", show_path(p, c->path),
+                         c->ca_path ? apr_psprintf(p, " --ca %s",
+                                                   show_path(p, c->ca_path))
+                                    : ""));
     line(t, apr_pstrcat(p, "# subject: ",
-                        show_dn(p, X509_get_subject_name(leaf)), NULL));
+                        show_dn(p, X509_get_subject_name(c->leaf)), NULL));
     line(t, apr_pstrcat(p, "# issuer:  ",
-                        show_dn(p, X509_get_issuer_name(leaf)), NULL));
-    for (i = 0; i < id->n_issuers; i++) {
-        line(t, apr_psprintf(p, "#          sha256:%s (from %s)",
-                             mtls_fp_hex(p, id->issuer_fps + i * MTLS_FP_LEN),
-                             show(p, (const unsigned char *)issuer_src,
-                                  strlen(issuer_src))));
+                        show_dn(p, X509_get_issuer_name(c->leaf)), NULL));
+    for (i = 0; i < c->id->n_issuers; i++) {
+        line(t,
+             apr_psprintf(p, "#          sha256:%s (from %s)",
+                          mtls_fp_hex(p, c->id->issuer_fps + i * MTLS_FP_LEN),
+                          show_path(p, issuer_src)));
     }
-    if (id->n_issuers == 0)
+    if (c->id->n_issuers == 0)
         line(t, "#          sha256 unknown: run again with --ca FILE "
                 "naming the issuing CA or the SSLCACertificateFile");
-    if (X509_check_ca(leaf) >= 1)
+    if (X509_check_ca(c->leaf) >= 1)
         line(t, "# Note: this is a CA certificate; to pin it as an issuer, "
                 "use --issuer");
-    n_sans = sans->nelts;
-    line(t, n_sans ? "# subjectAltName:" : "# subjectAltName: none");
-    for (i = 0; i < n_sans; i++) {
-        san_t *s = &APR_ARRAY_IDX(sans, i, san_t);
+}
+
+/* The comment lines on the SANs, and on a subject no rule can state. */
+static void name_lines(tool_t *t, const cert_t *c)
+{
+    int i;
+
+    line(t, c->sans->nelts ? "# subjectAltName:" : "# subjectAltName: none");
+    for (i = 0; i < c->sans->nelts; i++) {
+        const san_t *s = &APR_ARRAY_IDX(c->sans, i, san_t);
         line(t,
-             apr_psprintf(p, "#   %s%s%s", s->shown,
+             apr_psprintf(t->p, "#   %s%s%s", s->shown,
                           s->why ? ": no rule, " : "", s->why ? s->why : ""));
     }
-    if (X509_NAME_entry_count(X509_get_subject_name(leaf)) > 0 &&
-        subject == NULL)
-        line(t, has_nul ? "# No subject rule: the subject has a NUL byte."
-                        : "# No subject rule: the module cannot express "
-                          "this subject.");
+    if (X509_NAME_entry_count(X509_get_subject_name(c->leaf)) > 0 &&
+        c->subject == NULL)
+        line(t, c->has_nul ? "# No subject rule: the subject has a NUL byte."
+                           : "# No subject rule: the module cannot express "
+                             "this subject.");
+}
 
-    /* The active rule: subject + issuer, else the best SAN + issuer,
-     * else the certificate pin. */
-    if (id->n_issuers > 0) {
-        const char *fp =
-            apr_pstrcat(p, "sha256:", mtls_fp_hex(p, id->issuer_fps), NULL);
-        int best = -1;
-        for (i = 0; i < n_sans; i++) {
-            san_t *s = &APR_ARRAY_IDX(sans, i, san_t);
-            if (s->word &&
-                (best < 0 || s->rank < APR_ARRAY_IDX(sans, best, san_t).rank))
-                best = i;
-        }
-        if (subject) {
-            line(t, "# This subject, issued by this CA:");
-            active = apr_psprintf(p, "MTLSAllow \"subject=%s\" issuer=%s",
-                                  subject, fp);
-            rule_line(t, "", active, id);
-        }
-        else if (best >= 0) {
-            line(t, "# This SAN, issued by this CA:");
-            active = apr_psprintf(p, "MTLSAllow %s issuer=%s",
-                                  APR_ARRAY_IDX(sans, best, san_t).word, fp);
-            rule_line(t, "", active, id);
-        }
-        for (i = 0, best = 0; i < n_sans; i++) {
-            san_t *s = &APR_ARRAY_IDX(sans, i, san_t);
-            const char *r;
-            if (s->word == NULL)
-                continue;
-            r = apr_psprintf(p, "MTLSAllow %s issuer=%s", s->word, fp);
-            if (strcmp(r, active) == 0)
-                continue;
-            if (!best++)
-                line(t, "# Or instead one of its SANs, from the same CA:");
-            rule_line(t, "# ", r, id);
-        }
+/* The SAN that makes the best active rule, or NULL if none can. */
+static const san_t *best_san(const cert_t *c)
+{
+    const san_t *best = NULL;
+    int i;
+
+    for (i = 0; i < c->sans->nelts; i++) {
+        const san_t *s = &APR_ARRAY_IDX(c->sans, i, san_t);
+        if (s->word && (best == NULL || s->rank < best->rank))
+            best = s;
     }
-    else if (subject) {
+    return best;
+}
+
+/* With a known issuer, the active rule: subject + issuer, else the best
+ * SAN + issuer. Returns it, or NULL if there is none. */
+static const char *active_rule(tool_t *t, const cert_t *c, const char *fp)
+{
+    const san_t *best = best_san(c);
+    const char *active;
+
+    if (c->subject) {
+        line(t, "# This subject, issued by this CA:");
+        active = apr_psprintf(t->p, "MTLSAllow \"subject=%s\" issuer=%s",
+                              c->subject, fp);
+    }
+    else if (best) {
+        line(t, "# This SAN, issued by this CA:");
+        active = apr_psprintf(t->p, "MTLSAllow %s issuer=%s", best->word, fp);
+    }
+    else {
+        return NULL;
+    }
+    rule_line(t, "", active, c->id);
+    return active;
+}
+
+/* Every other SAN + issuer rule, commented out. active is not NULL
+ * here if any SAN has a rule: active_rule took the best of them. */
+static void san_alternatives(tool_t *t, const cert_t *c, const char *fp,
+                             const char *active)
+{
+    int i, n = 0;
+
+    for (i = 0; i < c->sans->nelts; i++) {
+        const san_t *s = &APR_ARRAY_IDX(c->sans, i, san_t);
+        const char *r;
+        if (s->word == NULL)
+            continue;
+        r = apr_psprintf(t->p, "MTLSAllow %s issuer=%s", s->word, fp);
+        if (strcmp(r, active) == 0)
+            continue;
+        if (!n++)
+            line(t, "# Or instead one of its SANs, from the same CA:");
+        rule_line(t, "# ", r, c->id);
+    }
+}
+
+/* The rule lines: the active one, the other choices as comments, and
+ * last the certificate pin, which is active if nothing else is. */
+static void rule_lines(tool_t *t, const cert_t *c)
+{
+    const char *active = NULL,
+               *pin = apr_pstrcat(t->p, "MTLSAllow cert=", c->cert_fp, NULL);
+
+    if (c->id->n_issuers > 0) {
+        const char *fp = apr_pstrcat(
+            t->p, "sha256:", mtls_fp_hex(t->p, c->id->issuer_fps), NULL);
+        active = active_rule(t, c, fp);
+        san_alternatives(t, c, fp, active);
+    }
+    else if (c->subject) {
         line(t, "# With --ca, a rule for this subject from its issuer:");
-        line(t, apr_psprintf(p,
+        line(t, apr_psprintf(t->p,
                              "# MTLSAllow \"subject=%s\" "
                              "issuer=sha256:<issuing CA>",
-                             subject));
+                             c->subject));
     }
     if (active) {
         line(t, "# Or only this one certificate (no longer matches when it "
                 "is renewed):");
-        rule_line(t, "# ", apr_pstrcat(p, "MTLSAllow cert=", cert_fp, NULL),
-                  id);
+        rule_line(t, "# ", pin, c->id);
     }
     else {
         line(t, "# Only this one certificate (no longer matches when it is "
                 "renewed):");
-        rule_line(t, "", apr_pstrcat(p, "MTLSAllow cert=", cert_fp, NULL), id);
+        rule_line(t, "", pin, c->id);
     }
+}
+
+static int cert_mode(tool_t *t, const char *path, const char *ca_path)
+{
+    cert_t c;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    c.path = path;
+    c.ca_path = ca_path;
+    if ((rc = load_leaf(t, &c)) != EXIT_OK ||
+        (rc = read_leaf(t, &c)) != EXIT_OK)
+        return rc;
+    header_lines(t, &c);
+    name_lines(t, &c);
+    rule_lines(t, &c);
     return t->err ? EXIT_INTERNAL : EXIT_OK;
+}
+
+/* ---- the command line ------------------------------------------------- */
+
+typedef struct {
+    const char *ca, *file;
+    int issuer;
+} args_t;
+
+#define ARGS_GO_ON (-1)
+
+/* Takes argv[*i] (and the value of an option that has one). Returns
+ * ARGS_GO_ON, or the exit code if the run ends here. */
+static int parse_arg(int argc, const char *const *argv, int *i, args_t *a)
+{
+    const char *arg = argv[*i];
+
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        printf("mtls-authz-rule %s (mod_mtls_authz, %s)\n", TOOL_VERSION,
+               OpenSSL_version(OPENSSL_VERSION));
+        return EXIT_OK;
+    }
+    if (strcmp(arg, "--issuer") == 0) {
+        a->issuer = 1;
+    }
+    else if (strcmp(arg, "--ca") == 0) {
+        if (*i + 1 >= argc || a->ca) {
+            fputs("mtls-authz-rule: --ca needs one FILE (see --help)\n",
+                  stderr);
+            return EXIT_USAGE;
+        }
+        a->ca = argv[++*i];
+    }
+    else if (strcmp(arg, "--") == 0 && *i + 1 < argc && a->file == NULL) {
+        a->file = argv[++*i];
+    }
+    else if (arg[0] == '-' && arg[1] != '\0') {
+        fprintf(stderr, "mtls-authz-rule: unknown option '%s' (see --help)\n",
+                arg);
+        return EXIT_USAGE;
+    }
+    else if (a->file) {
+        fputs("mtls-authz-rule: one certificate file at a time (see --help)\n",
+              stderr);
+        return EXIT_USAGE;
+    }
+    else {
+        a->file = arg;
+    }
+    return ARGS_GO_ON;
+}
+
+/* The whole command line, in order: ARGS_GO_ON or the exit code. */
+static int parse_args(int argc, const char *const *argv, args_t *a)
+{
+    int i, rc;
+
+    a->ca = a->file = NULL;
+    a->issuer = 0;
+    for (i = 1; i < argc; i++) {
+        if ((rc = parse_arg(argc, argv, &i, a)) != ARGS_GO_ON)
+            return rc;
+    }
+    if (a->file == NULL || (a->issuer && a->ca)) {
+        fputs(a->file ? "mtls-authz-rule: --issuer takes no --ca\n"
+                      : "mtls-authz-rule: no certificate file given\n",
+              stderr);
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    return ARGS_GO_ON;
+}
+
+/* Prints the lines if the mode succeeded, else why not. The exit code. */
+static int finish(tool_t *t, int rc)
+{
+    int i;
+
+    if (rc == EXIT_OK && t->err == NULL) {
+        for (i = 0; i < t->out->nelts; i++)
+            printf("%s\n", APR_ARRAY_IDX(t->out, i, const char *));
+        if (fflush(stdout) != 0) {
+            perror("mtls-authz-rule: stdout");
+            rc = EXIT_INTERNAL;
+        }
+    }
+    else if (t->err) {
+        fprintf(stderr, "mtls-authz-rule: %s\n", t->err);
+        rc = EXIT_INTERNAL;
+    }
+    return rc;
 }
 
 int main(int argc, const char *const *argv)
 {
     apr_pool_t *p;
     tool_t t;
-    const char *ca = NULL, *file = NULL;
-    int issuer = 0, i, rc;
+    args_t a;
+    int rc;
 
     if (apr_app_initialize(&argc, &argv, NULL) != APR_SUCCESS ||
         apr_pool_create(&p, NULL) != APR_SUCCESS) {
         fputs("mtls-authz-rule: cannot initialise APR\n", stderr);
         return EXIT_INTERNAL;
     }
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        }
-        if (strcmp(a, "--version") == 0) {
-            printf("mtls-authz-rule %s (mod_mtls_authz, %s)\n", TOOL_VERSION,
-                   OpenSSL_version(OPENSSL_VERSION));
-            return EXIT_OK;
-        }
-        if (strcmp(a, "--issuer") == 0) {
-            issuer = 1;
-        }
-        else if (strcmp(a, "--ca") == 0) {
-            if (i + 1 >= argc || ca) {
-                fputs("mtls-authz-rule: --ca needs one FILE "
-                      "(see --help)\n",
-                      stderr);
-                return EXIT_USAGE;
-            }
-            ca = argv[++i];
-        }
-        else if (strcmp(a, "--") == 0 && i + 1 < argc && file == NULL) {
-            file = argv[++i];
-        }
-        else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr,
-                    "mtls-authz-rule: unknown option '%s' (see "
-                    "--help)\n",
-                    a);
-            return EXIT_USAGE;
-        }
-        else if (file) {
-            fputs("mtls-authz-rule: one certificate file at a time "
-                  "(see --help)\n",
-                  stderr);
-            return EXIT_USAGE;
-        }
-        else {
-            file = a;
-        }
-    }
-    if (file == NULL || (issuer && ca)) {
-        fputs(file ? "mtls-authz-rule: --issuer takes no --ca\n"
-                   : "mtls-authz-rule: no certificate file given\n",
-              stderr);
-        fputs(usage_text, stderr);
-        return EXIT_USAGE;
-    }
-
+    if ((rc = parse_args(argc, argv, &a)) != ARGS_GO_ON)
+        return rc;
     t.p = p;
     t.out = apr_array_make(p, 32, sizeof(const char *));
     t.err = NULL;
-    rc = issuer ? issuer_mode(&t, file) : cert_mode(&t, file, ca);
-    if (rc == EXIT_OK && t.err == NULL) {
-        for (i = 0; i < t.out->nelts; i++)
-            printf("%s\n", APR_ARRAY_IDX(t.out, i, const char *));
-        if (fflush(stdout) != 0) {
-            perror("mtls-authz-rule: stdout");
-            rc = EXIT_INTERNAL;
-        }
-    }
-    else if (t.err) {
-        fprintf(stderr, "mtls-authz-rule: %s\n", t.err);
-        rc = EXIT_INTERNAL;
-    }
+    rc = finish(&t, a.issuer ? issuer_mode(&t, a.file)
+                             : cert_mode(&t, a.file, a.ca));
     apr_pool_destroy(p);
     apr_terminate();
     return rc;
