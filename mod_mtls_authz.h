@@ -11,8 +11,8 @@
  *
  * They answer for requests that this module admitted, from the fixups
  * phase on; otherwise (not enforced in this scope, denied, or called
- * before the access check) they return NULL. The strings live as long
- * as the request. */
+ * before fixups) they return NULL. The strings live as long as the
+ * request. */
 
 #ifndef MOD_MTLS_AUTHZ_H
 #define MOD_MTLS_AUTHZ_H
@@ -20,8 +20,8 @@
 #include "apr_optional.h"
 #include "httpd.h"
 
-/* "file:line" of the directive (MTLSAllow line, or the one-field
- * directive) that admitted r. */
+/* "file:line" of the rule that admitted r: an MTLSAllow line, a
+ * one-field directive, or a line of an MTLSAllowFile. */
 APR_DECLARE_OPTIONAL_FN(const char *, mtls_authz_matched_rule,
                         (request_rec * r));
 
