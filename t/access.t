@@ -5,7 +5,7 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use lib 't/lib';
-use MTLS qw(status);
+use MTLS qw(status_cases);
 
 # [path, certificate, expected status, what it shows]
 my @cases = (
@@ -124,7 +124,4 @@ my @cases = (
 
 plan tests => scalar(@cases);
 
-for my $c (@cases) {
-    my ($path, $cert, $want, $what) = @$c;
-    is(status($path, cert => $cert), $want, "$path $cert: $what");
-}
+status_cases(@cases);

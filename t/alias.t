@@ -49,14 +49,12 @@ $s->add('    <Location /t/none-alice>', '        <RequireAll>', '            Req
         '            <RequireNone>', '                Require banned-alice',
         '            </RequireNone>', '        </RequireAll>', '    </Location>');
 # The gate admits every CA A client; the alias then admits bob alone.
-$s->add('    <Location /t/gate-bob>', '        MTLSAuthz On');
-my $G = $s->rule_at($s->add("        MTLSAllowIssuerFingerprint sha256:$CA_A"));
-$s->add('        Require partner-bob', '    </Location>');
+my $G = $s->add_location('/t/gate-bob', 'MTLSAuthz On',
+                         ">>MTLSAllowIssuerFingerprint sha256:$CA_A", 'Require partner-bob');
 # Require mtls (the location's rules: CA A) and the bob alias.
-$s->add('    <Location /t/mtls-bob>', '        <RequireAll>', '            Require mtls',
-        '            Require partner-bob', '        </RequireAll>');
-my $M = $s->rule_at($s->add("        MTLSAllowIssuerFingerprint sha256:$CA_A"));
-$s->add('    </Location>');
+my $M = $s->add_location('/t/mtls-bob', '<RequireAll>', '    Require mtls',
+                         '    Require partner-bob', '</RequireAll>',
+                         ">>MTLSAllowIssuerFingerprint sha256:$CA_A");
 # One alias alone.
 $s->add('    <Location /t/alias-alice>', '        Require partner-alice', '    </Location>',
         '    <Location /t/alias-bob>', '        Require partner-bob', '    </Location>',

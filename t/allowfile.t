@@ -9,13 +9,13 @@ use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use File::Spec ();
 use lib 't/lib';
-use MTLS qw(req status log_mark log_wait);
+use MTLS qw(req status status_cases log_mark log_wait);
 
 plan tests => 18;
 
 my $BASIC = File::Spec->catfile(Apache::Test::vars('t_dir'), 'conf', 'allow', 'basic.txt');
 
-my @cases = (
+status_cases(
     ['/t/file', 'alice-a', 200, 'subject= line (relative path, ServerRoot)'],
     ['/t/file', 'carol-int', 200, 'a pasted "MTLSAllow ..." line after comments'],
     ['/t/file', 'bob-a', 403, 'not in the file: denied'],
@@ -31,10 +31,6 @@ my @cases = (
     ['/t/file-empty', 'alice-a', 403, 'an empty file allows nobody'],
     ['/htaccess/file/', 'alice-a', 500, 'MTLSAllowFile in .htaccess is refused (500), never read'],
 );
-for my $c (@cases) {
-    my ($path, $cert, $want, $what) = @$c;
-    is(status($path, cert => $cert), $want, "$path $cert: $what");
-}
 
 my $m = log_mark();
 status('/t/file', cert => 'alice-a');

@@ -1,4 +1,4 @@
-# The attack matrix of issue 4: crafted certificates (t/pki/mkpki.sh),
+# The attack matrix: crafted certificates (t/pki/mkpki.sh),
 # revocation, renegotiation to another certificate, post-handshake auth,
 # HTTP/2, Satisfy Any, .htaccess and oversized requests. Every case
 # asserts the status code (0: no HTTP response, the TLS handshake or the
@@ -10,16 +10,11 @@
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
-use IO::Socket::SSL ();
 use Net::SSLeay ();
 use Time::HiRes qw(sleep);
 use lib 't/lib';
-use MTLS qw(req error_log_since log_mark);
-
-# What a crashed or aborted child leaves in the error log (the parent
-# logs "AH00052: child pid N exit signal Segmentation fault (11)").
-my $CRASH = qr/exit signal|Segmentation fault|AH0005[0-2]|double free|stack smashing|
-               corrupted|Sanitizer|Aborted|assertion/xi;
+use MTLS qw(req h2_status error_log_since log_mark use_cert);
+use HttpdRun qw($CRASH);
 
 my $start = log_mark();
 my @results;    # [what, ok]
@@ -231,17 +226,6 @@ case('.htaccess rule under AuthConfig narrows a <Location>: alice',
 
 # ---- one connection, several certificates ----------------------------------------------
 
-# Replaces the client certificate of an open connection; the next
-# handshake on it (renegotiation, post-handshake auth) sends this one.
-sub use_cert {
-    my ($sock, $name) = @_;
-    my $ssl = $sock->_get_ssl_object;
-    my $pem = MTLS::pki("$name.pem");
-    Net::SSLeay::use_certificate_file($ssl, $pem, Net::SSLeay::FILETYPE_PEM()) == 1
-      && Net::SSLeay::use_PrivateKey_file($ssl, $pem, Net::SSLeay::FILETYPE_PEM()) == 1
-      or die "cannot use $name: " . Net::SSLeay::ERR_error_string(Net::SSLeay::ERR_get_error());
-}
-
 # Requests on one keep-alive connection: steps are [cert, path, want];
 # a cert different from the previous step's is set on the connection
 # before that request. Asserts each status, no crash, and returns the log.
@@ -255,7 +239,7 @@ sub on_one_connection {
     for my $s (@steps) {
         my ($cert, $path, $want) = @$s;
         if ($sock && $cert ne $cur) {
-            use_cert($sock, $cert);
+            use_cert($sock, MTLS::pki("$cert.pem"));
             $cur = $cert;
         }
         my ($st) = $sock ? MTLS::get_on($sock, $path, keepalive => 1) : (0);
@@ -315,7 +299,7 @@ sub extractions {
     is($st, 200, 'client-initiated renegotiation: first request as alice: 200');
     my $st2 = 0;
     if ($sock) {
-        use_cert($sock, 'bob-a');
+        use_cert($sock, MTLS::pki('bob-a.pem'));
         my $ssl = $sock->_get_ssl_object;
         Net::SSLeay::renegotiate($ssl);
         Net::SSLeay::do_handshake($ssl);
@@ -350,33 +334,19 @@ sub extractions {
 # Vhost-level verification over h2 is in t/verify.t. Per-location
 # verification cannot renegotiate on h2: mod_http2 answers
 # HTTP_1_1_REQUIRED and curl retries over HTTP/1.1.
-sub curl {
-    my ($vhost, $path, $cert, @extra) = @_;
-    my ($port) = MTLS::hostport($vhost) =~ /:(\d+)$/;
-    my @cmd = ('curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}',
-               '--http2', '--cacert', MTLS::pki('ca-a.crt'), '--max-time', '20',
-               '--resolve', "localhost:$port:127.0.0.1",
-               '--cert', MTLS::pki("$cert.pem"), @extra,
-               "https://localhost:$port$path");
-    open my $fh, '-|', @cmd or die "curl: $!";
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    return $out;
-}
 {
     my $mark = log_mark();
-    is(curl('mtls_reneg', '/t/need', 'alice-a'), '200 1.1',
+    is(h2_status('mtls_reneg', 'alice-a', '/t/need'), '200 1.1',
        'h2, per-location verification: alice gets 200 after the retry over HTTP/1.1');
-    is(curl('mtls_reneg', '/t/need', 'bob-a'), '403 1.1',
+    is(h2_status('mtls_reneg', 'bob-a', '/t/need'), '403 1.1',
        'h2, per-location verification: bob gets 403 after the retry over HTTP/1.1');
     my $big = 'X-Big: ' . ('a' x 8000);
-    is(curl('mtls', '/t/subject', 'alice-a', '-H', $big), '200 2',
+    is(h2_status('mtls', 'alice-a', '/t/subject', '-H', $big), '200 2',
        'h2 with an 8000-byte header: alice 200');
-    is(curl('mtls', '/t/subject', 'bob-a', '-H', $big), '403 2',
+    is(h2_status('mtls', 'bob-a', '/t/subject', '-H', $big), '403 2',
        'h2 with an 8000-byte header: bob 403');
     my $huge = 'X-Big: ' . ('a' x 20000);
-    my $r = curl('mtls', '/t/subject', 'bob-a', '-H', $huge);
+    my $r = h2_status('mtls', 'bob-a', '/t/subject', '-H', $huge);
     ok($r !~ /^200/, "h2 with a 20000-byte header: bob is not admitted ($r)");
     unlike(error_log_since($mark), $CRASH, 'h2 cases: no crash in the error log');
 }

@@ -5,9 +5,8 @@
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
-use Apache::TestRequest ();
 use lib 't/lib';
-use MTLS qw(req status log_mark log_wait error_log_since fp);
+use MTLS qw(req status plain_status log_mark log_wait fp);
 
 plan tests => 27;
 
@@ -55,15 +54,10 @@ $m = log_mark();
 is(status('/t/audit', vhost => 'mtls_optional', cert => 'untrusted'), 200, 'Audit: unverified certificate admitted');
 like(log_wait($m, qr{\Q$AUDIT\E}), qr{\Q$AUDIT\E: /t/audit: not verified: },
      'AUDIT line: not verified');
-{
-    $m = log_mark();
-    Apache::TestRequest::module('plain');
-    my $rc = Apache::TestRequest::GET_RC('/t/audit');
-    Apache::TestRequest::module('default');
-    is($rc, 200, 'Audit: plain HTTP admitted');
-    like(log_wait($m, qr{\Q$AUDIT\E}), qr{\Q$AUDIT\E: /t/audit: no certificate \(plain HTTP\)},
-         'AUDIT line: plain HTTP');
-}
+$m = log_mark();
+is(plain_status('/t/audit'), 200, 'Audit: plain HTTP admitted');
+like(log_wait($m, qr{\Q$AUDIT\E}), qr{\Q$AUDIT\E: /t/audit: no certificate \(plain HTTP\)},
+     'AUDIT line: plain HTTP');
 
 # --- Require mtls in Audit mode abstains: the other Require lines decide
 is(status('/t/audit-req-any', cert => 'alice-a'), 200, 'Audit, RequireAny mtls + valid-user: alice');

@@ -9,61 +9,20 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use Digest::SHA qw(sha256_hex);
-use File::Path qw(make_path remove_tree);
 use FindBin ();
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(locate missing_prereqs free_port slurp spew run_cmd
-  describe_status);
-
-# ---- where things are ------------------------------------------------------
+use HttpdRun qw(locate missing_prereqs assert_prereqs free_port slurp spew
+  describe_status case_dir head_lines config_test);
 
 my %at = locate(__FILE__);
-my ($HTTPD, $MODULE, $BASE, $CFG) = @at{qw(httpd module base cfg)};
+my ($HTTPD, $CFG) = @at{qw(httpd cfg)};
 
-# ---- helpers --------------------------------------------------------------
-
-# The first lines of every configuration; httpd -t needs no more.
-sub head_lines {
-    my ($dir, $port) = @_;
-    my @l = (
-        "# written by t/config_errors.t",
-        qq{ServerRoot "$dir"},
-        qq{DefaultRuntimeDir "$dir"},
-        qq{PidFile "$dir/httpd.pid"},
-        qq{ErrorLog "$dir/error_log"},
-        qq{Include "$BASE"},
-        qq{LoadModule mtls_authz_module "$MODULE"},
-        "Listen 127.0.0.1:$port",
-        "ServerName 127.0.0.1",
-        qq{DocumentRoot "$dir"},
-    );
-    if ($> == 0) {    # root: children must not run as root
-        my (undef, undef, $uid, $gid) = getpwnam('nobody');
-        push @l, "User #$uid", "Group #$gid" if defined $uid;
-    }
-    return @l;
-}
-
-sub case_dir {
-    my ($name) = @_;
-    my $dir = "$CFG/$name";
-    remove_tree($dir);
-    make_path("$dir/d") or die "$dir: $!";
-    return $dir;
-}
-
-# Runs httpd -t on a configuration; returns (wait status, output).
-sub config_test {
+# httpd -t on a configuration; returns (wait status, what it said).
+sub check {
     my ($dir, $file) = @_;
-    my ($st, $hung) = run_cmd(30, "$dir/out.txt", $HTTPD, '-t', '-f', $file);
-    my $out = slurp("$dir/out.txt") . slurp("$dir/error_log");
-    $out .= "\n[httpd -t did not finish within 30s]" if $hung;
-    return ($st, $out);
+    my ($st, $out) = config_test($HTTPD, $file, 30);
+    return ($st, $out . slurp("$dir/error_log"));
 }
-
-# ---- preconditions: fail loudly, never skip --------------------------------
-
-my @missing = missing_prereqs(%at);
 
 # ---- the malformed directives ------------------------------------------------
 
@@ -313,18 +272,16 @@ my @good = (
 
 plan tests => 3 * @cases + 2 * @good + 1;
 
-ok(!@missing, 'preconditions: httpd, module and base configuration exist')
-  or diag(join "\n", @missing);
-die "cannot run: @missing\n" if @missing;
+assert_prereqs('httpd, module and base configuration exist', missing_prereqs(%at));
 diag("httpd: $HTTPD; configurations in $CFG");
 
 for my $c (@cases) {
     my ($name, $line, $expect, $where) = @$c;
     $where //= 'location';
-    my $dir  = case_dir($name);
+    my $dir  = case_dir($CFG, $name, 'd');
     my $file = "$dir/httpd.conf";
     my $port = free_port();
-    my @l    = head_lines($dir, $port);
+    my @l    = head_lines(%at, dir => $dir, port => $port);
     my ($err_file, $err_line);
 
     if ($where eq 'include') {
@@ -352,7 +309,7 @@ for my $c (@cases) {
     }
     spew($file, join("\n", @l) . "\n");
 
-    my ($st, $out) = config_test($dir, $file);
+    my ($st, $out) = check($dir, $file);
     ok($st != 0 && $out !~ /Syntax OK/,
        "$name: httpd -t fails (" . describe_status($st) . ")")
       or diag("$line\n$out");
@@ -368,13 +325,13 @@ for my $c (@cases) {
 
 for my $g (@good) {
     my ($name, $body) = @$g;
-    my $dir  = case_dir($name);
+    my $dir  = case_dir($CFG, $name, 'd');
     my $file = "$dir/httpd.conf";
     my $port = free_port();
-    my @l    = head_lines($dir, $port);
+    my @l    = head_lines(%at, dir => $dir, port => $port);
     push @l, map { (my $x = $_) =~ s/\bDIR\b/$dir/g; $x =~ s/\bPORT\b/$port/g; $x } @$body;
     spew($file, join("\n", @l) . "\n");
-    my ($st, $out) = config_test($dir, $file);
+    my ($st, $out) = check($dir, $file);
     is(describe_status($st), 'exit 0', "$name: httpd -t exits 0")
       or diag($out);
     like($out, qr/Syntax OK/, "$name: Syntax OK");

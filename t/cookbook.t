@@ -13,39 +13,28 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use File::Copy qw(copy);
-use File::Path qw(make_path remove_tree);
+use File::Path qw(make_path);
 use FindBin ();
-use IO::Socket::INET ();
-use POSIX ();
-use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
-  kill_group run_cmd describe_status user_lines start_wsgi_backend wsgi_answer);
+use HttpdRun qw(locate missing_prereqs slurp spew free_port kill_group run_cmd must_run curl_args
+  case_dir head_lines start_server stop_server pins start_wsgi_backend wsgi_answer);
 
 my %at = locate(__FILE__);
-my ($HTTPD, $T_DIR, $TOP, $MODULE, $BASE, $CFG) =
-  @at{qw(httpd t_dir top module base cfg)};
-my $PKI   = "$T_DIR/pki/out";
-my $DIR   = "$CFG/cookbook";
+my ($HTTPD, $T_DIR, $TOP, $PKI) = @at{qw(httpd t_dir top pki)};
+my $DIR   = "$at{cfg}/cookbook";
 my $CERTS = "$DIR/certs";
 my $BOOK  = "$TOP/conf/cookbook";
 my $BOOK_OUT = "$DIR/book";    # recipes changed as the cookbook says
 my $TOOL  = "$TOP/build/mtls-authz-rule";
 
-my @missing = missing_prereqs(%at);
-push @missing, "$PKI/pins.sh is missing (scripts/run-tests.sh makes it)"
-  unless -s "$PKI/pins.sh";
+my @missing = missing_prereqs(%at, need_pki => 1);
 push @missing, "$TOOL is missing (run make)" unless -x $TOOL;
 push @missing, 'curl is missing' unless grep { -x "$_/curl" } split /:/, $ENV{PATH};
 die "cannot run: @missing\n" if @missing;
 
-my %FP;
-for (split /\n/, slurp("$PKI/pins.sh")) {
-    $FP{$1} = $2 if /^(FP_\w+)=([0-9a-f]{64})\s*$/;
-}
+my %FP = pins($PKI);
 
-remove_tree($DIR);
-make_path($CERTS, $BOOK_OUT) or die "$CERTS: $!";
+case_dir($at{cfg}, 'cookbook', 'certs', 'book');
 
 # ---- docs/cookbook.md shows each recipe file byte for byte ------------------
 
@@ -59,13 +48,6 @@ for my $f (qw(partner-api spiffe intermediate audit proxy-identity
 }
 
 # ---- certificates -------------------------------------------------------------
-
-sub must_run {
-    my ($what, @cmd) = @_;
-    my ($st, $hung) = run_cmd(30, "$DIR/cmd.out", @cmd);
-    die "$what failed (" . describe_status($st) . "): " . slurp("$DIR/cmd.out")
-      if $st || $hung;
-}
 
 sub bundle {
     my ($name, @from) = @_;
@@ -87,9 +69,9 @@ sub leaf {
          . "keyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n"
          . "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
          . "subjectAltName=$crit$san\n");
-    must_run("$name csr", 'openssl', 'req', '-new', '-key', "$PKI/alice-a.key",
+    must_run("$DIR/cmd.out", "$name csr", 'openssl', 'req', '-new', '-key', "$PKI/alice-a.key",
              '-subj', '/CN=x', '-out', "$DIR/$name.csr");
-    must_run("$name crt", 'openssl', 'x509', '-req', '-in', "$DIR/$name.csr",
+    must_run("$DIR/cmd.out", "$name crt", 'openssl', 'x509', '-req', '-in', "$DIR/$name.csr",
              '-CA', "$PKI/$ca.crt", '-CAkey', "$PKI/$ca.key", '-subj', $subj,
              '-days', '2', '-extfile', "$DIR/$name.ext",
              '-out', "$CERTS/$name.crt");
@@ -112,33 +94,16 @@ sub pem {
 
 # Starts httpd on recipe $recipe (conf/cookbook/$recipe.conf) with the
 # Defines %def; returns { pid, port, dir } or undef (after a failed test).
-sub start {
+sub start_recipe {
     my ($recipe, %def) = @_;
     my $dir = "$DIR/$recipe";
     make_path("$dir/htdocs") or die "$dir: $!";
     spew("$dir/htdocs/ok.txt", "ok\n");
     my $port = free_port();
-    my $loglevel = delete $def{LOGLEVEL} // 'warn';
-    # More modules, from the directory base-httpd.conf loads mod_ssl from.
-    my ($libexec) = slurp($BASE) =~ m{LoadModule ssl_module (\S+)/mod_ssl\.so};
-    my @more = map { "LoadModule ${_}_module $libexec/mod_$_.so" }
-      @{ delete $def{MODULES} // [] };
     my @lines = (
-        "# written by t/cookbook.t",
-        qq{ServerRoot "$dir"},
-        qq{DefaultRuntimeDir "$dir"},
-        qq{PidFile "$dir/httpd.pid"},
-        qq{ErrorLog "$dir/error_log"},
-        "LogLevel $loglevel",
-        qq{Include "$BASE"},
-        @more,
-        qq{LoadModule mtls_authz_module "$MODULE"},
-        "Listen 127.0.0.1:$port",
-        "ServerName localhost",
-        qq{DocumentRoot "$dir/htdocs"},
-        'Timeout 10',
-        'GracefulShutdownTimeout 1',
-        user_lines(),
+        head_lines(%at, dir => $dir, port => $port,
+                   loglevel => delete $def{LOGLEVEL}, modules => delete $def{MODULES},
+                   servername => 'localhost', docroot => "$dir/htdocs"),
         qq{<Directory "$dir/htdocs">},
         '    Require all granted',
         '</Directory>',
@@ -153,73 +118,57 @@ sub start {
           . qq{/$recipe.conf"},
     );
     spew("$dir/httpd.conf", join("\n", @lines) . "\n");
-    my $pid = spawn("$dir/start.out", $HTTPD, '-f', "$dir/httpd.conf", '-DFOREGROUND');
-    my $up;
-    for (my $deadline = time + 20; time < $deadline; sleep 0.1) {
-        last if waitpid($pid, POSIX::WNOHANG()) == $pid;
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                      Proto => 'tcp', Timeout => 1);
-        if ($s) {
-            close $s;
-            # Ours: still running and its pid file written.
-            $up = slurp("$dir/httpd.pid") =~ /^\s*\Q$pid\E\s*$/;
-            last if $up;
-        }
-    }
-    $up = 0 if $up && waitpid($pid, POSIX::WNOHANG()) == $pid;
-    ok($up, "$recipe: httpd starts with conf/cookbook/$recipe.conf")
-      or diag(slurp("$dir/start.out") . slurp("$dir/error_log"));
-    unless ($up) {
-        kill_group($pid);
-        return undef;
-    }
-    return { pid => $pid, port => $port, dir => $dir, recipe => $recipe };
+    my ($pid, $why) = start_server($HTTPD, "$dir/httpd.conf", $port, 20);
+    ok($pid, "$recipe: httpd starts with conf/cookbook/$recipe.conf")
+      or diag($why, "\n", slurp("$dir/start.out") . slurp("$dir/error_log"));
+    return $pid ? { pid => $pid, port => $port, dir => $dir, recipe => $recipe } : undef;
 }
 
-sub stop {
+sub stop_recipe {
     my ($h) = @_;
-    return unless $h;
-    kill 'TERM', $h->{pid};
-    my $st = wait_for($h->{pid}, 15);
-    kill_group($h->{pid}) unless defined $st;
+    stop_server($h->{pid}, 15) if $h;
 }
 
-# GET with curl: "STATUS VERSION" ("200 1.1", "403 2"), "000 0" when no
-# response came (e.g. the handshake failed). $cert: a client name or
-# undef; @opt: more curl options (--http2, ...). curl's -v trace stays in
-# $h->{trace}.
-sub get {
+# GET with curl: (status, HTTP version, body); status "000" and version
+# "0" when no response came (e.g. the handshake failed). $cert: a client
+# name or undef; @opt: more curl options (--http2, -H ...). curl's -v
+# trace stays in $h->{trace}.
+sub curl {
     my ($h, $path, $cert, @opt) = @_;
-    my $url = "https://localhost:$h->{port}$path";
-    my @cmd = ('curl', '-v', '-s', '-o', '/dev/null', '-m', '20',
-               '-w', '\n%{http_code} %{http_version}',
-               '--cacert', "$PKI/ca-a.crt",
-               '--resolve', "localhost:$h->{port}:127.0.0.1",
-               ($cert ? ('--cert', pem($cert)) : ()), @opt, $url);
-    my $out = "$h->{dir}/curl.out";
-    run_cmd(30, $out, @cmd);
-    my $r = slurp($out);
-    $h->{trace} = $r;
-    return $r =~ /\n(\d{3} [\d.]+)\z/ ? $1 : "no answer";
+    my ($out, $body) = ("$h->{dir}/curl.out", "$h->{dir}/body.out");
+    unlink $body;
+    run_cmd(30, $out, curl_args($PKI, $h->{port}, $cert ? pem($cert) : undef, [$path], '-v',
+                                '-o', $body, '-w', '\n%{http_code} %{http_version}', @opt));
+    $h->{trace} = slurp($out);
+    return $h->{trace} =~ /\n(\d{3}) ([\d.]+)\z/ ? ($1, $2, slurp($body)) : ('no answer');
 }
 
-sub status { (split / /, get(@_))[0] }
+# "STATUS VERSION" ("200 1.1", "403 2", "000 0").
+sub curl_version {
+    my ($st, $v) = curl(@_);
+    return defined $v ? "$st $v" : $st;
+}
+
+sub curl_status { (curl(@_))[0] }
+
+# Asserts what each client gets for $path: [client (undef: none), status,
+# test name].
+sub statuses {
+    my ($h, $path, @rows) = @_;
+    is(curl_status($h, $path, $_->[0]), $_->[1], $_->[2]) for @rows;
+}
 
 # ---- 1. partner API, each partner pinned to its own CA -----------------------
 
-if (my $h = start('partner-api', PARTNER_A_CA => $FP{FP_CA_A},
+if (my $h = start_recipe('partner-api', PARTNER_A_CA => $FP{FP_CA_A},
                   PARTNER_B_CA => $FP{FP_CA_B})) {
-    is(status($h, '/api/orders', 'alice-a'), 200,
-       'partner-api: partner A (CA A) gets 200');
-    is(status($h, '/api/orders', 'partner-b'), 200,
-       'partner-api: partner B (CA B) gets 200');
-    is(status($h, '/api/orders', 'alice-b'), 403,
-       "partner-api: partner A's subject from CA B gets 403");
-    is(status($h, '/api/orders', 'bob-a'), 403,
-       'partner-api: another subject from CA A gets 403');
-    is(status($h, '/api/orders', undef), '000',
-       'partner-api: no certificate: the handshake fails');
-    stop($h);
+    statuses($h, '/api/orders',
+        ['alice-a',   200, 'partner-api: partner A (CA A) gets 200'],
+        ['partner-b', 200, 'partner-api: partner B (CA B) gets 200'],
+        ['alice-b',   403, "partner-api: partner A's subject from CA B gets 403"],
+        ['bob-a',     403, 'partner-api: another subject from CA A gets 403'],
+        [undef,     '000', 'partner-api: no certificate: the handshake fails']);
+    stop_recipe($h);
     like(slurp("$h->{dir}/error_log"),
          qr/client denied by server configuration: \/api\/orders: issuer not allowed; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_B}/,
          'partner-api: the denial of CN=alice from CA B says "issuer not allowed"');
@@ -227,34 +176,27 @@ if (my $h = start('partner-api', PARTNER_A_CA => $FP{FP_CA_A},
 
 # ---- 2. SPIFFE workloads by URI prefix -------------------------------------
 
-if (my $h = start('spiffe', SPIFFE_CA => $FP{FP_CA_A})) {
-    is(status($h, '/prod/x', 'svid-web'), 200,
-       'spiffe: spiffe://example.org/ns/prod/sa/web gets 200');
-    is(status($h, '/prod/x', 'alice-a'), 200,
-       'spiffe: .../ns/prod/sa/alice (with a subject too) gets 200');
-    is(status($h, '/prod/x', 'svid-staging'), 403,
-       'spiffe: .../ns/staging/sa/web gets 403');
-    is(status($h, '/prod/x', 'svid-evil'), 403,
-       'spiffe: .../ns/prod-evil/sa/web (a string prefix) gets 403');
-    is(status($h, '/prod/x', 'bob-a'), 403,
-       'spiffe: .../ns/production/sa/bob gets 403');
-    is(status($h, '/prod/x', 'svid-other-ca'), 403,
-       'spiffe: .../ns/prod/sa/web from the other trusted CA gets 403');
-    stop($h);
+if (my $h = start_recipe('spiffe', SPIFFE_CA => $FP{FP_CA_A})) {
+    statuses($h, '/prod/x',
+        ['svid-web',      200, 'spiffe: spiffe://example.org/ns/prod/sa/web gets 200'],
+        ['alice-a',       200, 'spiffe: .../ns/prod/sa/alice (with a subject too) gets 200'],
+        ['svid-staging',  403, 'spiffe: .../ns/staging/sa/web gets 403'],
+        ['svid-evil',     403, 'spiffe: .../ns/prod-evil/sa/web (a string prefix) gets 403'],
+        ['bob-a',         403, 'spiffe: .../ns/production/sa/bob gets 403'],
+        ['svid-other-ca', 403, 'spiffe: .../ns/prod/sa/web from the other trusted CA gets 403']);
+    stop_recipe($h);
 }
 
 # ---- 3. pinning one intermediate ----------------------------------------------
 
-if (my $h = start('intermediate', INTERMEDIATE_CA => $FP{FP_INT_A})) {
-    is(status($h, '/internal/x', 'carol-int'), 200,
-       'intermediate: a certificate signed by the intermediate gets 200');
-    is(status($h, '/internal/x', 'carol-int-chain'), 200,
-       'intermediate: the same, sending the intermediate too, gets 200');
-    is(status($h, '/internal/x', 'alice-a'), 403,
-       'intermediate: a certificate signed directly by its root gets 403');
-    is(status($h, '/internal/x', 'alice-b'), 403,
-       'intermediate: a certificate from the other root gets 403');
-    stop($h);
+if (my $h = start_recipe('intermediate', INTERMEDIATE_CA => $FP{FP_INT_A})) {
+    statuses($h, '/internal/x',
+        ['carol-int',       200, 'intermediate: a certificate signed by the intermediate gets 200'],
+        ['carol-int-chain', 200, 'intermediate: the same, sending the intermediate too, gets 200'],
+        ['alice-a',         403,
+         'intermediate: a certificate signed directly by its root gets 403'],
+        ['alice-b',         403, 'intermediate: a certificate from the other root gets 403']);
+    stop_recipe($h);
     like(slurp("$h->{dir}/error_log"),
          qr/\/internal\/x: issuer not allowed; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}/,
          'intermediate: the root-signed certificate is denied naming the root as issuer');
@@ -267,15 +209,13 @@ sub audit_lines {
     return grep { /\] AUDIT/ } split /\n/, slurp("$h->{dir}/error_log");
 }
 
-if (my $h = start('audit', PARTNER_CA => $FP{FP_CA_A})) {
-    is(status($h, '/partners/orders', 'alice-a'), 200,
-       'audit: a client the list admits gets 200');
+if (my $h = start_recipe('audit', PARTNER_CA => $FP{FP_CA_A})) {
+    statuses($h, '/partners/orders', ['alice-a', 200, 'audit: a client the list admits gets 200']);
     is(scalar(audit_lines($h)), 0, 'audit: ... and no AUDIT line');
-    is(status($h, '/partners/orders', 'bob-a'), 200,
-       'audit: a client the list would refuse also gets 200');
-    is(status($h, '/partners/orders', 'alice-b'), 200,
-       'audit: so does the right subject from the wrong CA');
-    stop($h);
+    statuses($h, '/partners/orders',
+        ['bob-a',   200, 'audit: a client the list would refuse also gets 200'],
+        ['alice-b', 200, 'audit: so does the right subject from the wrong CA']);
+    stop_recipe($h);
     my @audit = audit_lines($h);
     is(scalar(@audit), 2, 'audit: two AUDIT lines, one per refused client');
     like($audit[0] // '',
@@ -289,12 +229,11 @@ if (my $h = start('audit', PARTNER_CA => $FP{FP_CA_A})) {
     ok($enforced =~ s/^\s*MTLSAuthzMode Audit\n//m,
        'audit: the recipe has a MTLSAuthzMode Audit line to delete');
     spew("$BOOK_OUT/audit-enforced.conf", $enforced);
-    if (my $e = start('audit-enforced', PARTNER_CA => $FP{FP_CA_A})) {
-        is(status($e, '/partners/orders', 'alice-a'), 200,
-           'audit, enforced: the admitted client still gets 200');
-        is(status($e, '/partners/orders', 'bob-a'), 403,
-           'audit, enforced: the client the AUDIT line named now gets 403');
-        stop($e);
+    if (my $e = start_recipe('audit-enforced', PARTNER_CA => $FP{FP_CA_A})) {
+        statuses($e, '/partners/orders',
+            ['alice-a', 200, 'audit, enforced: the admitted client still gets 200'],
+            ['bob-a',   403, 'audit, enforced: the client the AUDIT line named now gets 403']);
+        stop_recipe($e);
         my ($deny) = grep { /client denied/ } split /\n/, slurp("$e->{dir}/error_log");
         my ($want) = ($audit[0] // '') =~ /AUDIT \(admitted\): (client denied.*)$/;
         ok(defined $want && defined $deny && $deny =~ /\[mtls_authz:error\].*\] \Q$want\E$/,
@@ -312,16 +251,7 @@ if (my $h = start('audit', PARTNER_CA => $FP{FP_CA_A})) {
 # HTTP_X_CLIENT_* variables and counts the requests it gets.
 
 # GET with curl, returning (status, body).
-sub get_body {
-    my ($h, $path, $cert, @opt) = @_;
-    my $body = "$h->{dir}/body.out";
-    unlink $body;
-    run_cmd(30, "$h->{dir}/curl.out", 'curl', '-s', '-o', $body, '-m', '20',
-            '-w', '%{http_code}', '--cacert', "$PKI/ca-a.crt",
-            '--resolve', "localhost:$h->{port}:127.0.0.1",
-            '--cert', pem($cert), @opt, "https://localhost:$h->{port}$path");
-    return (slurp("$h->{dir}/curl.out"), slurp($body));
-}
+sub curl_body { (curl(@_))[0, 2] }
 
 {
     my $bdir = "$DIR/proxy-identity";
@@ -329,7 +259,7 @@ sub get_body {
     my ($bpid, $bport) = start_wsgi_backend($T_DIR, $bdir, 300);
     ok($bpid, 'proxy-identity: the WSGI backend (t/wsgi_backend.py) starts')
       or diag($bport);
-    my $h = $bpid && start('proxy-identity', PARTNER_CA => $FP{FP_CA_A},
+    my $h = $bpid && start_recipe('proxy-identity', PARTNER_CA => $FP{FP_CA_A},
                            BACKEND_PORT => $bport,
                            MODULES => [qw(proxy proxy_http)]);
     if ($h) {
@@ -353,7 +283,7 @@ sub get_body {
         my $alice = sub {
             my ($what, $more, @hdr) = @_;
             my $before = $count->();
-            my ($st, $body) = get_body($h, '/api/orders', 'alice-a',
+            my ($st, $body) = curl_body($h, '/api/orders', 'alice-a',
                                        map { ('-H', $_) } @hdr);
             my ($vars, $raw) = wsgi_answer($body);
             is($st, 200, "proxy-identity: alice, $what: 200");
@@ -388,11 +318,11 @@ sub get_body {
         for my $hdr ([], \@forged) {
             my $what = @$hdr ? 'with the forged headers' : 'with none';
             my $before = $count->();
-            my ($st) = get_body($h, '/api/orders', 'bob-a', map { ('-H', $_) } @$hdr);
+            my ($st) = curl_body($h, '/api/orders', 'bob-a', map { ('-H', $_) } @$hdr);
             is($st, 403, "proxy-identity: bob, $what: 403");
             is($count->(), $before, "proxy-identity: bob, $what: the backend got no request");
         }
-        stop($h);
+        stop_recipe($h);
     }
 
     # As the cookbook says, SetEnvIf with a regular expression on header
@@ -412,25 +342,25 @@ sub get_body {
 }m;
         my $name = $pat eq '.' ? 'proxy-setenvif-dot' : 'proxy-setenvif-any';
         spew("$BOOK_OUT/$name.conf", $conf);
-        my $e = $bpid && start($name, PARTNER_CA => $FP{FP_CA_A},
+        my $e = $bpid && start_recipe($name, PARTNER_CA => $FP{FP_CA_A},
                                BACKEND_PORT => $bport,
                                MODULES => [qw(proxy proxy_http)]) or next;
-        my ($st, $body) = get_body($e, '/api/orders', 'alice-a');
+        my ($st, $body) = curl_body($e, '/api/orders', 'alice-a');
         if ($pat eq '.*') {
             is($st, 403, 'SetEnvIf value ".*" matches when no header does: alice without X-Client headers gets 403');
         }
         else {
             is($st, 200, 'SetEnvIf value ".": alice without X-Client headers gets 200');
-            ($st) = get_body($e, '/api/orders', 'alice-a', '-H', 'X-Client_Subject: CN=admin');
+            ($st) = curl_body($e, '/api/orders', 'alice-a', '-H', 'X-Client_Subject: CN=admin');
             is($st, 403, 'SetEnvIf value ".": alice with X-Client_Subject: CN=admin gets 403');
-            ($st, $body) = get_body($e, '/api/orders', 'alice-a', '-H', 'X-Client_Subject: CN=admin',
-                                    '-H', 'X_Client_Zz;');
+            ($st, $body) = curl_body($e, '/api/orders', 'alice-a',
+                                     '-H', 'X-Client_Subject: CN=admin', '-H', 'X_Client_Zz;');
             my ($vars) = wsgi_answer($body);
             is($st, 200, 'SetEnvIf value ".": the same followed by an empty X_Client_Zz gets 200');
             is($vars->{HTTP_X_CLIENT_SUBJECT}, 'CN=admin,CN=alice,O=Acme Inc.,C=US',
                '... and the backend sees CN=admin joined to her subject') or diag($body);
         }
-        stop($e);
+        stop_recipe($e);
     }
     kill_group($bpid) if $bpid;
 }
@@ -447,10 +377,10 @@ $pattern =~ s/pid\\ \d+\\:tid\\ \d+/pid\\ \\d+\\:tid\\ \\d+/;
 $pattern =~ s/127\\\.0\\\.0\\\.1\\:\d+/127\\.0\\.0\\.1\\:\\d+/;
 $pattern =~ s/sha256\\:[0-9a-f]{64}/sha256\\:([0-9a-f]{64})/;
 
-if (my $h = start('denial-before', LOGLEVEL => 'warn mtls_authz:debug')) {
-    is(status($h, '/reports/q3', 'alice-a'), 403,
+if (my $h = start_recipe('denial-before', LOGLEVEL => 'warn mtls_authz:debug')) {
+    is(curl_status($h, '/reports/q3', 'alice-a'), 403,
        'denial-before: alice gets 403 (RDNs in the wrong order)');
-    stop($h);
+    stop_recipe($h);
     my $log = slurp("$h->{dir}/error_log");
     my ($line) = $log =~ /^(.*client denied by server configuration.*)$/m;
     ok($line && $line =~ /^$pattern$/,
@@ -475,12 +405,11 @@ if (my $h = start('denial-before', LOGLEVEL => 'warn mtls_authz:debug')) {
        "mtls-authz-rule prints the fixed subject ($fixed) for alice")
       or diag($tool);
 }
-if (my $h = start('denial-after', LOGLEVEL => 'warn mtls_authz:debug')) {
-    is(status($h, '/reports/q3', 'alice-a'), 200,
-       'denial-after: with the rule fixed, alice gets 200');
-    is(status($h, '/reports/q3', 'bob-a'), 403,
-       'denial-after: bob still gets 403');
-    stop($h);
+if (my $h = start_recipe('denial-after', LOGLEVEL => 'warn mtls_authz:debug')) {
+    statuses($h, '/reports/q3',
+        ['alice-a', 200, 'denial-after: with the rule fixed, alice gets 200'],
+        ['bob-a',   403, 'denial-after: bob still gets 403']);
+    stop_recipe($h);
     my @conf = split /\n/, slurp("$BOOK/denial-after.conf");
     my ($ln) = grep { $conf[$_ - 1] =~ /^\s*MTLSAllowSubject/ } 1 .. @conf;
     like(slurp("$h->{dir}/error_log"),
@@ -490,32 +419,32 @@ if (my $h = start('denial-after', LOGLEVEL => 'warn mtls_authz:debug')) {
 
 # ---- 5. HTTP/2 and per-location client authentication ----------------------
 
-if (my $h = start('h2-per-location')) {
+if (my $h = start_recipe('h2-per-location')) {
     my @h2 = ('--http2');
-    is(get($h, '/', undef, @h2), '200 2',
+    is(curl_version($h, '/', undef, @h2), '200 2',
        'h2-per-location: / without a certificate: 200 over HTTP/2');
-    is(get($h, '/admin/x', 'alice-a', @h2), '200 1.1',
+    is(curl_version($h, '/admin/x', 'alice-a', @h2), '200 1.1',
        'h2-per-location: /admin/ alice asking for h2: 200, but over HTTP/1.1');
     like($h->{trace}, qr/HTTP\/2 stream 1 was not closed cleanly: HTTP_1_1_REQUIRED/,
          'h2-per-location: the h2 stream was reset with HTTP_1_1_REQUIRED');
     like($h->{trace}, qr/\(#1\)\n(?s:.*)ALPN: server accepted http\/1\.1/,
          'h2-per-location: curl retried on a new HTTP/1.1 connection');
-    is(get($h, '/admin/x', 'bob-a', '--http1.1'), '403 1.1',
+    is(curl_version($h, '/admin/x', 'bob-a', '--http1.1'), '403 1.1',
        'h2-per-location: /admin/ bob over HTTP/1.1: 403');
-    is(get($h, '/admin/x', undef, '--http1.1'), '000 0',
+    is(curl_version($h, '/admin/x', undef, '--http1.1'), '000 0',
        'h2-per-location: /admin/ without a certificate over HTTP/1.1: no answer, mod_ssl ends the connection');
-    stop($h);
+    stop_recipe($h);
 }
-if (my $h = start('h2')) {
-    my @h2 = ('--http2');
-    is(get($h, '/', undef, @h2), '200 2', 'h2: / without a certificate: 200 over HTTP/2');
-    is(get($h, '/admin/x', 'alice-a', @h2), '200 2', 'h2: /admin/ alice: 200 over HTTP/2');
-    is(get($h, '/admin/x', 'bob-a', @h2), '403 2', 'h2: /admin/ bob: 403 over HTTP/2');
-    is(get($h, '/admin/x', undef, @h2), '403 2',
-       'h2: /admin/ without a certificate: 403 over HTTP/2');
-    is(get($h, '/', 'untrusted', @h2), '000 0',
-       'h2: a certificate from an untrusted CA: the handshake fails');
-    stop($h);
+if (my $h = start_recipe('h2')) {
+    # [path, client, "STATUS VERSION", what], all asking for h2
+    for (['/', undef, '200 2', '/ without a certificate: 200 over HTTP/2'],
+         ['/admin/x', 'alice-a', '200 2', '/admin/ alice: 200 over HTTP/2'],
+         ['/admin/x', 'bob-a', '403 2', '/admin/ bob: 403 over HTTP/2'],
+         ['/admin/x', undef, '403 2', '/admin/ without a certificate: 403 over HTTP/2'],
+         ['/', 'untrusted', '000 0', 'a certificate from an untrusted CA: the handshake fails']) {
+        is(curl_version($h, @$_[0, 1], '--http2'), $_->[2], "h2: $_->[3]");
+    }
+    stop_recipe($h);
 }
 
 done_testing();

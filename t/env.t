@@ -9,7 +9,7 @@ use Apache::Test qw(-withtestmore);
 use File::Path qw(make_path);
 use File::Spec ();
 use lib 't/lib';
-use MTLS qw(req fp);
+use MTLS qw(req curl_out fp);
 use HttpdRun qw(slurp kill_group start_wsgi_backend wsgi_answer);
 
 plan tests => 54;
@@ -174,13 +174,8 @@ is($env->{HTTP_X_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US', 'proxy, Audit, ma
 
 # --- HTTP/2: the request runs on a secondary connection (curl, ALPN h2)
 {
-    my ($port) = MTLS::hostport('mtls') =~ /:(\d+)$/;
-    open my $fh, '-|', 'curl', '-s', '--http2', '-w', 'HTTP_VERSION=%{http_version}\n',
-      '--cacert', MTLS::pki('ca-a.crt'), '--resolve', "localhost:$port:127.0.0.1",
-      '--cert', MTLS::pki('alice-a.pem'), "https://localhost:$port/env/require"
-      or die "curl: $!";
-    local $/;
-    my $out = <$fh> // '';
+    my $out = curl_out('mtls', 'alice-a', ['/env/require'], '--http2',
+                       '-w', 'HTTP_VERSION=%{http_version}\n');
     like($out, qr/^HTTP_VERSION=2$/m, 'HTTP/2 used');
     like($out, qr{^MTLS_CLIENT_SAN_URI_0=spiffe://example\.org/ns/prod/sa/alice$}m,
          'HTTP/2 stream: Require mtls admits and sets the variables') or diag($out);

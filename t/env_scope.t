@@ -48,26 +48,25 @@ $s->add_vhost;
 $s->add(qq{    CustomLog "$LOG" scope});
 my %RULE;    # location => the file:line of its rule
 for my $src (sort keys %SRC) {
-    my @src = map { "        $_" } @{ $SRC{$src} };
-    $s->add("    <Location /e/adm/$src>", '        MTLSAuthz On');
-    $RULE{"/e/adm/$src"} = $s->rule_at($s->add("        MTLSAllow $ALICE"));
-    $s->add(@src, '    </Location>');
-    $s->add("    <Location /e/aud/$src>", '        MTLSAuthz On', '        MTLSAuthzMode Audit',
-            "        MTLSAllow $ALICE", @src, '    </Location>');
-    $s->add("    <Location /e/deny/$src>", '        MTLSAuthz On', "        MTLSAllow $ALICE",
-            '        ErrorDocument 403 /err/denied', @src, '    </Location>');
-    $s->add("    <Location /e/open/$src>", @src, '    </Location>');
+    my @src = @{ $SRC{$src} };
+    $RULE{"/e/adm/$src"} = $s->add_location("/e/adm/$src", 'MTLSAuthz On',
+                                            ">>MTLSAllow $ALICE", @src);
+    $s->add_location("/e/aud/$src", 'MTLSAuthz On', 'MTLSAuthzMode Audit', "MTLSAllow $ALICE",
+                     @src);
+    $s->add_location("/e/deny/$src", 'MTLSAuthz On', "MTLSAllow $ALICE",
+                     'ErrorDocument 403 /err/denied', @src);
+    $s->add_location("/e/open/$src", @src);
 }
 # Denied, no ErrorDocument: the access log alone.
-$s->add('    <Location /e/denylog/hdr>', '        MTLSAuthz On', "        MTLSAllow $ALICE",
-        @{ $SRC{hdr} }, '    </Location>', '</VirtualHost>');
+$s->add_location('/e/denylog/hdr', 'MTLSAuthz On', "MTLSAllow $ALICE", @{ $SRC{hdr} });
+$s->add('</VirtualHost>');
 $s->start;
 
 my $n = 0;
 my %logged;    # request id => what the access log must show
 
 # GET $path as $cert with the foreign header; returns (status, body, id).
-sub get {
+sub preset_get {
     my ($path, $cert) = @_;
     my $id = 'r' . ++$n;
     my ($st, $body) = $s->get($path, cert => $cert,
@@ -82,7 +81,7 @@ sub names { join ' ', sort keys %{ $_[0] } }
 sub admitted {
     my ($src, $cert) = @_;
     my $path = "/e/adm/$src";
-    my ($st, $body, $id) = get($path, $cert);
+    my ($st, $body, $id) = preset_get($path, $cert);
     my $what = "admitted, $src, $cert";
     is($st, 200, "$what: 200");
     like($body, qr/^backend=env\.cgi$/m, "$what: the backend ran");
@@ -112,7 +111,7 @@ sub admitted {
 sub nothing {
     my ($sit, $src, $cert, $want) = @_;
     my $path = "/e/$sit/$src";
-    my ($st, $body, $id) = get($path, $cert);
+    my ($st, $body, $id) = preset_get($path, $cert);
     my $what = "$sit, $src, $cert";
     is($st, $want, "$what: $want");
     like($body, qr/^backend=env\.cgi$/m,

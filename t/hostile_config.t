@@ -1,4 +1,4 @@
-# Hostile configurations (issue 4, item 5): empty, huge, NUL and control
+# Hostile configurations: empty, huge, NUL and control
 # bytes in directive values, duplicate rules, and 100,000 rules. Each
 # one is either refused with an error naming the directive, the file and
 # the line, or accepted with the behaviour docs/security.md "Hostile
@@ -11,105 +11,36 @@
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
-use File::Path qw(make_path remove_tree);
 use FindBin ();
-use IO::Socket::SSL ();
 use Time::HiRes qw(time);
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(locate missing_prereqs free_port slurp spew run_cmd
-  describe_status start_server stop_server user_lines ssl_vhost_lines);
+use HttpdRun qw(locate missing_prereqs assert_prereqs free_port slurp spew run_cmd
+  describe_status case_dir head_lines ssl_vhost write_conf config_test start_server
+  stop_server https_status pins $CRASH);
 
 my %at = locate(__FILE__);
-my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)};
-my $PKI = "$T_DIR/pki/out";
-my $CRASH = qr/exit signal|Segmentation fault|AH0005[0-2]|double free|stack smashing|
-               Sanitizer|Aborted/xi;
-
-my @missing = missing_prereqs(%at);
-push @missing, "$PKI/pins.sh is missing (scripts/run-tests.sh runs mkpki.sh)"
-  unless -f "$PKI/pins.sh";
-ok(!@missing, 'preconditions: httpd, module, base configuration and PKI exist')
-  or diag(join "\n", @missing);
-die "cannot run: @missing\n" if @missing;
-my %fp = map { /^(FP_\w+)=(\S+)/ ? ($1 => $2) : () } split /\n/, slurp("$PKI/pins.sh");
+my ($HTTPD, $PKI) = @at{qw(httpd pki)};
+assert_prereqs('httpd, module, base configuration and PKI exist',
+               missing_prereqs(%at, need_pki => 1));
+my %fp = pins($PKI);
 
 # ---- helpers --------------------------------------------------------------
 
-sub case_dir {
-    my ($name) = @_;
-    my $dir = "$CFG/hostile-$name";
-    remove_tree($dir);
-    make_path($dir) or die "$dir: $!";
+# A fresh t/logs/cfg/hostile-NAME/ with the file every location serves.
+sub hostile_dir {
+    my $dir = case_dir($at{cfg}, "hostile-$_[0]");
     spew("$dir/ok.txt", "ok\n");
     return $dir;
 }
 
-sub head_lines {
+# The first lines of every configuration; every /t/ path serves ok.txt
+# (200: admitted).
+sub head {
     my ($dir, $port) = @_;
-    return (
-        '# written by t/hostile_config.t',
-        qq{ServerRoot "$dir"},
-        qq{DefaultRuntimeDir "$dir"},
-        qq{PidFile "$dir/httpd.pid"},
-        qq{ErrorLog "$dir/error_log"},
-        'LogLevel info',
-        qq{Include "$BASE"},
-        qq{LoadModule mtls_authz_module "$MODULE"},
-        "Listen 127.0.0.1:$port",
-        'ServerName 127.0.0.1',
-        qq{DocumentRoot "$dir"},
-        'Timeout 10',
-        'GracefulShutdownTimeout 1',
-        user_lines(),
-    );
-}
-
-# An SSL host requiring client certificates, with @body inside.
-sub ssl_vhost {
-    my ($port, @body) = @_;
-    return (
-        ssl_vhost_lines($port, $PKI),
-        @body,
-        '</VirtualHost>',
-    );
-}
-
-# Writes the lines as bytes (a value may hold NUL or control bytes).
-sub write_bytes {
-    my ($file, @lines) = @_;
-    open my $fh, '>:raw', $file or die "$file: $!";
-    print $fh join("\n", @lines), "\n" or die "$file: $!";
-    close $fh or die "$file: $!";
-}
-
-# httpd -t: (wait status, output, seconds).
-sub config_test {
-    my ($dir, $file, $timeout) = @_;
-    my $t0 = time;
-    my ($st, $hung) = run_cmd($timeout, "$dir/test.out", $HTTPD, '-t', '-f', $file);
-    my $out = slurp("$dir/test.out");
-    $out .= "\n[httpd -t did not finish within ${timeout}s]" if $hung;
-    return ($st, $out, time - $t0);
-}
-
-# One GET over TLS with a client certificate; returns the status (0: no
-# HTTP response).
-sub get {
-    my ($port, $path, $cert) = @_;
-    my $s = IO::Socket::SSL->new(
-        PeerHost => '127.0.0.1', PeerPort => $port, Timeout => 20,
-        SSL_hostname => 'localhost',
-        SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_PEER(),
-        SSL_ca_file => "$PKI/ca-a.crt", SSL_verifycn_name => 'localhost',
-        SSL_verifycn_scheme => 'http',
-        SSL_cert_file => "$PKI/$cert.pem", SSL_key_file => "$PKI/$cert.pem",
-    ) or return 0;
-    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    local $/;
-    my $resp = <$s> // '';
-    close $s;
-    my ($st) = $resp =~ m{^HTTP/1\.\d (\d{3})};
-    return $st // 0;
+    return (head_lines(%at, dir => $dir, port => $port, loglevel => 'info'),
+            qq{SSLSessionCache "shmcb:$dir/scache(512000)"},
+            qq{AliasMatch "^/t/" "$dir/ok.txt"},
+            qq{<Directory "$dir">}, '    Require all granted', '</Directory>');
 }
 
 my $MB = 1024 * 1024;
@@ -172,14 +103,14 @@ my @refused = (
 
 for my $c (@refused) {
     my ($name, $line, $want) = @$c;
-    my $dir  = case_dir($name);
+    my $dir  = hostile_dir($name);
     my $file = "$dir/httpd.conf";
-    my @l = (head_lines($dir, free_port()), '<Location /x>', '    MTLSAuthz On');
+    my @l = (head($dir, free_port()), '<Location /x>', '    MTLSAuthz On');
     push @l, "    $line";
     my $n = @l;
     push @l, '</Location>';
-    write_bytes($file, @l);
-    my ($st, $out) = config_test($dir, $file, 60);
+    write_conf($file, @l);
+    my ($st, $out) = config_test($HTTPD, $file, 60);
     my $short = length($out) > 600 ? substr($out, 0, 600) . '...' : $out;
     ok($st != 0 && $out !~ /Syntax OK/ && !($st & 127),
        "$name: httpd -t refuses it (" . describe_status($st) . ')') or diag($short);
@@ -191,12 +122,12 @@ for my $c (@refused) {
 
 # A line longer than httpd's limit (16 MiB): httpd's own error.
 {
-    my $dir  = case_dir('line-too-long');
+    my $dir  = hostile_dir('line-too-long');
     my $file = "$dir/httpd.conf";
-    my @l = (head_lines($dir, free_port()), '<Location /x>', '    MTLSAuthz On',
+    my @l = (head($dir, free_port()), '<Location /x>', '    MTLSAuthz On',
              '    MTLSAllowSAN DNS:' . ('a' x (17 * $MB)), '</Location>');
-    write_bytes($file, @l);
-    my ($st, $out) = config_test($dir, $file, 60);
+    write_conf($file, @l);
+    my ($st, $out) = config_test($HTTPD, $file, 60);
     ok($st != 0 && !($st & 127), 'line-too-long: httpd -t refuses it ('
        . describe_status($st) . ')');
     my $n = @l - 1;
@@ -219,9 +150,9 @@ for my $c (
   )
 {
     my ($name, $line) = @$c;
-    my $dir  = case_dir($name);
+    my $dir  = hostile_dir($name);
     my $file = "$dir/httpd.conf";
-    write_bytes($file, head_lines($dir, free_port()), '<Location /x>',
+    write_conf($file, head($dir, free_port()), '<Location /x>',
                 '    MTLSAuthz On', "    $line", '</Location>');
     # ASan (make test SANITIZE=1) reserves terabytes of address space for
     # its shadow memory, so there the line only has to load; the plain
@@ -238,7 +169,7 @@ for my $c (
 # ---- accepted: documented behaviour, started for real ------------------------------
 
 {
-    my $dir  = case_dir('accepted');
+    my $dir  = hostile_dir('accepted');
     my $file = "$dir/httpd.conf";
     my $port = free_port();
     my $loc = sub {
@@ -247,11 +178,8 @@ for my $c (
                 (map { "        $_" } @lines), '    </Location>');
     };
     my @l = (
-        head_lines($dir, $port),
-        qq{SSLSessionCache "shmcb:$dir/scache(512000)"},
-        qq{AliasMatch "^/t/" "$dir/ok.txt"},
-        qq{<Directory "$dir">}, '    Require all granted', '</Directory>',
-        ssl_vhost($port,
+        head($dir, $port),
+        ssl_vhost({port => $port, pki => $PKI},
             # duplicates: accepted, the same decision as one copy
             $loc->('/t/dup', qq{MTLSAllow "subject=$alice"}, qq{MTLSAllow "subject=$alice"},
                    qq{MTLSAllowSubject "$alice" "$alice"}, qq{MTLSAllowSubject "$alice"},
@@ -282,11 +210,10 @@ for my $c (
                    qq{\0MTLSAllowSubject "$alice"}),
         ),
     );
-    write_bytes($file, @l);
-    my ($st, $out, $secs) = config_test($dir, $file, 120);
+    write_conf($file, @l);
+    my ($st, $out, $secs) = config_test($HTTPD, $file, 120);
     is(describe_status($st), 'exit 0', 'accepted: httpd -t accepts it') or diag($out);
-    my ($pid, $why) = start_server($HTTPD, $file, $port, "$dir/start.out", 120,
-                                   "$dir/httpd.pid");
+    my ($pid, $why) = start_server($HTTPD, $file, $port, 120);
     ok($pid, 'accepted: httpd starts') or diag($why, slurp("$dir/start.out"));
     my @cases = (
         ['/t/dup', 'alice-a', 200], ['/t/dup', 'bob-a', 403],
@@ -304,7 +231,8 @@ for my $c (
     );
     for my $c (@cases) {
         my ($path, $cert, $want) = @$c;
-        is($pid ? get($port, $path, $cert) : -1, $want, "accepted: $path, $cert: $want");
+        is($pid ? https_status($PKI, $port, $path, $cert, 20) : -1, $want,
+           "accepted: $path, $cert: $want");
     }
     stop_server($pid) if $pid;
     unlike(slurp("$dir/error_log") . slurp("$dir/start.out"), $CRASH,
@@ -316,7 +244,7 @@ for my $c (
 # the configuration loads, alice is admitted by the 100,000th rule, and
 # bob, whom no rule lists, is not.
 {
-    my $dir  = case_dir('100k-rules');
+    my $dir  = hostile_dir('100k-rules');
     my $file = "$dir/httpd.conf";
     my $port = free_port();
     open my $fh, '>', "$dir/rules.conf" or die "$dir/rules.conf: $!";
@@ -327,28 +255,25 @@ for my $c (
     print $fh qq{MTLSAllow "subject=$alice" issuer=sha256:$fp{FP_CA_A}\n};
     close $fh or die "$dir/rules.conf: $!";
     my @l = (
-        head_lines($dir, $port),
-        qq{SSLSessionCache "shmcb:$dir/scache(512000)"},
-        qq{AliasMatch "^/t/" "$dir/ok.txt"},
-        qq{<Directory "$dir">}, '    Require all granted', '</Directory>',
-        ssl_vhost($port, '    <Location /t/>', '        MTLSAuthz On',
+        head($dir, $port),
+        ssl_vhost({port => $port, pki => $PKI}, '    <Location /t/>', '        MTLSAuthz On',
                   qq{        Include "$dir/rules.conf"}, '    </Location>'),
     );
-    write_bytes($file, @l);
-    my ($st, $out, $secs) = config_test($dir, $file, 300);
+    write_conf($file, @l);
+    my ($st, $out, $secs) = config_test($HTTPD, $file, 300);
     is(describe_status($st), 'exit 0', '100,000 rules: httpd -t accepts them')
       or diag($out);
     diag(sprintf '100,000 rules: httpd -t took %.1f s', $secs);
     my $t0 = time;
-    my ($pid, $why) = start_server($HTTPD, $file, $port, "$dir/start.out", 300,
-                                   "$dir/httpd.pid");
+    my ($pid, $why) = start_server($HTTPD, $file, $port, 300);
     ok($pid, '100,000 rules: httpd starts') or diag($why, slurp("$dir/start.out"));
     diag(sprintf '100,000 rules: httpd started in %.1f s', time - $t0) if $pid;
-    is($pid ? get($port, '/t/x', 'alice-a') : -1, 200,
+    is($pid ? https_status($PKI, $port, '/t/x', 'alice-a', 20) : -1, 200,
        '100,000 rules: alice (the last rule) is admitted');
-    is($pid ? get($port, '/t/x', 'alice-b') : -1, 403,
+    is($pid ? https_status($PKI, $port, '/t/x', 'alice-b', 20) : -1, 403,
        '100,000 rules: alice from another CA is not');
-    is($pid ? get($port, '/t/x', 'bob-a') : -1, 403, '100,000 rules: bob is not');
+    is($pid ? https_status($PKI, $port, '/t/x', 'bob-a', 20) : -1, 403,
+       '100,000 rules: bob is not');
     stop_server($pid) if $pid;
     unlike(slurp("$dir/error_log") . slurp("$dir/start.out"), $CRASH,
            '100,000 rules: no crash in the error log');

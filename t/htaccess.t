@@ -13,7 +13,6 @@ use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use FindBin ();
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(spew);
 use OwnHttpd ();
 
 my $s = OwnHttpd->new(__FILE__, 'htaccess');
@@ -114,7 +113,7 @@ $s->add_vhost;
 for my $row (@rows) {
     my ($name, $where, $server, $ht, undef, undef, $override) = @$row;
     $s->write_doc("$name/index.html", "$name\n");
-    spew("$dir/docs/$name/.htaccess", join("\n", @$ht) . "\n");
+    $s->write_htaccess($name, @$ht);
     $s->add(qq{    <Directory "$dir/docs/$name">},
             split(/\n/, '        AllowOverride ' . ($override // 'AuthConfig')),
             '    </Directory>');

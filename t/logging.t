@@ -6,7 +6,7 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use lib 't/lib';
-use MTLS qw(req status log_mark error_log_since fp);
+use MTLS qw(status curl_out log_mark error_log_since fp);
 
 plan tests => 17;
 
@@ -86,18 +86,10 @@ like(error_log_since($m), qr{\[mtls_authz:debug\].*rule .*extra\.conf:\d+: match
 
 # --- HTTP/2: streams share their connection's identity
 {
-    my ($port) = MTLS::hostport('mtls') =~ /:(\d+)$/;
-    my $url = "https://localhost:$port";
     $m = log_mark();
-    open my $fh, '-|', 'curl', '-s', '--http2', '-o', '/dev/null', '-o', '/dev/null',
-      '-o', '/dev/null', '-w', '%{http_code} %{http_version} %{num_connects}\n',
-      '--cacert', MTLS::pki('ca-a.crt'), '--cert', MTLS::pki('alice-a.pem'),
-      '--resolve', "localhost:$port:127.0.0.1",
-      "$url/t/subject", "$url/t/issuer-a", "$url/t/partners"
-      or die "curl: $!";
-    my @out = <$fh>;
-    close $fh;
-    chomp @out;
+    my @out = split /\n/, curl_out('mtls', 'alice-a', ['/t/subject', '/t/issuer-a', '/t/partners'],
+                                   '--http2', ('-o', '/dev/null') x 3,
+                                   '-w', '%{http_code} %{http_version} %{num_connects}\n');
     is("@out", '200 2 1 200 2 0 200 2 0',
        'three h2 requests on one connection (num_connects 1, 0, 0)');
     my @ex = error_log_since($m) =~ /identity extracted \((\d+) on this connection\)/g;

@@ -6,7 +6,7 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use lib 't/lib';
-use MTLS qw(req status log_mark log_wait error_log_since fp);
+use MTLS qw(req status plain_status h2_status log_mark log_wait error_log_since fp);
 
 plan tests => 41;
 
@@ -54,14 +54,9 @@ $m = log_mark();
 is(status('/t/req', vhost => 'mtls_optional', cert => 'untrusted'), 403, 'unverified (optional_no_ca): 403');
 like(log_wait($m, qr{\Q$DENY\E: /t/req: }), qr{\Q$DENY\E: /t/req: not verified: },
      'reason: not verified');
-{
-    $m = log_mark();
-    Apache::TestRequest::module('plain');
-    my $rc = Apache::TestRequest::GET_RC('/t/req');
-    Apache::TestRequest::module('default');
-    is($rc, 403, 'plain HTTP: 403');
-    log_wait($m, qr{\Q$DENY\E: /t/req: });
-}
+$m = log_mark();
+is(plain_status('/t/req'), 403, 'plain HTTP: 403');
+log_wait($m, qr{\Q$DENY\E: /t/req: });
 
 # --- with other Require lines
 is(status('/t/req-all-ip', cert => 'alice-a'), 200, '<RequireAll> mtls + ip 127.0.0.1: alice');
@@ -139,16 +134,10 @@ is(status('/t/req', cert => 'alice-a', tls => '1.2'), 200, 'TLS 1.2: alice admit
 
 # --- HTTP/2 (curl, ALPN h2)
 {
-    my ($port) = MTLS::hostport('mtls') =~ /:(\d+)$/;
     my $run = sub {
         my ($cert, $path) = @_;
         my $m = log_mark();
-        open my $fh, '-|', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}',
-          '--http2', '--cacert', MTLS::pki('ca-a.crt'), '--resolve', "localhost:$port:127.0.0.1",
-          '--cert', MTLS::pki("$cert.pem"), "https://localhost:$port$path"
-          or die "curl: $!";
-        local $/;
-        my $out = <$fh> // '';
+        my $out = h2_status('mtls', $cert, $path);
         $out .= ' ' . (log_wait($m, qr{\Q$DENY\E: \Q$path\E: }) =~ /\[mtls_authz:error\] .*\Q$DENY\E: \Q$path\E: no rule matched/ ? 'logged' : 'not logged')
           if $out =~ /^403/;
         return $out;

@@ -20,15 +20,14 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use File::Basename qw(dirname);
-use File::Path qw(make_path remove_tree);
 use FindBin ();
 use IO::Socket::SSL ();
 use Net::SSLeay ();
-use POSIX ();
 use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(locate missing_prereqs $CRASH free_port slurp spew describe_status
-  start_server stop_server user_lines wait_for kill_group);
+use HttpdRun qw(locate missing_prereqs assert_prereqs free_port slurp spew run_cmd
+  describe_status case_dir head_lines ssl_vhost start_server stop_server client_ssl_opts
+  log_wait $CRASH);
 use MTLS ();
 
 # MTLS_TIMEOUT_SCALE: make valgrind sets it, httpd being far slower.
@@ -41,14 +40,11 @@ my $WAIT    = 30 * $SCALE;    # seconds for a log line or a new child
 $SIG{PIPE} = 'IGNORE';
 
 my %at = locate(__FILE__);
-my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)};
-my $PKI = "$T_DIR/pki/out";
+my ($HTTPD, $BASE, $PKI) = @at{qw(httpd base pki)};
 
 # ---- preconditions -------------------------------------------------------------
 
-my @missing = missing_prereqs(%at);
-push @missing, "$PKI/pins.sh is missing (scripts/run-tests.sh runs mkpki.sh)"
-  unless -f "$PKI/pins.sh";
+my @missing = missing_prereqs(%at, need_pki => 1);
 my ($OPENSSL) = grep { -x } map { "$_/openssl" } split /:/, $ENV{PATH} // '';
 push @missing, 'no openssl CLI in PATH' unless $OPENSSL;
 
@@ -67,15 +63,11 @@ if (-f $BASE) {
     }
     push @missing, "no mpm in $BASE" unless grep { /mpm_prefork/ } @modules;
 }
-ok(!@missing, 'preconditions: httpd, module, base configuration, PKI, openssl, prefork')
-  or diag(join "\n", @missing);
-die "cannot run: @missing\n" if @missing;
+assert_prereqs('httpd, module, base configuration, PKI, openssl, prefork', @missing);
 
 # ---- the server ------------------------------------------------------------------
 
-my $dir = "$CFG/resume";
-remove_tree($dir);
-make_path($dir) or die "$dir: $!";
+my $dir = case_dir($at{cfg}, 'resume');
 spew("$dir/ok.txt", "ok\n");
 spew("$dir/modules.conf", join("\n", @modules) . "\n");
 
@@ -98,17 +90,9 @@ my $CAROL = '"CN=carol,O=Acme Inc.,C=US"';
 # tickets in TLS 1.3).
 sub host {
     my ($name, $tickets, $trust, @body) = @_;
-    return (
-        "<VirtualHost 127.0.0.1:$port{$name}>",
-        '    ServerName localhost',
-        '    SSLEngine on',
-        qq{    SSLCertificateFile "$PKI/server.crt"},
-        qq{    SSLCertificateKeyFile "$PKI/server.key"},
-        qq{    SSLCACertificateFile "$PKI/$trust"},
-        '    SSLSessionTickets ' . ($tickets ? 'on' : 'off'),
-        (map { "    $_" } @body),
-        '</VirtualHost>',
-    );
+    return ssl_vhost({port => $port{$name}, pki => $PKI, trust => $trust, verify => undef},
+                     '    SSLSessionTickets ' . ($tickets ? 'on' : 'off'),
+                     map { "    $_" } @body);
 }
 
 # /t/: MTLSAuthz On; /r/: the Require mtls provider; same rule.
@@ -158,21 +142,10 @@ my @onc   = ('SSLVerifyClient optional_no_ca', 'SSLVerifyDepth 3', gate_and_prov
 my @roots = ('SSLVerifyClient require', 'SSLVerifyDepth 3', gate_and_provider($CAROL));
 
 my @conf = (
-    '# written by t/resume.t',
-    qq{ServerRoot "$dir"},
-    qq{DefaultRuntimeDir "$dir"},
-    qq{PidFile "$dir/httpd.pid"},
-    qq{ErrorLog "$dir/error_log"},
-    'LogLevel info mtls_authz:debug',
-    qq{Include "$dir/modules.conf"},
-    qq{LoadModule mtls_authz_module "$MODULE"},
-    (map { "Listen 127.0.0.1:$_" } sort { $a <=> $b } values %port),
-    'ServerName 127.0.0.1',
-    qq{DocumentRoot "$dir"},
-    'Timeout ' . (30 * $SCALE),
+    head_lines(%at, dir => $dir, base => "$dir/modules.conf",
+               port => [sort { $a <=> $b } values %port], timeout => 30 * $SCALE,
+               loglevel => 'info mtls_authz:debug'),
     'KeepAlive On',
-    'GracefulShutdownTimeout 1',
-    user_lines(),
     # One connection per child: a resumed connection is always served by
     # another process than the handshake that made the session.
     'StartServers 1',
@@ -199,7 +172,7 @@ my @conf = (
 spew("$dir/httpd.conf", join("\n", @conf) . "\n");
 
 my ($httpd_pid, $why) = start_server($HTTPD, "$dir/httpd.conf", $port{'onc-tickets'},
-                                     "$dir/start.out", 30 * $SCALE, "$dir/httpd.pid");
+                                     30 * $SCALE);
 ok($httpd_pid, 'httpd (prefork, one connection per child) starts')
   or diag($why, "\n", slurp("$dir/start.out"), slurp("$dir/error_log"));
 die "cannot run: httpd did not start\n" unless $httpd_pid;
@@ -233,12 +206,7 @@ sub logged {
 # polled for: Require mtls logs its denial when the request ends.
 sub error_logged {
     my ($re, $since) = @_;
-    my $deadline = time + $WAIT;
-    while (1) {
-        return 1 if substr(slurp("$dir/error_log"), $since // 0) =~ $re;
-        return 0 if time >= $deadline;
-        sleep 0.1;
-    }
+    return log_wait("$dir/error_log", $since // 0, $re, $WAIT) =~ $re ? 1 : 0;
 }
 
 # Asserts that the error log says the request for $uri was denied as not
@@ -279,26 +247,6 @@ sub wait_fresh_child {
     return 0;
 }
 
-# Runs a command with stdin from $in and stdout+stderr into $out, in its
-# own process group, for at most $timeout seconds. Returns (wait status,
-# timed out?).
-sub run_stdin {
-    my ($timeout, $in, $out, @cmd) = @_;
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        setpgrp(0, 0);
-        open STDIN, '<', $in or POSIX::_exit(126);
-        open STDOUT, '>', $out or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
-        { no warnings 'exec'; exec { $cmd[0] } @cmd; }
-        POSIX::_exit(127);
-    }
-    my $st = wait_for($pid, $timeout);
-    return ($st, 0) if defined $st;
-    return (kill_group($pid), 1);
-}
-
 # One connection with openssl s_client: GETs every path of @$paths on it
 # (pipelined, the last with Connection: close). o: port, tls, cert,
 # chain (file sent after the certificate), sess_out or sess_in (file).
@@ -323,7 +271,8 @@ sub s_client {
                ($o{sess_in} ? ('-sess_in', $o{sess_in}) : ()),
                '-ign_eof');
     wait_fresh_child();
-    my ($st, $hung) = run_stdin($TIMEOUT, "$dir/cli-$n.in", "$dir/cli-$n.out", @cmd);
+    my ($st, $hung) = run_cmd($TIMEOUT, {in => "$dir/cli-$n.in", out => "$dir/cli-$n.out"},
+                              @cmd);
     my $out = slurp("$dir/cli-$n.out");
     if ($hung) {
         spew("$dir/cli-$n.out", "$out\n[s_client did not finish within ${TIMEOUT}s]\n");
@@ -405,12 +354,7 @@ sub client_ctx {
     my ($tls, $cert) = @_;
     my $cache = PinnedSession->new;
     my $ctx = IO::Socket::SSL::SSL_Context->new(
-        SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_PEER(),
-        SSL_ca_file => "$PKI/ca-a.crt",
-        SSL_verifycn_name => 'localhost', SSL_verifycn_scheme => 'http',
-        SSL_cert_file => "$PKI/$cert.pem", SSL_key_file => "$PKI/$cert.pem",
-        SSL_version => $tls eq '1.2' ? 'TLSv1_2' : 'TLSv1_3',
-        SSL_session_cache => $cache)
+        client_ssl_opts($PKI, cert => $cert, tls => $tls), SSL_session_cache => $cache)
       or die "SSL context: $IO::Socket::SSL::SSL_ERROR";
     return { ctx => $ctx, cache => $cache };
 }

@@ -19,10 +19,9 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use FindBin ();
-use IO::Socket::SSL ();
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(slurp spew);
-use OwnHttpd ();
+use HttpdRun qw(slurp);
+use OwnHttpd qw(var_header env_of or_loopback);
 
 my $s = OwnHttpd->new(__FILE__, 'review');
 my $dir = $s->dir;
@@ -38,14 +37,6 @@ $s->add('Header always set X-Rule "%{MTLS_AUTHZ_RULE}e"',
         'Header always set X-Subject "%{MTLS_CLIENT_SUBJECT}e"',
         'Header always set X-Issuer "%{MTLS_CLIENT_ISSUER_SHA256}e"');
 
-my %ht;    # docs subdirectory => .htaccess lines
-sub area {
-    my ($name, $ht, @loc) = @_;
-    $s->write_doc("$name/index.html", "$name\n");
-    $ht{$name} = $ht if $ht;
-    $s->add("    <Location /$name/>", (map { "        $_" } @loc), '    </Location>') if @loc;
-}
-
 # ---- the default host: the one a client without SNI handshakes with ----
 $s->add_vhost;
 $s->add('    Protocols h2 http/1.1');
@@ -55,19 +46,19 @@ $s->add(qq{    <Directory "$dir/docs">}, '        AllowOverride AuthConfig',
 # Documented: an .htaccess <If> is merged after <Location>, so its
 # Require lines replace the <Location>'s (mod_authz_core's AuthMerging
 # Off). MTLSAuthz On holds.
-area('if-require', ['<If "true">', 'Require all granted', '</If>'],
-     'Require mtls', "MTLSAllowSubject $ALICE");
-area('if-gate', ['<If "true">', 'Require all granted', '</If>'],
-     'MTLSAuthz On', "MTLSAllowSubject $ALICE");
+$s->add_area('if-require', ['<If "true">', 'Require all granted', '</If>'],
+             'Require mtls', "MTLSAllowSubject $ALICE");
+$s->add_area('if-gate', ['<If "true">', 'Require all granted', '</If>'],
+             'MTLSAuthz On', "MTLSAllowSubject $ALICE");
 # Control: the same without <If> is kept (htaccess.t has it too).
-area('plain-require', ['Require all granted'], 'Require mtls', "MTLSAllowSubject $ALICE");
+$s->add_area('plain-require', ['Require all granted'], 'Require mtls', "MTLSAllowSubject $ALICE");
 
 # Documented: Satisfy (AuthConfig) from an .htaccess is inherited by the
 # <Location>, and mod_access_compat with no Allow/Deny line says OK:
 # under Satisfy Any httpd then asks no Require line at all.
-area('satisfy', ['Satisfy Any'], 'Require mtls', "MTLSAllowSubject $ALICE");
+$s->add_area('satisfy', ['Satisfy Any'], 'Require mtls', "MTLSAllowSubject $ALICE");
 # Holds: MTLSAuthz On is final under Satisfy Any, from an .htaccess too.
-area('satisfy-gate', ['Satisfy Any'], 'MTLSAuthz On', "MTLSAllowSubject $ALICE");
+$s->add_area('satisfy-gate', ['Satisfy Any'], 'MTLSAuthz On', "MTLSAllowSubject $ALICE");
 
 # State (fails on main): "Require not mtls" is asked, the rules grant,
 # mod_authz_core negates; the request is then admitted by another
@@ -76,12 +67,8 @@ area('satisfy-gate', ['Satisfy Any'], 'MTLSAuthz On', "MTLSAllowSubject $ALICE")
 my $neg_line;
 {
     $s->write_doc('neg/index.html', "neg\n");
-    $s->add('    <Location /neg/>', '        <RequireAny>', '            <RequireAll>',
-            '                Require all granted', '                Require not mtls',
-            '            </RequireAll>', '            Require ip 127.0.0.1 ::1',
-            '        </RequireAny>');
-    $neg_line = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-    $s->add('    </Location>');
+    $neg_line = $s->add_location('/neg/', or_loopback('Require not mtls'),
+                                 ">>MTLSAllowSubject $ALICE");
 }
 
 # The MTLS_ namespace between the module's fixups passes: a
@@ -91,11 +78,7 @@ my $neg_line;
 # before mod_headers, so the backend (a CGI here, a proxied service in
 # the cookbook's recipe) gets the module's value in the header.
 {
-    my $cgi = "$dir/cgi/hdr.cgi";
-    spew($cgi, join("\n", '#!/bin/sh', "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
-                    'printf "hdr=%s\\n" "$HTTP_X_CLIENT_SUBJECT"',
-                    'printf "env=%s\\n" "$MTLS_CLIENT_SUBJECT"', 'exit 0') . "\n");
-    chmod 0755, $cgi or die "$cgi: $!";
+    my $cgi = $s->write_subject_cgi("$dir/cgi/hdr.cgi");
     $s->add(qq{    ScriptAliasMatch "^/fwd/" "$cgi"}, qq{    <Directory "$dir/cgi">},
             '        Require all granted', '    </Directory>',
             '    <Location /fwd/>', '        MTLSAuthz On', "        MTLSAllowSubject $ALICE",
@@ -144,19 +127,11 @@ my %H2RULE;
 my ($none_line, $nalias_line);
 {
     $s->write_doc("$_/index.html", "$_\n") for qw(none-neg none-alias alias-pos);
-    $s->add('    <Location /none-neg/>', '        <RequireAny>', '            <RequireAll>',
-            '                Require all granted', '                <RequireNone>',
-            '                    Require mtls', '                </RequireNone>',
-            '            </RequireAll>', '            Require ip 127.0.0.1 ::1',
-            '        </RequireAny>');
-    $none_line = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-    $s->add('    </Location>',
-            '    <Location /none-alias/>', '        <RequireAny>', '            <RequireAll>',
-            '                Require all granted', '                <RequireNone>',
-            '                    Require nalias', '                </RequireNone>',
-            '            </RequireAll>', '            Require ip 127.0.0.1 ::1',
-            '        </RequireAny>', '    </Location>',
-            '    <Location /alias-pos/>', '        Require nalias', '    </Location>');
+    # Require $_[0] inside <RequireNone>, beside Require ip.
+    my $none = sub { or_loopback('<RequireNone>', "    Require $_[0]", '</RequireNone>') };
+    $none_line = $s->add_location('/none-neg/', $none->('mtls'), ">>MTLSAllowSubject $ALICE");
+    $s->add_location('/none-alias/', $none->('nalias'));
+    $s->add_location('/alias-pos/', 'Require nalias');
 }
 
 # A deny list: "Require not mtls" refuses the clients the rules admit,
@@ -164,14 +139,10 @@ my ($none_line, $nalias_line);
 my ($deny_line, $deny_audit_line);
 {
     $s->write_doc("$_/index.html", "$_\n") for qw(deny-list deny-audit);
-    $s->add('    <Location /deny-list/>', '        <RequireAll>', '            Require all granted',
-            '            Require not mtls', '        </RequireAll>');
-    $deny_line = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-    $s->add('    </Location>', '    <Location /deny-audit/>', '        MTLSAuthzMode Audit',
-            '        <RequireAll>', '            Require all granted',
-            '            Require not mtls', '        </RequireAll>');
-    $deny_audit_line = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-    $s->add('    </Location>');
+    my @deny = ('<RequireAll>', '    Require all granted', '    Require not mtls',
+                '</RequireAll>', ">>MTLSAllowSubject $ALICE");
+    $deny_line = $s->add_location('/deny-list/', @deny);
+    $deny_audit_line = $s->add_location('/deny-audit/', 'MTLSAuthzMode Audit', @deny);
 }
 
 # A request that another module refuses (here Require ip, beside a
@@ -190,54 +161,41 @@ my ($deny_line, $deny_audit_line);
 }
 
 # Holds: .htaccess Require mtls with the server's rules in scope: both.
-area('ht-require-both', ['Require mtls', "MTLSAllowSubject $BOB"],
-     "MTLSAllowSubject $ALICE");
+$s->add_area('ht-require-both', ['Require mtls', "MTLSAllowSubject $BOB"],
+             "MTLSAllowSubject $ALICE");
 $s->add('</VirtualHost>');
 
 # ---- b.test: trusts CA B only, admits alice by subject ----------------
-my $pki = $s->pki('');
-$s->add("<VirtualHost 127.0.0.1:" . $s->port . '>', '    ServerName b.test',
-        '    SSLEngine on', qq{    SSLCertificateFile "${pki}server.crt"},
-        qq{    SSLCertificateKeyFile "${pki}server.key"},
-        qq{    SSLCACertificateFile "${pki}ca-b.crt"}, '    SSLVerifyClient require',
-        '    SSLVerifyDepth 3',
-        '    <Location /b/>', '        MTLSAuthz On', "        MTLSAllowSubject $ALICE",
+$s->add_vhost(name => 'b.test', trust => 'ca-b.crt');
+$s->add('    <Location /b/>', '        MTLSAuthz On', "        MTLSAllowSubject $ALICE",
         '    </Location>',
         '    <Location /b-req/>', '        Require mtls', "        MTLSAllowSubject $ALICE",
         '    </Location>',
         '</VirtualHost>');
 $s->write_doc("b/index.html", "b\n");
 $s->write_doc("b-req/index.html", "b-req\n");
-for my $d (sort keys %ht) {
-    spew("$dir/docs/$d/.htaccess", join("\n", @{ $ht{$d} }) . "\n");
-}
 $s->start;
 
-sub req { $s->request(@_) }
-sub hv { OwnHttpd::var_header(@_) }
-sub status { (req(@_))[0] }
 
-# ---- .htaccess <If> and Require ------------------------------------------
-is(status('/if-require/', cert => 'alice-a'), 200, 'if-require: alice 200');
-is(status('/if-require/', cert => 'bob-a'), 200,
-   'if-require (documented, mod_authz_core): .htaccess <If> Require all granted '
-   . 'replaces a <Location>\'s Require mtls: bob 200');
-is(status('/if-gate/', cert => 'bob-a'), 403,
-   'if-gate: the same .htaccess under MTLSAuthz On: bob 403');
-is(status('/plain-require/', cert => 'bob-a'), 403,
-   'plain-require (control): .htaccess Require all granted under <Location> Require mtls: bob 403');
-
-# ---- .htaccess Satisfy Any -------------------------------------------------
-is(status('/satisfy/', cert => 'alice-a'), 200, 'satisfy: alice 200');
-is(status('/satisfy/', cert => 'bob-a'), 200,
-   'satisfy (documented, mod_access_compat): .htaccess "Satisfy Any" under a '
-   . '<Location> with Require mtls: bob 200');
-is(status('/satisfy-gate/', cert => 'bob-a'), 403,
-   'satisfy-gate (holds, not covered before): .htaccess Satisfy Any under MTLSAuthz On: bob 403');
+# ---- .htaccess <If> and Require, .htaccess Satisfy Any ----------------------
+# [path, client, status, what]
+for (['/if-require/', 'alice-a', 200, 'if-require: alice 200'],
+     ['/if-require/', 'bob-a', 200, 'if-require (documented, mod_authz_core): .htaccess '
+      . '<If> Require all granted replaces a <Location>\'s Require mtls: bob 200'],
+     ['/if-gate/', 'bob-a', 403, 'if-gate: the same .htaccess under MTLSAuthz On: bob 403'],
+     ['/plain-require/', 'bob-a', 403, 'plain-require (control): .htaccess Require all '
+      . 'granted under <Location> Require mtls: bob 403'],
+     ['/satisfy/', 'alice-a', 200, 'satisfy: alice 200'],
+     ['/satisfy/', 'bob-a', 200, 'satisfy (documented, mod_access_compat): .htaccess '
+      . '"Satisfy Any" under a <Location> with Require mtls: bob 200'],
+     ['/satisfy-gate/', 'bob-a', 403, 'satisfy-gate (holds, not covered before): .htaccess '
+      . 'Satisfy Any under MTLSAuthz On: bob 403']) {
+    is($s->status($_->[0], cert => $_->[1]), $_->[2], $_->[3]);
+}
 
 # ---- the namespace between the two fixups passes ------------------------
 {
-    my ($st, $head, $body) = req('/fwd/x', cert => 'alice-a',
+    my ($st, $head, $body) = $s->request('/fwd/x', cert => 'alice-a',
                                  headers => "X-Preset: CN=admin,O=Acme Inc.,C=US\r\n");
     is($st, 200, 'fwd: alice admitted');
     like($body, qr/^env=CN=alice,O=Acme Inc\.,C=US$/m,
@@ -245,18 +203,18 @@ is(status('/satisfy-gate/', cert => 'bob-a'), 403,
     like($body, qr/^hdr=CN=alice,O=Acme Inc\.,C=US$/m,
          'fwd: the X-Client-Subject header set from MTLS_CLIENT_SUBJECT is alice\'s, '
          . 'not what the client sent in X-Preset') or diag($body);
-    ($st, undef, $body) = req('/fwd/x', cert => 'bob-a',
+    ($st, undef, $body) = $s->request('/fwd/x', cert => 'bob-a',
                               headers => "X-Preset: CN=alice,O=Acme Inc.,C=US\r\n");
     is($st, 403, 'fwd: bob refused (the gate runs before any of it)');
 }
 
 {
-    my ($st, $head, $body) = req('/dash/x', cert => 'alice-a',
+    my ($st, $head, $body) = $s->request('/dash/x', cert => 'alice-a',
                                  headers => "X-Preset: CN=admin,O=Acme Inc.,C=US\r\n");
     is($st, 200, 'dash: alice admitted');
-    is(hv($head, 'X-Dash'), 'CN=admin,O=Acme Inc.,C=US',
+    is(var_header($head, 'X-Dash'), 'CN=admin,O=Acme Inc.,C=US',
        'dash: the request has the client\'s MTLS-CLIENT-SUBJECT (precondition)');
-    my $env = OwnHttpd::env_of($body);
+    my $env = env_of($body);
     is_deeply($env->{MTLS_CLIENT_SUBJECT}, ['CN=alice,O=Acme Inc.,C=US'],
               'dash (holds, not covered before): the CGI sees one MTLS_CLIENT_SUBJECT, alice\'s, not also the '
               . 'client\'s MTLS-CLIENT-SUBJECT') or diag($body);
@@ -266,40 +224,41 @@ is(status('/satisfy-gate/', cert => 'bob-a'), 403,
 
 # ---- Require not mtls -------------------------------------------------------
 {
-    my ($st, $head) = req('/neg/', cert => 'alice-a');
+    my ($st, $head) = $s->request('/neg/', cert => 'alice-a');
     is($st, 200, 'neg: alice admitted by Require ip');
-    my $rule = hv($head, 'X-Rule');
+    my $rule = var_header($head, 'X-Rule');
     is($rule, '', 'neg: a request that "Require not mtls" refused and Require ip admitted '
        . 'exports no MTLS_AUTHZ_RULE') or diag("X-Rule: $rule (the deny-list rule is $neg_line)");
-    my $subj = hv($head, 'X-Subject');
+    my $subj = var_header($head, 'X-Subject');
     is($subj, '', 'neg: ... and no MTLS_CLIENT_SUBJECT');
-    ($st, $head) = req('/neg/', cert => 'bob-a');
+    ($st, $head) = $s->request('/neg/', cert => 'bob-a');
     is($st, 200, 'neg: bob admitted');
-    is(hv($head, 'X-Rule'), '', 'neg: bob: no MTLS_AUTHZ_RULE');
+    is(var_header($head, 'X-Rule'), '', 'neg: bob: no MTLS_AUTHZ_RULE');
 }
 
 # ---- <RequireNone>, negated aliases ------------------------------------------
 {
-    my ($st, $head) = req('/none-neg/', cert => 'alice-a');
+    my ($st, $head) = $s->request('/none-neg/', cert => 'alice-a');
     is($st, 200, 'none-neg: alice admitted by Require ip');
-    is(hv($head, 'X-Rule'), '', 'none-neg: Require mtls inside <RequireNone> granted for alice '
-       . 'is no admission: no MTLS_AUTHZ_RULE') or diag("deny-list rule: $none_line");
-    is(hv($head, 'X-Subject'), '', 'none-neg: ... and no MTLS_CLIENT_SUBJECT');
-    ($st, $head) = req('/none-alias/', cert => 'alice-a');
+    is(var_header($head, 'X-Rule'), '', 'none-neg: Require mtls inside <RequireNone> granted '
+       . 'for alice is no admission: no MTLS_AUTHZ_RULE') or diag("deny-list rule: $none_line");
+    is(var_header($head, 'X-Subject'), '', 'none-neg: ... and no MTLS_CLIENT_SUBJECT');
+    ($st, $head) = $s->request('/none-alias/', cert => 'alice-a');
     is($st, 200, 'none-alias: alice admitted by Require ip');
-    is(hv($head, 'X-Rule'), '', 'none-alias: an alias inside <RequireNone>: no MTLS_AUTHZ_RULE');
-    ($st, $head) = req('/alias-pos/', cert => 'alice-a');
+    is(var_header($head, 'X-Rule'), '',
+       'none-alias: an alias inside <RequireNone>: no MTLS_AUTHZ_RULE');
+    ($st, $head) = $s->request('/alias-pos/', cert => 'alice-a');
     is($st, 200, 'alias-pos: alice admitted by the alias, not negated here');
-    is(hv($head, 'X-Rule'), '', 'alias-pos: an alias negated elsewhere exports nothing '
+    is(var_header($head, 'X-Rule'), '', 'alias-pos: an alias negated elsewhere exports nothing '
        . '(documented: mod_authz_core names only the alias)');
-    is(status('/alias-pos/', cert => 'bob-a'), 403, 'alias-pos: bob refused');
+    is($s->status('/alias-pos/', cert => 'bob-a'), 403, 'alias-pos: bob refused');
 }
 
 # ---- a deny list ----------------------------------------------------------------
 {
     my $mark = $s->log_mark;
-    is(status('/deny-list/', cert => 'alice-a'), 403, 'deny-list: alice, listed, refused');
-    is(status('/deny-list/', cert => 'bob-a'), 200, 'deny-list: bob, not listed, admitted');
+    is($s->status('/deny-list/', cert => 'alice-a'), 403, 'deny-list: alice, listed, refused');
+    is($s->status('/deny-list/', cert => 'bob-a'), 200, 'deny-list: bob, not listed, admitted');
     # The line is written when the request ends (after the answer).
     my $re = qr{\[mtls_authz:error\] .*client denied by server configuration: /deny-list/: listed by rule \Q$deny_line\E \(negated Require mtls\); subject "CN=alice,};
     my $log = '';
@@ -309,7 +268,7 @@ is(status('/satisfy-gate/', cert => 'bob-a'), 403,
     }
     like($log, $re, 'deny-list: the error log names the rule that listed alice');
     $mark = $s->log_mark;
-    is(status('/deny-audit/', cert => 'alice-a'), 200,
+    is($s->status('/deny-audit/', cert => 'alice-a'), 200,
        'deny-audit: under Audit the negated line abstains: alice admitted');
     like($s->log_since($mark), qr{\[mtls_authz:warn\] .*AUDIT \(admitted\): client denied by server configuration: /deny-audit/: listed by rule \Q$deny_audit_line\E \(negated Require mtls\)},
          'deny-audit: ... and the AUDIT line says which rule would have refused her');
@@ -317,7 +276,7 @@ is(status('/satisfy-gate/', cert => 'bob-a'), 403,
 
 # ---- a request another module refuses ---------------------------------------
 {
-    my ($st, undef, $body) = req('/other-deny/', cert => 'alice-a',
+    my ($st, undef, $body) = $s->request('/other-deny/', cert => 'alice-a',
                                  headers => "X-Preset: CN=admin,O=Acme Inc.,C=US\r\n");
     is($st, 403, 'other-deny: alice refused by Require ip');
     like($body, qr/^backend=env\.cgi$/m, 'other-deny: the ErrorDocument CGI ran');
@@ -329,9 +288,9 @@ is(status('/satisfy-gate/', cert => 'bob-a'), 403,
 }
 
 # ---- .htaccess Require mtls beside the server's rules ---------------------
-is(status('/ht-require-both/', cert => 'alice-a'), 403,
+is($s->status('/ht-require-both/', cert => 'alice-a'), 403,
    'ht-require-both (holds): .htaccess Require mtls + bob gate, server rule alice: alice 403');
-is(status('/ht-require-both/', cert => 'bob-a'), 403,
+is($s->status('/ht-require-both/', cert => 'bob-a'), 403,
    'ht-require-both (holds): bob 403 (the server rule still applies)');
 
 # ---- HTTP/2: many parallel streams on one connection ------------------------
@@ -373,16 +332,16 @@ for my $cert ('alice-a', 'bob-a') {
 
 # ---- no SNI: the handshake's host is not the request's ---------------------
 {
-    is(status('/b/', cert => 'alice-b', sni => 'b.test', host => 'b.test'), 200,
+    is($s->status('/b/', cert => 'alice-b', sni => 'b.test', host => 'b.test'), 200,
        'b.test: alice from CA B with SNI b.test: 200');
-    is(status('/b/', cert => 'alice-a', sni => 'b.test', host => 'b.test'), 0,
+    is($s->status('/b/', cert => 'alice-a', sni => 'b.test', host => 'b.test'), 0,
        'b.test: alice from CA A with SNI b.test: the handshake fails');
-    my ($st, $head) = req('/b/', cert => 'alice-a', sni => undef, host => 'b.test');
+    my ($st, $head) = $s->request('/b/', cert => 'alice-a', sni => undef, host => 'b.test');
     # mod_ssl 2.4.71 answers 421 itself: the default host that made the
     # handshake and b.test have incompatible TLS settings.
     is($st, 421, 'no-SNI (holds, not covered before): alice from CA A, verified by the '
        . 'default host, Host b.test (trusts CA B only): 421, not admitted') or diag($head);
-    ($st, $head) = req('/b-req/', cert => 'alice-a', sni => undef, host => 'b.test');
+    ($st, $head) = $s->request('/b-req/', cert => 'alice-a', sni => undef, host => 'b.test');
     is($st, 421, 'no-SNI (holds): the same with Require mtls: 421') or diag($head);
 }
 

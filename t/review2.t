@@ -30,10 +30,9 @@ use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use File::Path qw(make_path);
 use FindBin ();
-use IO::Socket::SSL ();
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(slurp spew run_cmd describe_status);
-use OwnHttpd ();
+use HttpdRun qw(slurp spew describe_status config_test $CRASH);
+use OwnHttpd qw(var_header or_loopback);
 
 my $s = OwnHttpd->new(__FILE__, 'review2');
 my $dir = $s->dir;
@@ -59,16 +58,12 @@ for my $a (qw(srv ht none ok)) {
     $s->add('</AuthzProviderAlias>');
 }
 
-my %ht;    # docs subdirectory => .htaccess lines
 my %LRULE; # location => its own rule's file:line
-sub area {
-    my ($name, $ht, @loc) = @_;
-    $s->write_doc("$name/index.html", "$name\n");
-    $ht{$name} = $ht if $ht;
-    return unless @loc;
-    $s->add("    <Location /$name/>", (map { "        $_" } @loc));
-    $LRULE{$name} = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-    $s->add('    </Location>');
+
+# A location /$name/ with @loc and a rule for alice, recorded in %LRULE.
+sub alice_area {
+    my ($name, @loc) = @_;
+    $LRULE{$name} = $s->add_area($name, undef, @loc, ">>MTLSAllowSubject $ALICE");
 }
 
 $s->add_vhost;
@@ -78,36 +73,27 @@ $s->add(qq{    <Directory "$dir/docs">}, '        AllowOverride AuthConfig',
 
 # a grant inside <RequireNone>, which mod_authz_core
 # turns into a denial; Require ip then admits the request.
-area('none', undef,
-     '<RequireAny>', '    <RequireAll>', '        Require all granted',
-     '        <RequireNone>', '            Require mtls', '        </RequireNone>',
-     '    </RequireAll>', '    Require ip 127.0.0.1 ::1', '</RequireAny>');
+alice_area('none', or_loopback('<RequireNone>', '    Require mtls', '</RequireNone>'));
 
 # The same with an alias of the provider inside <RequireNone> (one that
 # no "Require not" line names).
-area('none-alias', undef,
-     '<RequireAny>', '    <RequireAll>', '        Require all granted',
-     '        <RequireNone>', '            Require mtls-none', '        </RequireNone>',
-     '    </RequireAll>', '    Require ip 127.0.0.1 ::1', '</RequireAny>');
+alice_area('none-alias',
+           or_loopback('<RequireNone>', '    Require mtls-none', '</RequireNone>'));
 
 # Holds (the first review's fix): "Require not <alias>" in the server
 # configuration.
-area('srv-neg', undef,
-     '<RequireAny>', '    <RequireAll>', '        Require all granted',
-     '        Require not mtls-srv', '    </RequireAll>', '    Require ip 127.0.0.1 ::1',
-     '</RequireAny>');
+alice_area('srv-neg', or_loopback('Require not mtls-srv'));
 
 # the same in an .htaccess, with an alias that no Require
 # line of the server configuration negates.
-area('ht-neg', ['<RequireAny>', '<RequireAll>', 'Require all granted', 'Require not mtls-ht',
-                '</RequireAll>', 'Require ip 127.0.0.1 ::1', '</RequireAny>']);
+$s->add_area('ht-neg', [or_loopback('Require not mtls-ht')]);
 
 # a plain "Require mtls-srv" is treated as negated
 # because /srv-neg/ negates that alias (/alias-srv/): an admitted client gets no
 # identity variables, and a refused one no denial line.
-area('alias-srv', undef, 'Require mtls-srv');
+alice_area('alias-srv', 'Require mtls-srv');
 # Control: the same with an alias nobody negates.
-area('alias-ok', undef, 'Require mtls-ok');
+alice_area('alias-ok', 'Require mtls-ok');
 
 # (docs/identity.md: "mod_headers, a handler (CGI, SSI, PHP,
 # mod_proxy) and mod_log_config see the module's values or none"): a
@@ -115,51 +101,45 @@ area('alias-ok', undef, 'Require mtls-ok');
 # pass, and the access log records it.
 $s->write_doc('ssi/page.shtml',
               qq{<!--#set var="MTLS_CLIENT_SUBJECT" value="CN=admin,O=Acme Inc.,C=US" -->page\n});
-$s->add('    <Location /ssi/>', '        MTLSAuthz On');
-$LRULE{ssi} = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-$s->add('        Options +Includes', '        AddOutputFilter INCLUDES .shtml', '    </Location>');
+$LRULE{ssi} = $s->add_location('/ssi/', 'MTLSAuthz On', ">>MTLSAllowSubject $ALICE",
+                               'Options +Includes', 'AddOutputFilter INCLUDES .shtml');
 
 $s->add('</VirtualHost>');
-for my $d (sort keys %ht) {
-    spew("$dir/docs/$d/.htaccess", join("\n", @{ $ht{$d} }) . "\n");
-}
 $s->start;
 
-sub req { $s->request(@_) }
-sub hv { OwnHttpd::var_header(@_) }
 
 # ---- grants under a negated section -----------------------------------------
 for my $area (qw(none none-alias)) {
-    my ($st, $head) = req("/$area/", cert => 'alice-a');
+    my ($st, $head) = $s->request("/$area/", cert => 'alice-a');
     is($st, 200, "$area: alice admitted by the other Require line");
-    is(hv($head, 'X-Rule'), '',
+    is(var_header($head, 'X-Rule'), '',
        "$area: the mtls grant inside a negated section only "
        . 'counted against alice: no MTLS_AUTHZ_RULE')
-      or diag('X-Rule: ' . hv($head, 'X-Rule') . ' (the rules of the negated line: '
+      or diag('X-Rule: ' . var_header($head, 'X-Rule') . ' (the rules of the negated line: '
               . "$LRULE{$area}, $ARULE{ok})");
-    is(hv($head, 'X-Subject'), '', "$area: ... and no MTLS_CLIENT_SUBJECT");
-    ($st, $head) = req("/$area/", cert => 'bob-a');
+    is(var_header($head, 'X-Subject'), '', "$area: ... and no MTLS_CLIENT_SUBJECT");
+    ($st, $head) = $s->request("/$area/", cert => 'bob-a');
     is($st, 200, "$area: bob admitted");
-    is(hv($head, 'X-Rule'), '', "$area: bob: no MTLS_AUTHZ_RULE");
+    is(var_header($head, 'X-Rule'), '', "$area: bob: no MTLS_AUTHZ_RULE");
 }
 
 # ---- Require not <alias> -------------------------------------------------------
 {
-    my ($st, $head) = req('/srv-neg/', cert => 'alice-a');
+    my ($st, $head) = $s->request('/srv-neg/', cert => 'alice-a');
     is($st, 200, 'srv-neg: alice admitted by Require ip');
-    is(hv($head, 'X-Rule'), '',
+    is(var_header($head, 'X-Rule'), '',
        'srv-neg (holds): "Require not <alias>" in the server configuration exports nothing');
 
-    ($st, $head) = req('/ht-neg/', cert => 'alice-a');
+    ($st, $head) = $s->request('/ht-neg/', cert => 'alice-a');
     is($st, 200, 'ht-neg: alice admitted by Require ip (.htaccess)');
     # Documented limit: mod_authz_core tells the provider only an alias's
     # name, and the negated aliases are read from the server
     # configuration tree, which holds no .htaccess. The grant exports the
     # (genuine, verified) identity with the alias's rule; nobody gets in.
-    is(hv($head, 'X-Rule'), $ARULE{ht},
+    is(var_header($head, 'X-Rule'), $ARULE{ht},
        'ht-neg (documented): "Require not <alias>" in an .htaccess is not seen as negated: '
        . 'the alias\'s rule is exported');
-    is(hv($head, 'X-Subject'), $ALICE_DN, 'ht-neg (documented): ... with alice\'s subject');
+    is(var_header($head, 'X-Subject'), $ALICE_DN, 'ht-neg (documented): ... with alice\'s subject');
 }
 
 # ---- a plain use of an alias negated elsewhere -----------------------------------
@@ -169,14 +149,14 @@ for my $area (qw(none none-alias)) {
 for my $a (qw(ok srv)) {
     my $area = "alias-$a";
     my $tag = $a eq 'ok' ? '(control)' : '(documented)';
-    my ($st, $head) = req("/$area/", cert => 'alice-a');
+    my ($st, $head) = $s->request("/$area/", cert => 'alice-a');
     is($st, 200, "$area: alice admitted by Require mtls-$a");
-    is(hv($head, 'X-Rule'), $a eq 'ok' ? $ARULE{$a} : '',
+    is(var_header($head, 'X-Rule'), $a eq 'ok' ? $ARULE{$a} : '',
        "$area $tag: " . ($a eq 'ok' ? "admitted by the alias's rule, so it is exported"
                                     : 'an alias negated elsewhere exports nothing'));
-    is(hv($head, 'X-Subject'), $a eq 'ok' ? $ALICE_DN : '', "$area $tag: ... subject");
+    is(var_header($head, 'X-Subject'), $a eq 'ok' ? $ALICE_DN : '', "$area $tag: ... subject");
     my $mark = $s->log_mark;
-    ($st) = req("/$area/", cert => 'bob-a');
+    ($st) = $s->request("/$area/", cert => 'bob-a');
     is($st, 403, "$area: bob refused");
     my $log = $s->log_since($mark);
     like($log, qr{\] client denied by server configuration: /\Q$area\E/: no rule matched},
@@ -186,11 +166,11 @@ for my $a (qw(ok srv)) {
 
 # ---- the namespace after the fixups phase ---------------------------------------
 {
-    my ($st, $head, $body) = req('/ssi/page.shtml', cert => 'alice-a');
+    my ($st, $head, $body) = $s->request('/ssi/page.shtml', cert => 'alice-a');
     is($st, 200, 'ssi: alice admitted');
     like($body, qr/^page$/m, 'ssi: the page was served through mod_include');
-    is(hv($head, 'X-Rule'), $LRULE{ssi}, 'ssi: MTLS_AUTHZ_RULE is the location\'s rule');
-    is(hv($head, 'X-Subject'), $ALICE_DN,
+    is(var_header($head, 'X-Rule'), $LRULE{ssi}, 'ssi: MTLS_AUTHZ_RULE is the location\'s rule');
+    is(var_header($head, 'X-Subject'), $ALICE_DN,
        'ssi (holds): the response header built from MTLS_CLIENT_SUBJECT is alice\'s '
        . '(mod_headers read it before mod_include ran #set)');
     select(undef, undef, undef, 0.3);    # the log line follows the response
@@ -205,22 +185,21 @@ for my $a (qw(ok srv)) {
 # itself instead): after a graceful restart the plain use in /alias-srv/
 # must be an ordinary one again, not negated by the old tree.
 {
-    my @lines = @{ $s->{lines} };
-    my $n = grep { s/^(\s*)Require not mtls-srv$/${1}Require all denied/ } @lines;
+    my $n = grep { s/^(\s*)Require not mtls-srv$/${1}Require all denied/ } @{ $s->{lines} };
     is($n, 1, 'graceful: the configuration had one "Require not mtls-srv" to take out');
-    spew($s->file, join("\n", @lines) . "\n");
+    $s->save;
     kill 'USR1', $s->{pid} or diag("kill USR1 $s->{pid}: $!");
     my ($st, $head, $rule) = (0, '', '');
     for (1 .. 40) {
         select(undef, undef, undef, 0.5);
-        ($st, $head) = req('/alias-srv/', cert => 'alice-a');
-        $rule = hv($head, 'X-Rule');
+        ($st, $head) = $s->request('/alias-srv/', cert => 'alice-a');
+        $rule = var_header($head, 'X-Rule');
         last if $st == 200 && $rule ne '';
     }
     is($st, 200, 'graceful: alice admitted by Require mtls-srv');
     is($rule, $ARULE{srv},
        'graceful (holds): once no line negates mtls-srv, its plain use exports the identity');
-    ($st, $head) = req('/srv-neg/', cert => 'alice-a');
+    ($st, $head) = $s->request('/srv-neg/', cert => 'alice-a');
     is($st, 200, 'graceful: /srv-neg/ still admits alice by Require ip');
 }
 
@@ -273,11 +252,7 @@ $s->stop;
             '    <Location /dx/index.cgi>', '        SSLVerifyClient require',
             '        MTLSAllowSubject "CN=bob,O=Acme Inc.,C=US"', '    </Location>',
             '</VirtualHost>');
-    my $cgi = $f->write_doc('dx/index.cgi', join("\n", '#!/bin/sh',
-        "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
-        'printf "hdr=%s\\n" "$HTTP_X_CLIENT_SUBJECT"',
-        'printf "env=%s\\n" "$MTLS_CLIENT_SUBJECT"', 'exit 0') . "\n");
-    chmod 0755, $cgi or die "$cgi: $!";
+    $f->write_subject_cgi("$fd/docs/dx/index.cgi");
     $f->start;
     my $mark = $f->log_mark;
     my ($sock, $why) = $f->tls_connect(cert => 'alice-a', tls => '1.2');
@@ -341,13 +316,12 @@ $s->stop;
             '        </If>', '        <Else>', '            Require all denied', '        </Else>',
             "        MTLSAllowSubject $ALICE", '    </Location>');
     $t->add('</VirtualHost>', 'UndefMacro Neg');
-    spew($t->file, join("\n", @{ $t->{lines} }) . "\n");
-    my ($st, $hung) = run_cmd(30, "$td/test.out", $t->{httpd}, '-t', '-f', $t->file);
-    my $out = slurp("$td/test.out");
-    ok(!$hung && $st == 0 && $out =~ /Syntax OK/,
+    $t->save;
+    my ($st, $out) = config_test($t->{httpd}, $t->file, 30);
+    ok($st == 0 && $out =~ /Syntax OK/,
        'tree (holds): httpd -t accepts the configuration (' . describe_status($st) . ')')
       or diag($out);
-    unlike($out, $OwnHttpd::CRASH, 'tree (holds): no crash') or diag($out);
+    unlike($out, $CRASH, 'tree (holds): no crash') or diag($out);
     like($out, qr/Require not mtls-m \(macro 'neg'.*\) is under Satisfy Any/i,
          'tree (holds): the Satisfy Any warning names the Require line a macro wrote')
       or diag($out);

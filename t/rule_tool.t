@@ -11,37 +11,25 @@
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
-use File::Path qw(make_path remove_tree);
 use FindBin ();
-use IO::Socket::INET ();
-use IO::Socket::SSL qw(SSL_VERIFY_PEER);
-use POSIX ();
-use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
-  kill_group run_cmd describe_status ssl_vhost_lines);
+use HttpdRun qw(locate missing_prereqs free_port slurp spew run_cmd must_run
+  describe_status case_dir head_lines ssl_vhost_lines config_test start_server
+  stop_server https_status pins);
 
 my %at = locate(__FILE__);
-my ($HTTPD, $T_DIR, $TOP, $MODULE, $BASE, $CFG) =
-  @at{qw(httpd t_dir top module base cfg)};
+my ($HTTPD, $T_DIR, $TOP, $PKI) = @at{qw(httpd t_dir top pki)};
 my $TOOL = "$TOP/build/mtls-authz-rule";
-my $PKI  = "$T_DIR/pki/out";
-my $DIR  = "$CFG/rule_tool";
+my $DIR  = "$at{cfg}/rule_tool";
 
-my @missing = missing_prereqs(%at);
+my @missing = missing_prereqs(%at, need_pki => 1);
 push @missing, "$TOOL is missing (run make)" unless -x $TOOL;
-push @missing, "$PKI/pins.sh is missing (scripts/run-tests.sh makes it)"
-  unless -s "$PKI/pins.sh";
 push @missing, "$PKI/forge is missing" unless -x "$PKI/forge";
 die "cannot run: @missing\n" if @missing;
 
-my %FP;
-for (split /\n/, slurp("$PKI/pins.sh")) {
-    $FP{$1} = $2 if /^(FP_\w+)=([0-9a-f]{64})\s*$/;
-}
+my %FP = pins($PKI);
 
-remove_tree($DIR);
-make_path("$DIR/pki") or die "$DIR/pki: $!";
+case_dir($at{cfg}, 'rule_tool', 'pki');
 
 # Runs a command with a time limit in directory $cwd: (exit code, stdout,
 # stderr). A command that does not finish counts as exit 255.
@@ -50,27 +38,11 @@ sub run_in {
     my ($cwd, @cmd) = @_;
     my $id = ++$n_run;
     my ($o, $e) = ("$DIR/run$id.out", "$DIR/run$id.err");
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        chdir $cwd or POSIX::_exit(126);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $o or POSIX::_exit(126);
-        open STDERR, '>', $e or POSIX::_exit(126);
-        { no warnings "exec"; exec { $cmd[0] } @cmd; }
-        POSIX::_exit(127);
-    }
-    my $st = wait_for($pid, 30);
-    $st = kill_group($pid) | (255 << 8) unless defined $st;
-    return ($st >> 8, slurp($o), slurp($e));
+    my ($st, $hung) = run_cmd(30, {cwd => $cwd, out => $o, err => $e}, @cmd);
+    return (($hung ? 255 : $st >> 8), slurp($o), slurp($e));
 }
 
 sub tool { run_in($PKI, $TOOL, @_) }
-
-sub must_run {
-    my ($what, @cmd) = @_;
-    my ($rc, $out, $err) = run_in($DIR, @cmd);
-    die "$what failed (exit $rc): $out$err\n" if $rc;
-}
 
 # ---- awkward certificates, signed by CA A ---------------------------------
 
@@ -98,16 +70,16 @@ for my $name (sort keys %forged) {
     my @a = @{ $forged{$name} };
     my @ext;
     push @ext, splice(@a, 0, 2) while @a && $a[0] eq '-ext';
-    must_run("forge $name", "$PKI/forge", @ext, "$PKI/ca-a.crt",
+    must_run("$DIR/cmd.out", "forge $name", "$PKI/forge", @ext, "$PKI/ca-a.crt",
              "$PKI/ca-a.key", "$PKI/alice-a.key", "$DIR/pki/$name.crt", @a);
 }
 # An empty subject with only a URI SAN, as SPIFFE certificates have.
 spew("$DIR/pki/empty.ext", "basicConstraints=CA:FALSE\n"
      . "extendedKeyUsage=clientAuth\n"
      . "subjectAltName=critical,URI:spiffe://example.org/ns/prod/sa/empty\n");
-must_run('empty csr', 'openssl', 'req', '-new', '-key', "$PKI/alice-a.key",
+must_run("$DIR/cmd.out", 'empty csr', 'openssl', 'req', '-new', '-key', "$PKI/alice-a.key",
          '-subj', '/CN=x', '-out', "$DIR/pki/empty.csr");
-must_run('empty crt', 'openssl', 'x509', '-req', '-in', "$DIR/pki/empty.csr",
+must_run("$DIR/cmd.out", 'empty crt', 'openssl', 'x509', '-req', '-in', "$DIR/pki/empty.csr",
          '-CA', "$PKI/ca-a.crt", '-CAkey', "$PKI/ca-a.key", '-subj', '/',
          '-days', '2', '-extfile', "$DIR/pki/empty.ext",
          '-out', "$DIR/pki/q-empty.crt");
@@ -193,82 +165,36 @@ ok(!@bad, 'no printed line ends in a backslash or whitespace') or diag("@bad");
 # ---- one httpd with every printed rule ------------------------------------
 
 my $port = free_port();
-my @head = (
-    '# written by t/rule_tool.t',
-    qq{ServerRoot "$DIR"},
-    qq{DefaultRuntimeDir "$DIR"},
-    qq{PidFile "$DIR/httpd.pid"},
-    qq{ErrorLog "$DIR/error_log"},
-    'LogLevel warn mtls_authz:info',
-    qq{Include "$BASE"},
-    qq{LoadModule mtls_authz_module "$MODULE"},
-    "Listen 127.0.0.1:$port",
-    'ServerName 127.0.0.1',
-    qq{DocumentRoot "$DIR"},
-    'Timeout 10',
-    'GracefulShutdownTimeout 1',
+my $conf = "$DIR/httpd.conf";
+spew($conf, join("\n",
+    head_lines(%at, dir => $DIR, port => $port,
+               loglevel => 'warn mtls_authz:info'),
     # A rule that let ${HOME} through would name this instead.
     'Define HOME /nonexistent',
-    $> == 0 ? ('User nobody', 'Group nogroup') : (),
     qq{SSLSessionCache "shmcb:$DIR/ssl_scache(512000)"},
     qq{AliasMatch "^/r/" "$T_DIR/htdocs/ok.txt"},
     qq{<Directory "$T_DIR/htdocs">},
     '    Require all granted',
     '</Directory>',
-    ssl_vhost_lines($port, $PKI),
-);
-if ($> == 0) {    # keep the children unprivileged, whatever the group is
-    my (undef, undef, $uid, $gid) = getpwnam('nobody');
-    s/^User nobody$/User #$uid/, s/^Group nogroup$/Group #$gid/ for @head;
-}
-my $conf = "$DIR/httpd.conf";
-spew($conf, join("\n", @head, @conf, '</VirtualHost>') . "\n");
+    ssl_vhost_lines(port => $port, pki => $PKI), @conf, '</VirtualHost>') . "\n");
 
-my ($st, $hung) = run_cmd(30, "$DIR/test.out", $HTTPD, '-t', '-f', $conf);
-my $t_out = slurp("$DIR/test.out");
+my ($st, $t_out) = config_test($HTTPD, $conf, 30);
 ok($st == 0 && $t_out =~ /Syntax OK/,
    'httpd -t accepts every printed line (' . describe_status($st) . ')')
   or diag($t_out);
 
-my $pid = spawn("$DIR/start.out", $HTTPD, '-f', $conf, '-DFOREGROUND');
-my $up;
-for (my $deadline = time + 15; time < $deadline; sleep 0.1) {
-    last if waitpid($pid, POSIX::WNOHANG()) == $pid;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 1);
-    if ($s) { close $s; $up = 1; last }
-}
-# A port that another process took after free_port() would answer too:
-# the server must be ours, still running.
-$up = 0 if $up && waitpid($pid, POSIX::WNOHANG()) == $pid;
-ok($up, "httpd starts on 127.0.0.1:$port with the printed rules")
-  or diag(slurp("$DIR/start.out") . slurp("$DIR/error_log"));
-
-# GET over TLS with client certificate $pem (a t/pki/out name or a path
-# without .pem); returns the status, 0 if there was none.
-sub get {
-    my ($path, $pem) = @_;
-    $pem = "$PKI/$pem" unless $pem =~ m{^/};
-    my $sock = IO::Socket::SSL->new(
-        PeerHost => '127.0.0.1', PeerPort => $port, Timeout => 10,
-        SSL_hostname => 'localhost', SSL_verify_mode => SSL_VERIFY_PEER,
-        SSL_ca_file => "$PKI/ca-a.crt", SSL_verifycn_name => 'localhost',
-        SSL_verifycn_scheme => 'http',
-        SSL_cert_file => "$pem.pem", SSL_key_file => "$pem.pem")
-      or return 0;
-    print $sock "GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    my $line = <$sock> // '';
-    close $sock;
-    return $line =~ m{^HTTP/1\.\d (\d{3})} ? $1 : 0;
-}
+my ($pid, $why) = start_server($HTTPD, $conf, $port, 15);
+ok($pid, "httpd starts on 127.0.0.1:$port with the printed rules")
+  or diag($why, "\n", slurp("$DIR/start.out") . slurp("$DIR/error_log"));
 
 # Every printed rule, in its own location: the certificate it was made
 # from gets 200, the other one 403.
 my (%ok, %refused, @fail);
 for my $r (@requests) {
     my ($name, $loc, $rule, $client, $other) = @$r;
-    my $a = $up ? get("${loc}x", $client) : 0;
-    my $b = $up ? get("${loc}x", $other) : 0;
+    # $client, $other: a t/pki/out name or a path without .pem
+    my $a = $pid ? https_status($PKI, $port, "${loc}x", $client) : 0;
+    my $b = $pid ? https_status($PKI, $port, "${loc}x", $other) : 0;
     $ok{$name}      //= 1;
     $refused{$name} //= 1;
     if ($a != 200) { $ok{$name} = 0;      push @fail, "$loc [$rule] $client: $a, want 200" }
@@ -283,14 +209,11 @@ for my $c (@cases, @issuers) {
 }
 diag(join "\n", @fail) if @fail;
 
-if ($up) {
-    kill 'TERM', $pid;
-    my $s = wait_for($pid, 15);
-    ok(defined $s, 'httpd stops on SIGTERM');
-    kill_group($pid) unless defined $s;
+if ($pid) {
+    my (undef, $killed) = stop_server($pid, 15);
+    ok(!$killed, 'httpd stops on SIGTERM');
 }
 else {
-    kill_group($pid);
     ok(0, 'httpd stops on SIGTERM (it never started)');
 }
 
@@ -417,7 +340,7 @@ ok(!@wrong, 'awkward subjects are written as documented') or diag(join "\n", @wr
 
 # ---- input forms --------------------------------------------------------------
 
-must_run('DER', 'openssl', 'x509', '-in', "$PKI/alice-a.crt", '-outform', 'DER',
+must_run("$DIR/cmd.out", 'DER', 'openssl', 'x509', '-in', "$PKI/alice-a.crt", '-outform', 'DER',
          '-out', "$DIR/alice-a.der");
 {
     my (undef, $pem) = tool('--ca', 'ca-a.crt', 'alice-a.crt');

@@ -11,15 +11,12 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use Digest::SHA qw(sha256_hex);
-use File::Path qw(make_path remove_tree);
 use FindBin ();
-use IO::Socket::INET ();
 use MIME::Base64 qw(decode_base64);
-use POSIX ();
-use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(locate missing_prereqs free_port slurp spew spawn wait_for
-  kill_group run_cmd describe_status user_lines);
+use HttpdRun qw(locate missing_prereqs assert_prereqs slurp spew new_case
+  must_run describe_status case_dir head_lines no_ssl_modules ssl_vhost write_conf
+  config_test start_server stop_server pins);
 
 # MTLS_TIMEOUT_SCALE: make valgrind sets it, httpd being far slower.
 my $SCALE         = $ENV{MTLS_TIMEOUT_SCALE} || 1;
@@ -29,97 +26,43 @@ my $STOP_TIMEOUT  = 15 * $SCALE;    # seconds for httpd to stop after SIGTERM
 # ---- where things are ------------------------------------------------------
 
 my %at = locate(__FILE__);
-my ($HTTPD, $T_DIR, $MODULE, $BASE, $CFG) = @at{qw(httpd t_dir module base cfg)};
+my ($HTTPD, $CFG) = @at{qw(httpd cfg)};
 
 # ---- helpers --------------------------------------------------------------
 
-# httpd -t on a configuration: (wait status, output).
-sub config_test {
-    my ($dir, $file) = @_;
-    my ($st, $hung) =
-      run_cmd(30 * $SCALE, "$dir/test.out", $HTTPD, '-t', '-f', $file);
-    my $out = slurp("$dir/test.out");
-    $out .= "\n[httpd -t did not finish within 30s]" if $hung;
-    return ($st, $out);
-}
-
 # Asserts that httpd -t fails on a configuration; returns its output.
 sub config_test_fails {
-    my ($name, $dir, $file) = @_;
-    my ($st, $out) = config_test($dir, $file);
+    my ($name, $file) = @_;
+    my ($st, $out) = config_test($HTTPD, $file, 30 * $SCALE);
     ok($st != 0 && $out !~ /Syntax OK/, "$name: httpd -t fails (" . describe_status($st) . ')')
       or diag($out);
     return $out;
 }
 
-# Starts httpd -DFOREGROUND; returns
-#   { exited => 1, status => wait status }   it stopped by itself
-#   { started => 1, pid => pid }             it accepts connections on port
-#   { hung => 1, pid => pid }                neither within $START_TIMEOUT
-# and in every case output => stdout + stderr + ErrorLog so far.
+# Starts httpd -DFOREGROUND until it runs (it accepts connections, has
+# written its pid file and logged that it runs); returns (pid or undef,
+# why not, wait status if it exited by itself).
 sub start_httpd {
     my ($dir, $file, $port) = @_;
-    unlink "$dir/error_log", "$dir/httpd.pid";
-    my $pid = spawn("$dir/start.out", $HTTPD, '-f', $file, '-DFOREGROUND');
-    my $deadline = time + $START_TIMEOUT;
-    my %r;
-    while (1) {
-        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
-            %r = (exited => 1, status => $?);
-            last;
-        }
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $port, Proto => 'tcp',
-                                      Timeout => 1);
-        # Started: the port answers, httpd has written its pid file and
-        # logged that it runs. The pid file rules out another process
-        # that happens to listen on the port picked by free_port() while
-        # this httpd fails. httpd listens before the post_config checks
-        # that may refuse to start, and writes the pid file just before
-        # it logs 'resuming normal operations': waiting for that line too
-        # keeps a slow start (SANITIZE=1, valgrind) from being judged
-        # half-way.
-        if ($s) {
-            close $s;
-            if ((slurp("$dir/httpd.pid") // '') =~ /^\s*\Q$pid\E\s*$/
-                && slurp("$dir/error_log") =~ /resuming normal operations/) {
-                %r = (started => 1, pid => $pid);
-                last;
-            }
-        }
-        if (time >= $deadline) {
-            %r = (hung => 1, pid => $pid);
-            last;
-        }
-        sleep 0.1;
-    }
-    $r{output} = slurp("$dir/start.out") . slurp("$dir/error_log");
-    return \%r;
+    return start_server($HTTPD, $file, $port, $START_TIMEOUT, "$dir/error_log");
 }
 
 # Asserts that httpd refuses to start: it exits by itself, non-zero,
 # within the time limit. One that started or hangs is ended, and fails.
 sub refuses_to_start {
     my ($name, $dir, $file, $port) = @_;
-    my $r = start_httpd($dir, $file, $port);
-    my $why;
-    if ($r->{started}) {
-        my $st = kill_group($r->{pid});
+    my ($pid, $why, $st) = start_httpd($dir, $file, $port);
+    if ($pid) {
         $why = 'it started and accepted a connection (stopped it: '
-          . describe_status($st) . ')';
+          . describe_status(scalar stop_server($pid)) . ')';
     }
-    elsif ($r->{hung}) {
-        my $st = kill_group($r->{pid});
-        $why = "it was still running after ${START_TIMEOUT}s (killed: "
-          . describe_status($st) . ')';
-    }
-    elsif ($r->{status} == 0) {
-        $why = 'it exited with status 0';
+    elsif (defined $st) {
+        $why = $st == 0 ? 'it exited with status 0' : undef;
     }
     # What it said, now that it has ended.
     my $out = slurp("$dir/start.out") . slurp("$dir/error_log");
     ok(!$why, "$name: httpd refuses to start ("
-       . ($r->{exited} ? describe_status($r->{status}) : 'did not exit') . ')')
+       . (defined $st ? describe_status($st) : 'did not exit') . ')')
       or diag("$why\n" . tail($out));
     return $out;
 }
@@ -130,49 +73,12 @@ sub tail {
     return join "\n", @l;
 }
 
-# The first lines of every configuration. $modules: LoadModule lines to
-# use instead of including build/base-httpd.conf.
-sub head_lines {
-    my ($dir, $port, $modules) = @_;
-    return (
-        "# written by t/startup.t",
-        qq{ServerRoot "$dir"},
-        qq{DefaultRuntimeDir "$dir"},
-        qq{PidFile "$dir/httpd.pid"},
-        qq{ErrorLog "$dir/error_log"},
-        'LogLevel warn',
-        ($modules ? @$modules : qq{Include "$BASE"}),
-        qq{LoadModule mtls_authz_module "$MODULE"},
-        "Listen 127.0.0.1:$port",
-        "ServerName 127.0.0.1",
-        qq{DocumentRoot "$dir"},
-        'Timeout 10',
-        'GracefulShutdownTimeout 1',
-        user_lines(),
-    );
-}
-
-# A fresh directory t/logs/cfg/NAME/ and a free loopback port for a case:
-# (dir, port).
-sub new_case {
-    my ($name) = @_;
-    my $dir = "$CFG/$name";
-    remove_tree($dir);
-    make_path($dir) or die "$dir: $!";
-    return ($dir, free_port());
-}
-
-# Writes the lines; a line that starts with '>>' is the one under test:
-# returns (file, that line's number).
-sub write_conf {
-    my ($dir, @lines) = @_;
-    my $file = "$dir/httpd.conf";
-    my $mark;
-    for my $i (0 .. $#lines) {
-        $mark = $i + 1 if $lines[$i] =~ s/^>>//;
-    }
-    spew($file, join("\n", @lines) . "\n");
-    return ($file, $mark);
+# Writes the configuration of a case: the usual first lines, then @lines;
+# a line starting with '>>' is the one under test: returns (file, its
+# line number).
+sub case_conf {
+    my ($dir, $port, @lines) = @_;
+    return write_conf("$dir/httpd.conf", head_lines(%at, dir => $dir, port => $port), @lines);
 }
 
 # ---- the PKI ------------------------------------------------------------
@@ -188,17 +94,9 @@ sub pem_fp {
 # t/pki/out from t/pki/mkpki.sh (scripts/run-tests.sh makes it first);
 # without it, a throwaway PKI made here with the openssl CLI.
 sub pki {
-    my $out = "$T_DIR/pki/out";
-    if (-e "$out/pins.sh") {
-        my %fp;
-        for (split /\n/, slurp("$out/pins.sh")) {
-            $fp{$1} = $2 if /^(FP_\w+)=([0-9a-fA-F]{64})\s*$/;
-        }
-        return ($out, \%fp, 't/pki/out');
-    }
-    my $dir = "$CFG/pki";
-    remove_tree($dir);
-    make_path($dir) or die "$dir: $!";
+    my $out = $at{pki};
+    return ($out, {pins($out)}, 't/pki/out') if -e "$out/pins.sh";
+    my $dir = case_dir($CFG, 'pki');
     spew("$dir/openssl.cnf", <<'EOF');
 [req]
 distinguished_name = dn
@@ -217,11 +115,7 @@ subjectAltName = DNS:localhost,IP:127.0.0.1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 EOF
-    my $run = sub {
-        my $o = "$dir/openssl.log";
-        my ($st) = run_cmd(30, $o, 'openssl', @_);
-        die "openssl @_ failed:\n" . slurp($o) if $st;
-    };
+    my $run = sub { must_run("$dir/openssl.log", "openssl @_", 'openssl', @_) };
     my @key = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes');
     for my $ca (['ca-a', 'Throwaway CA A'], ['ca-b', 'Throwaway CA B'],
                 ['ca-other', 'Throwaway Other CA']) {
@@ -252,15 +146,9 @@ EOF
 
 # ---- preconditions: fail loudly, never skip --------------------------------
 
-my @missing = missing_prereqs(%at);
-push @missing, "$BASE loads no mod_ssl"
-  if -f $BASE && slurp($BASE) !~ /^LoadModule\s+ssl_module/m;
-
 plan tests => 65;
 
-ok(!@missing, 'preconditions: httpd, module and base configuration exist')
-  or diag(join "\n", @missing);
-die "cannot run: @missing\n" if @missing;
+assert_prereqs('httpd, module and base configuration exist', missing_prereqs(%at));
 
 my ($PKI, $FP, $pki_from) = eval { pki() };
 die "cannot make the test PKI: $@" unless $PKI;
@@ -275,39 +163,24 @@ die "cannot run: PKI lacks @need\n" if @need;
 is($FP->{FP_CA_A}, pem_fp("$PKI/ca-a.crt"), 'FP_CA_A is the fingerprint of ca-a.crt');
 diag("httpd: $HTTPD; PKI: $pki_from; configurations in $CFG");
 
-# The LoadModule lines of build/base-httpd.conf without mod_ssl (and the
-# modules that need it or are only there for it).
-my @no_ssl = grep { !/\b(ssl_module|socache_\w+_module|http2_module)\b/ }
-  grep { /\S/ } split /\n/, slurp($BASE);
-
 # An SSL host on $port trusting $trust, with @body inside it.
-sub ssl_vhost {
+sub vhost {
     my ($port, $trust, @body) = @_;
-    return (
-        "<VirtualHost 127.0.0.1:$port>",
-        '    ServerName localhost',
-        '    SSLEngine on',
-        qq{    SSLCertificateFile "$PKI/server.crt"},
-        qq{    SSLCertificateKeyFile "$PKI/server.key"},
-        qq{    SSLCACertificateFile "$PKI/$trust"},
-        '    SSLVerifyClient require',
-        '    SSLVerifyDepth 3',
-        @body,
-        '</VirtualHost>',
-    );
+    return ssl_vhost({port => $port, pki => $PKI, trust => $trust}, @body);
 }
 
 # ---- a. MTLSAuthz On without mod_ssl (check_config) ----------------------
 {
     my $name = 'no-mod-ssl';
-    my ($dir, $port) = new_case($name);
-    my ($file, $line) = write_conf($dir, head_lines($dir, $port, \@no_ssl),
+    my ($dir, $port) = new_case($CFG, $name);
+    my ($file, $line) = write_conf("$dir/httpd.conf",
+        head_lines(%at, dir => $dir, port => $port, load => [no_ssl_modules($at{base})]),
         '<Location /x>',
         '>>    MTLSAuthz On',
         '    MTLSAllowSAN DNS:alice.example.com',
         '</Location>');
     my $msg = "MTLSAuthz On ($file:$line) needs mod_ssl, which is not loaded";
-    my $out = config_test_fails($name, $dir, $file);
+    my $out = config_test_fails($name, $file);
     like($out, qr/\Q$msg\E/, "$name: httpd -t says MTLSAuthz On at file:line needs mod_ssl");
     $out = refuses_to_start($name, $dir, $file, $port);
     like($out, qr/\Q$msg\E/, "$name: start says MTLSAuthz On at file:line needs mod_ssl");
@@ -316,14 +189,14 @@ sub ssl_vhost {
 # ---- b. MTLSAuthz On without any rule (check_config) ---------------------
 {
     my $name = 'no-rules';
-    my ($dir, $port) = new_case($name);
-    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
+    my ($dir, $port) = new_case($CFG, $name);
+    my ($file, $line) = case_conf($dir, $port,
         '<Location /x>',
         '>>    MTLSAuthz On',
         '</Location>');
     my $msg = "MTLSAuthz On ($file:$line) but no MTLSAllow, MTLSAllowFile, MTLSAllowSubject, "
       . "MTLSAllowSAN or MTLSAllowIssuerFingerprint is configured for ";
-    my $out = config_test_fails($name, $dir, $file);
+    my $out = config_test_fails($name, $file);
     like($out, qr/\Q$msg\E.*: every request would be denied/,
          "$name: httpd -t says MTLSAuthz On at file:line has no rule");
     $out = refuses_to_start($name, $dir, $file, $port);
@@ -334,8 +207,8 @@ sub ssl_vhost {
 # b2. Rules in another virtual host do not count.
 {
     my $name = 'no-rules-in-vhost';
-    my ($dir, $port) = new_case($name);
-    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
+    my ($dir, $port) = new_case($CFG, $name);
+    my ($file, $line) = case_conf($dir, $port,
         "<VirtualHost 127.0.0.1:$port>",
         '    ServerName a.example',
         '>>    MTLSAuthz On',
@@ -345,7 +218,7 @@ sub ssl_vhost {
         '    MTLSAuthz On',
         '    MTLSAllowSAN DNS:b.example',
         '</VirtualHost>');
-    my $out = config_test_fails($name, $dir, $file);
+    my $out = config_test_fails($name, $file);
     my $vline = $line - 2;    # <VirtualHost> of a.example
     like($out, qr/\QMTLSAuthz On ($file:$line) but no MTLSAllow\E.* configured for a\.example:\d+ \(\Q$file:$vline\E\): every request would be denied/,
          "$name: names the host without rules (a.example, $file:$vline) and the line");
@@ -380,10 +253,10 @@ my @untrusted = (
 
 for my $c (@untrusted) {
     my ($name, $trust, $in_vhost, $in_main, $fp) = @$c;
-    my ($dir, $port) = new_case($name);
-    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
-        @$in_main, ssl_vhost($port, $trust, @$in_vhost));
-    my ($st, $out) = config_test($dir, $file);
+    my ($dir, $port) = new_case($CFG, $name);
+    my ($file, $line) = case_conf($dir, $port,
+        @$in_main, vhost($port, $trust, @$in_vhost));
+    my ($st, $out) = config_test($HTTPD, $file, 30 * $SCALE);
     is(describe_status($st), 'exit 0',
        "$name: httpd -t accepts it (trust is checked at start)") or diag($out);
     $out = refuses_to_start($name, $dir, $file, $port);
@@ -415,21 +288,18 @@ my @trusted = (
 
 for my $c (@trusted) {
     my ($name, $trust, $in_vhost, $in_main) = @$c;
-    my ($dir, $port) = new_case($name);
-    my ($file) = write_conf($dir, head_lines($dir, $port),
-        @$in_main, ssl_vhost($port, $trust, @$in_vhost));
-    my ($st, $out) = config_test($dir, $file);
+    my ($dir, $port) = new_case($CFG, $name);
+    my ($file) = case_conf($dir, $port,
+        @$in_main, vhost($port, $trust, @$in_vhost));
+    my ($st, $out) = config_test($HTTPD, $file, 30 * $SCALE);
     is(describe_status($st), 'exit 0', "$name: httpd -t accepts it") or diag($out);
-    my $r = start_httpd($dir, $file, $port);
-    ok($r->{started}, "$name: httpd starts and accepts connections on 127.0.0.1:$port")
-      or diag(($r->{exited} ? 'exited: ' . describe_status($r->{status})
-               : "not listening after ${START_TIMEOUT}s") . "\n$r->{output}");
-    if ($r->{started} || $r->{hung}) {
-        kill 'TERM', $r->{pid};
-        my $st2 = wait_for($r->{pid}, $STOP_TIMEOUT);
-        ok(defined $st2, "$name: httpd stops on SIGTERM within ${STOP_TIMEOUT}s"
-           . (defined $st2 ? ' (' . describe_status($st2) . ')' : ''));
-        kill_group($r->{pid}) unless defined $st2;
+    my ($pid, $why) = start_httpd($dir, $file, $port);
+    ok($pid, "$name: httpd starts and accepts connections on 127.0.0.1:$port")
+      or diag("$why\n" . slurp("$dir/start.out") . slurp("$dir/error_log"));
+    if ($pid) {
+        my ($st2, $killed) = stop_server($pid, $STOP_TIMEOUT);
+        ok(!$killed, "$name: httpd stops on SIGTERM within ${STOP_TIMEOUT}s"
+           . ($killed ? '' : ' (' . describe_status($st2) . ')'));
     }
     else {
         ok(0, "$name: httpd stops on SIGTERM (it never started)");
@@ -445,9 +315,9 @@ for my $c (@trusted) {
 # line there that pins another issuer is a mistake, refused by httpd -t.
 {
     my $name = 'gate-dead-rule';
-    my ($dir, $port) = new_case($name);
-    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
-        ssl_vhost($port, 'trust-all.crt',
+    my ($dir, $port) = new_case($CFG, $name);
+    my ($file, $line) = case_conf($dir, $port,
+        vhost($port, 'trust-all.crt',
             '    <Location /x>',
             '        MTLSAuthz On',
             "        MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_A}",
@@ -455,7 +325,7 @@ for my $c (@trusted) {
             '    </Location>'));
     my $gate = $line - 1;
     my $msg = qr/\Qthe rule at $file:$line pins issuer=sha256:$FP->{FP_CA_B}, which is not one of the MTLSAllowIssuerFingerprint values of its scope ($file:$gate)\E/;
-    my $out = config_test_fails($name, $dir, $file);
+    my $out = config_test_fails($name, $file);
     like($out, $msg, "$name: httpd -t names the rule, its issuer and the gate's file:line");
     $out = refuses_to_start($name, $dir, $file, $port);
     like($out, $msg, "$name: start says the same");
@@ -464,18 +334,18 @@ for my $c (@trusted) {
 # The same for a line of a rule file.
 {
     my $name = 'gate-dead-file-rule';
-    my ($dir, $port) = new_case($name);
+    my ($dir, $port) = new_case($CFG, $name);
     spew("$dir/rules.txt", "# one partner\n\"subject=CN=bob,O=Acme Inc.,C=US\" "
          . "issuer=sha256:$FP->{FP_CA_B}\n");
-    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
-        ssl_vhost($port, 'trust-all.crt',
+    my ($file, $line) = case_conf($dir, $port,
+        vhost($port, 'trust-all.crt',
             '    <Location /x>',
             '        MTLSAuthz On',
             ">>        MTLSAllowIssuerFingerprint sha256:$FP->{FP_CA_A}",
             "        MTLSAllowFile \"$dir/rules.txt\"",
             '    </Location>'));
     my $msg = qr/\Qthe rule at $dir\/rules.txt:2 pins issuer=sha256:$FP->{FP_CA_B}, which is not one of the MTLSAllowIssuerFingerprint values of its scope ($file:$line)\E/;
-    my $out = config_test_fails($name, $dir, $file);
+    my $out = config_test_fails($name, $file);
     like($out, $msg, "$name: httpd -t names the rule file's line, its issuer and the gate");
 }
 
@@ -508,10 +378,10 @@ my @alias = ('<AuthzProviderAlias mtls partner>',
              '    MTLSAllowSAN DNS:alice.example.com', '</AuthzProviderAlias>');
 for my $c (@satisfy) {
     my ($name, $lines, $warns) = @$c;
-    my ($dir, $port) = new_case($name);
-    my ($file, $line) = write_conf($dir, head_lines($dir, $port), @alias,
-        ssl_vhost($port, 'trust-all.crt', @$lines));
-    my ($st, $out) = config_test($dir, $file);
+    my ($dir, $port) = new_case($CFG, $name);
+    my ($file, $line) = case_conf($dir, $port, @alias,
+        vhost($port, 'trust-all.crt', @$lines));
+    my ($st, $out) = config_test($HTTPD, $file, 30 * $SCALE);
     is(describe_status($st), 'exit 0', "$name: httpd -t accepts it") or diag($out);
     if ($warns) {
         like($out, qr/\QRequire \E(mtls|not mtls|partner)\Q ($file:\E\d+\Q) is under Satisfy Any ($file:$line)\E/,
@@ -547,10 +417,10 @@ my @override = (
 );
 for my $c (@override) {
     my ($name, $main, $vhost, $warns) = @$c;
-    my ($dir, $port) = new_case($name);
-    my ($file, $line) = write_conf($dir, head_lines($dir, $port), @$main,
-        ssl_vhost($port, 'trust-all.crt', @$vhost));
-    my ($st, $out) = config_test($dir, $file);
+    my ($dir, $port) = new_case($CFG, $name);
+    my ($file, $line) = case_conf($dir, $port, @$main,
+        vhost($port, 'trust-all.crt', @$vhost));
+    my ($st, $out) = config_test($HTTPD, $file, 30 * $SCALE);
     is(describe_status($st), 'exit 0', "$name: httpd -t accepts it") or diag($out);
     if ($warns) {
         like($out, qr/\QRequire \E(not )?\Qmtls ($file:\E\d+\Q)\E( and \d+ more Require line\(s\) of this module)?\Q: AllowOverride\E(List)?\Q \E\w+\Q ($file:$line) lets .htaccess files replace Require lines\E/,
@@ -564,16 +434,16 @@ for my $c (@override) {
 # ---- g. an alias of mtls used both negated and not: a warning ---------------
 {
     my $name = 'alias-mixed';
-    my ($dir, $port) = new_case($name);
-    my ($file, $line) = write_conf($dir, head_lines($dir, $port),
+    my ($dir, $port) = new_case($CFG, $name);
+    my ($file, $line) = case_conf($dir, $port,
         '<AuthzProviderAlias mtls partner>', '    MTLSAllowSAN DNS:alice.example.com',
         '</AuthzProviderAlias>',
-        ssl_vhost($port, 'trust-all.crt', '    <Location /a>', '>>        Require partner',
+        vhost($port, 'trust-all.crt', '    <Location /a>', '>>        Require partner',
                   '    </Location>', '    <Location /b>', '        <RequireAll>',
                   '            Require all granted', '            <RequireNone>',
                   '                Require partner', '            </RequireNone>',
                   '        </RequireAll>', '    </Location>'));
-    my ($st, $out) = config_test($dir, $file);
+    my ($st, $out) = config_test($HTTPD, $file, 30 * $SCALE);
     is(describe_status($st), 'exit 0', "$name: httpd -t accepts it") or diag($out);
     like($out, qr/\QRequire partner ($file:$line): that alias is also negated ($file:\E\d+\Q)\E/,
          "$name: httpd -t warns, naming the plain use and a negated one");

@@ -60,28 +60,21 @@ $s->add(qq{<Directory "$dir/docs/rw">}, '    RewriteEngine On',
         '    RewriteCond /look/x.txt -U', '    RewriteRule ^start$ /rw/target.shtml [L]',
         '</Directory>');
 $s->add_vhost(verify => 'optional');
-$s->add('    <Location /neg/>', '        MTLSAuthz On');
-my $S_NEG = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-$s->add('    </Location>', '    <Location /neg/doc.shtml>', '        SSLVerifyClient require');
-my $I_DOC = $s->rule_at($s->add("        MTLSAllowIssuerFingerprint sha256:$CA_A"));
-$s->add('    </Location>');
+my $S_NEG = $s->add_location('/neg/', 'MTLSAuthz On', ">>MTLSAllowSubject $ALICE");
+my $I_DOC = $s->add_location('/neg/doc.shtml', 'SSLVerifyClient require',
+                             ">>MTLSAllowIssuerFingerprint sha256:$CA_A");
 # (b) the same, but the variant's location admits alice alone
-$s->add('    <Location /negb/>', '        MTLSAuthz On');
-my $S_NEGB = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-$s->add('    </Location>', '    <Location /negb/doc.shtml>', '        SSLVerifyClient require');
-my $S_NEGB_DOC = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-$s->add('    </Location>');
+my $S_NEGB = $s->add_location('/negb/', 'MTLSAuthz On', ">>MTLSAllowSubject $ALICE");
+my $S_NEGB_DOC = $s->add_location('/negb/doc.shtml', 'SSLVerifyClient require',
+                                  ">>MTLSAllowSubject $ALICE");
 # (f) Require mtls, no renegotiation: MultiViews gives the request
 # doc.shtml's configuration, whose own rule is the one to export.
-$s->add('    <Location /negr/>', '        Require mtls');
-my $S_NEGR = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-$s->add('    </Location>', '    <Location /negr/doc.shtml>', '        Require mtls');
-my $I_NEGR_DOC = $s->rule_at($s->add("        MTLSAllowIssuerFingerprint sha256:$CA_A"));
-$s->add('    </Location>');
-$s->add('    <Location /rw/>', '        MTLSAuthz On');
-my $S_RW = $s->rule_at($s->add("        MTLSAllowSubject $ALICE"));
-$s->add('    </Location>', '    <Location /look/>', '        SSLVerifyClient require',
-        '    </Location>', '</VirtualHost>');
+my $S_NEGR = $s->add_location('/negr/', 'Require mtls', ">>MTLSAllowSubject $ALICE");
+my $I_NEGR_DOC = $s->add_location('/negr/doc.shtml', 'Require mtls',
+                                  ">>MTLSAllowIssuerFingerprint sha256:$CA_A");
+my $S_RW = $s->add_location('/rw/', 'MTLSAuthz On', ">>MTLSAllowSubject $ALICE");
+$s->add_location('/look/', 'SSLVerifyClient require');
+$s->add('</VirtualHost>');
 
 $s->write_doc('neg/doc.shtml', $SSI);
 $s->write_doc('neg/plain.shtml', $SSI);

@@ -6,9 +6,8 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
-use IO::Socket::SSL ();
 use lib 't/lib';
-use MTLS qw(req status);
+use MTLS qw(req status h2_status);
 
 plan tests => 29;
 
@@ -103,20 +102,8 @@ for my $v ('1.2', '1.3') {
 
 # --- HTTP/2 with vhost-level verification (curl, ALPN h2)
 {
-    my $hp = MTLS::hostport('mtls');
-    my ($port) = $hp =~ /:(\d+)$/;
-    my @curl = ('curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}',
-                '--http2', '--cacert', MTLS::pki('ca-a.crt'),
-                '--resolve', "localhost:$port:127.0.0.1");
-    my $url = "https://localhost:$port/t/subject";
-    my $run = sub {
-        open my $fh, '-|', @curl, '--cert', MTLS::pki("$_[0].pem"), $url
-          or die "curl: $!";
-        local $/;
-        return <$fh> // '';
-    };
-    my $alice = $run->('alice-a');
-    my $bob = $run->('bob-a');
+    my $alice = h2_status('mtls', 'alice-a', '/t/subject');
+    my $bob = h2_status('mtls', 'bob-a', '/t/subject');
     is($alice, '200 2', 'HTTP/2: allowed certificate: 200 over h2');
     is($bob, '403 2', 'HTTP/2: denied certificate: 403 over h2');
 }

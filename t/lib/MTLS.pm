@@ -1,17 +1,22 @@
 package MTLS;
-# Test helpers: HTTPS requests with a chosen client certificate, TLS
-# version and session, made with IO::Socket::SSL so that every detail of
-# the handshake is under the test's control; and error-log access.
+# The client side of the Apache::Test server (t/conf/): HTTPS
+# requests with a chosen client certificate, TLS version and session,
+# made with IO::Socket::SSL so that every detail of the handshake is
+# under the test's control, or with curl for HTTP/2; plain HTTP; and
+# error-log access. Built on t/lib/HttpdRun.pm's pieces.
 use strict;
 use warnings FATAL => 'all';
 use Exporter 'import';
-use IO::Socket::SSL qw(SSL_VERIFY_PEER);
+use IO::Socket::SSL ();
+use Net::SSLeay ();
 use Apache::Test ();
 use Apache::TestRequest ();
+use Test::More ();
 use File::Spec ();
+use HttpdRun ();
 
-our @EXPORT_OK = qw(req status pki hostport error_log_since log_mark fp
-  log_wait);
+our @EXPORT_OK = qw(req status plain_status status_cases curl_out h2_status pki hostport
+  error_log_since log_mark fp log_wait use_cert);
 
 sub t_dir { Apache::Test::vars('t_dir') }
 sub pki   { File::Spec->catfile(t_dir(), 'pki', 'out', @_) }
@@ -28,9 +33,8 @@ sub hostport {
 # Fingerprint of a PKI certificate from pins.sh, e.g. fp('FP_CA_A').
 sub fp {
     my ($name) = @_;
-    open my $fh, '<', pki('pins.sh') or die "pins.sh: $!";
-    while (<$fh>) { return $1 if /^\Q$name\E=(\S+)/ }
-    die "no $name in pins.sh";
+    my %fp = HttpdRun::pins(pki());
+    return $fp{$name} // die "no $name in pins.sh";
 }
 
 # TLS options for a client certificate and version:
@@ -39,20 +43,8 @@ sub fp {
 #   ssl  => { more IO::Socket::SSL options }
 sub ssl_opts {
     my (%o) = @_;
-    my %ssl = (
-        SSL_verify_mode     => SSL_VERIFY_PEER,
-        SSL_ca_file         => pki('ca-a.crt'),
-        SSL_verifycn_name   => 'localhost',
-        SSL_verifycn_scheme => 'http',
-    );
-    if (defined $o{cert}) {
-        $ssl{SSL_cert_file} = pki("$o{cert}.pem");
-        $ssl{SSL_key_file}  = pki("$o{cert}.pem");
-    }
-    if (my $v = $o{tls}) {
-        $ssl{SSL_version} = $v eq '1.2' ? 'TLSv1_2' : 'TLSv1_3';
-    }
-    return (%ssl, %{ $o{ssl} // {} });
+    return (HttpdRun::client_ssl_opts(pki(), cert => $o{cert}, tls => $o{tls}),
+            %{ $o{ssl} // {} });
 }
 
 # A client context with a session cache: connections made with
@@ -129,6 +121,18 @@ sub get_on {
     return ($status, $body, $head);
 }
 
+# The certificate this end of $sock sends from now on (PEM file $pem,
+# certificate and key): the answer to the next renegotiation or
+# post-handshake authentication the server asks for.
+sub use_cert {
+    my ($sock, $pem) = @_;
+    my $ssl = $sock->_get_ssl_object;
+    Net::SSLeay::use_certificate_file($ssl, $pem, Net::SSLeay::FILETYPE_PEM()) == 1
+      && Net::SSLeay::use_PrivateKey_file($ssl, $pem, Net::SSLeay::FILETYPE_PEM()) == 1
+      or die "cannot use $pem: "
+      . Net::SSLeay::ERR_error_string(Net::SSLeay::ERR_get_error()) . "\n";
+}
+
 # One request on a new connection; returns the status (0: no response).
 sub req {
     my ($path, %o) = @_;
@@ -142,40 +146,58 @@ sub req {
 
 sub status { scalar req(@_) }
 
+# Asserts the status of each [path, client certificate, status, what it
+# shows].
+sub status_cases {
+    for (@_) {
+        my ($path, $cert, $want, $what) = @$_;
+        Test::More::is(status($path, cert => $cert), $want, "$path $cert: $what");
+    }
+}
+
+# The status of one GET over plain HTTP (the 'plain' vhost).
+sub plain_status {
+    my ($path) = @_;
+    Apache::TestRequest::module('plain');
+    my $rc = Apache::TestRequest::GET_RC($path);
+    Apache::TestRequest::module('default');
+    return $rc;
+}
+
+# Runs curl on the paths @$paths of vhost $vhost as client $cert (a PKI
+# name; undef: none) with the options @opt (HttpdRun::curl_args); returns
+# what it printed.
+sub curl_out {
+    my ($vhost, $cert, $paths, @opt) = @_;
+    my ($port) = hostport($vhost) =~ /:(\d+)$/;
+    open my $fh, '-|', HttpdRun::curl_args(pki(), $port, defined $cert ? pki("$cert.pem") : undef,
+                                           $paths, @opt)
+      or die "curl: $!";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return $out;
+}
+
+# One GET $path over HTTP/2 (curl, ALPN h2) with @opt: "STATUS VERSION",
+# e.g. "200 2", or "200 1.1" after curl's retry over HTTP/1.1.
+sub h2_status {
+    my ($vhost, $cert, $path, @opt) = @_;
+    return curl_out($vhost, $cert, [$path], '--http2', '-o', '/dev/null',
+                    '-w', '%{http_code} %{http_version}', @opt);
+}
+
 # Error log handling: a test takes a mark, makes requests, then reads
 # what was logged since the mark.
 sub error_log_file { File::Spec->catfile(t_dir(), 'logs', 'error_log') }
 
 sub log_mark { -s error_log_file() || 0 }
 
-sub error_log_since {
-    my ($mark) = @_;
-    # The log line is written before the response is sent, but give a
-    # slow machine a moment.
-    select(undef, undef, undef, 0.2);
-    open my $fh, '<', error_log_file() or return '';
-    seek $fh, $mark, 0;
-    local $/;
-    return <$fh> // '';
-}
+sub error_log_since { HttpdRun::log_since(error_log_file(), $_[0]) }
 
 # Lines logged after the request has been answered (Require mtls's
-# denial waits for the end of the request): polls the log since $mark
-# until $re matches or $timeout seconds (default 10) pass; returns what
-# was logged since the mark.
-sub log_wait {
-    my ($mark, $re, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    my $log = '';
-    while (1) {
-        open my $fh, '<', error_log_file() or return '';
-        seek $fh, $mark, 0;
-        local $/;
-        $log = <$fh> // '';
-        close $fh;
-        return $log if $log =~ $re || time >= $deadline;
-        select(undef, undef, undef, 0.1);
-    }
-}
+# denial waits for the end of the request): what was logged since $mark
+# once $re matches, or after $timeout seconds (default 10).
+sub log_wait { HttpdRun::log_wait(error_log_file(), @_) }
 
 1;

@@ -1,28 +1,31 @@
 package OwnHttpd;
-# For the test files that run their own httpd (t/lib/HttpdRun.pm) with a
-# CGI or SSI backend and check the MTLS_* variables a request ends up
-# with (t/alias.t, t/subreq.t, t/env_scope.t):
+# One httpd of a test file's own, as an object, for the files that check
+# what one server answers (t/alias.t, t/attack_resume.t, t/env_scope.t,
+# t/htaccess.t, t/review.t, t/review2.t, t/subreq.t):
 #   - a configuration written line by line, so that a test knows the
 #     file:line that MTLS_AUTHZ_RULE must name;
+#   - start and stop with the assertions each such file makes
+#     (preconditions, httpd starts, nothing crashed);
 #   - TLS clients with a PKI certificate, on one or several requests;
 #   - the variables a backend printed;
 #   - what a PKI certificate really holds (subject, fingerprints, SANs,
 #     read with openssl), to tell whether a set of variables describes one
 #     certificate and a rule that admits it.
+# The pieces (configuration head, TLS host, processes, pins, the crash
+# pattern) are t/lib/HttpdRun.pm's.
 use strict;
 use warnings FATAL => 'all';
+use Exporter 'import';
 use File::Basename qw(dirname);
-use File::Path qw(make_path remove_tree);
+use File::Path qw(make_path);
 use IO::Socket::SSL ();
-use Net::SSLeay ();
 use Socket qw(AF_INET AF_INET6 inet_pton inet_ntop);
 use Test::More ();
-use HttpdRun qw(locate missing_prereqs free_port slurp spew describe_status
-  start_server stop_server user_lines);
+use HttpdRun qw(locate missing_prereqs assert_prereqs free_port slurp spew describe_status
+  case_dir head_lines ssl_vhost_lines start_server stop_server client_ssl_opts pins $CRASH);
 use MTLS ();
 
-our $CRASH = qr/exit signal|Segmentation fault|AH0005[0-2]|double free|stack smashing|
-                Sanitizer|Aborted|corrupted|free\(\)/xi;
+our @EXPORT_OK = qw(header var_header env_of env_text or_loopback);
 
 # A server of one's own for test file $test_file (pass __FILE__), with its
 # files in t/logs/cfg/$name. Fails the test loudly (and dies) when httpd,
@@ -31,22 +34,10 @@ sub new {
     my ($class, $test_file, $name) = @_;
     my %at = locate($test_file);
     my $self = bless {%at, name => $name}, $class;
-    $self->{pki} = "$at{t_dir}/pki/out";
-    my @missing = missing_prereqs(%at);
-    push @missing, "$self->{pki}/pins.sh is missing (scripts/run-tests.sh runs mkpki.sh)"
-      unless -f "$self->{pki}/pins.sh";
-    # The other modules come from the directory mod_ssl is loaded from.
-    my ($ssl) = slurp($at{base}) =~ /^LoadModule\s+ssl_module\s+"?(\S+?)"?\s*$/m;
-    $self->{libexec} = $ssl ? dirname($ssl) : undef;
-    push @missing, "no ssl_module line in $at{base}" unless $ssl;
-    Test::More::ok(!@missing, 'preconditions: httpd, module, base configuration and PKI exist')
-      or Test::More::diag(join "\n", @missing);
-    die "cannot run: @missing\n" if @missing;
-    $self->{fp} = {map { /^(FP_\w+)=(\S+)/ ? ($1 => $2) : () }
-                   split /\n/, slurp("$self->{pki}/pins.sh")};
-    $self->{dir} = "$at{cfg}/$name";
-    remove_tree($self->{dir});
-    make_path("$self->{dir}/docs", "$self->{dir}/cgi") or die "$self->{dir}: $!";
+    assert_prereqs('httpd, module, base configuration and PKI exist',
+                   missing_prereqs(%at, need_pki => 1));
+    $self->{fp}    = {pins($at{pki})};
+    $self->{dir}   = case_dir($at{cfg}, $name, 'docs', 'cgi');
     $self->{port}  = free_port();
     $self->{lines} = [];
     $self->{file}  = "$self->{dir}/httpd.conf";
@@ -82,47 +73,48 @@ sub add {
 # "file:line" of the line added as number $n.
 sub rule_at { "$_[0]{file}:$_[1]" }
 
+# A <Location $path> section of a virtual host with @lines in it; returns
+# the "file:line" of the line marked with a leading '>>' (the rule a test
+# expects to be named), if any.
+sub add_location {
+    my ($self, $path, @lines) = @_;
+    my $rule;
+    $self->add("    <Location $path>");
+    for (@lines) {
+        my $l = $_;
+        my $marked = $l =~ s/^>>//;
+        my $n = $self->add("        $l");
+        $rule = $self->rule_at($n) if $marked;
+    }
+    $self->add('    </Location>');
+    return $rule;
+}
+
 # The opening of every configuration: paths, logs (LogLevel $o{loglevel}),
 # the base modules, the module under test, $o{modules} (short names, e.g.
 # include) when the base configuration does not load them already, and
 # $o{so} ([module name => path]).
 sub add_header {
     my ($self, %o) = @_;
-    my $dir  = $self->{dir};
-    my $base = slurp($self->{base});
-    $self->add("# written by t/$self->{name}.t",
-               qq{ServerRoot "$dir"}, qq{DefaultRuntimeDir "$dir"},
-               qq{PidFile "$dir/httpd.pid"}, qq{ErrorLog "$dir/error_log"},
-               'LogLevel ' . ($o{loglevel} // 'info mtls_authz:debug'),
-               qq{Include "$self->{base}"},
-               qq{LoadModule mtls_authz_module "$self->{module}"});
-    for my $m (@{ $o{modules} // [] }) {
-        next if $base =~ /^LoadModule\s+${m}_module\s/m;
-        my $so = "$self->{libexec}/mod_$m.so";
-        -f $so or die "$so is missing\n";
-        $self->add(qq{LoadModule ${m}_module "$so"});
-    }
+    my $dir = $self->{dir};
+    $self->add(head_lines(%$self, docroot => "$dir/docs",
+                          loglevel => $o{loglevel} // 'info mtls_authz:debug',
+                          modules => $o{modules}));
     my %so = @{ $o{so} // [] };
     for my $m (sort keys %so) {
         -f $so{$m} or die "$so{$m} is missing (make build/mod_mtls_probe.so)\n";
         $self->add(qq{LoadModule $m "$so{$m}"});
     }
-    $self->add("Listen 127.0.0.1:$self->{port}", 'ServerName 127.0.0.1',
-               qq{DocumentRoot "$dir/docs"}, 'Timeout 10', 'GracefulShutdownTimeout 1',
-               'KeepAliveTimeout 10', user_lines());
+    $self->add('KeepAliveTimeout 10');
     $self->add(qq{ScriptSock "$dir/cgid.sock"}) if grep { $_ eq 'cgid' } @{ $o{modules} // [] };
 }
 
-# The opening lines of the TLS virtual host (close it with
-# add('</VirtualHost>')); verify => SSLVerifyClient (default require).
+# The opening lines of a TLS virtual host on the server's port (close it
+# with add('</VirtualHost>')); HttpdRun::ssl_vhost_lines' options: name,
+# trust, verify (SSLVerifyClient, default require).
 sub add_vhost {
     my ($self, %o) = @_;
-    my $pki = $self->{pki};
-    $self->add("<VirtualHost 127.0.0.1:$self->{port}>", '    ServerName localhost',
-               '    SSLEngine on', qq{    SSLCertificateFile "$pki/server.crt"},
-               qq{    SSLCertificateKeyFile "$pki/server.key"},
-               qq{    SSLCACertificateFile "$pki/trust-all.crt"},
-               '    SSLVerifyClient ' . ($o{verify} // 'require'), '    SSLVerifyDepth 3');
+    $self->add(ssl_vhost_lines(port => $self->{port}, pki => $self->{pki}, %o));
 }
 
 # A CGI script, $dir/cgi/env.cgi, that prints the MTLS_* and
@@ -143,6 +135,18 @@ EOF
     return $f;
 }
 
+# A CGI script $file that prints the X-Client-Subject request header it
+# got ("hdr=") and its MTLS_CLIENT_SUBJECT variable ("env=").
+sub write_subject_cgi {
+    my ($self, $file) = @_;
+    make_path(dirname($file));
+    spew($file, join("\n", '#!/bin/sh', "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
+                     'printf "hdr=%s\\n" "$HTTP_X_CLIENT_SUBJECT"',
+                     'printf "env=%s\\n" "$MTLS_CLIENT_SUBJECT"', 'exit 0') . "\n");
+    chmod 0755, $file or die "$file: $!";
+    return $file;
+}
+
 sub write_doc {
     my ($self, $rel, $text) = @_;
     my $f = "$self->{dir}/docs/$rel";
@@ -151,22 +155,38 @@ sub write_doc {
     return $f;
 }
 
-sub error_log { slurp("$_[0]{dir}/error_log") }
-
-# The error log since a mark from log_mark (lines of a request are
-# written before its response is complete; give them a moment).
-sub log_mark { -s "$_[0]{dir}/error_log" || 0 }
-
-sub log_since {
-    my ($self, $mark) = @_;
-    select(undef, undef, undef, 0.2);
-    open my $fh, '<', "$self->{dir}/error_log" or return '';
-    seek $fh, $mark, 0;
-    local $/;
-    return <$fh> // '';
+# Authorization lines: "Require all granted" and @lines must both hold,
+# or the client is on the loopback (Require ip): a request that @lines
+# refuse is still admitted, by another Require line than this module's.
+sub or_loopback {
+    return ('<RequireAny>', '    <RequireAll>', '        Require all granted',
+            (map { "        $_" } @_), '    </RequireAll>', '    Require ip 127.0.0.1 ::1',
+            '</RequireAny>');
 }
 
-# A response header's value from get's head text, or undef.
+# A directory docs/$name/ with an index.html, an .htaccess with the lines
+# @$ht (undef: none), and a <Location /$name/> with @loc (add_location:
+# returns the file:line of the line marked '>>').
+sub add_area {
+    my ($self, $name, $ht, @loc) = @_;
+    $self->write_doc("$name/index.html", "$name\n");
+    $self->write_htaccess($name, @$ht) if $ht;
+    return @loc ? $self->add_location("/$name/", @loc) : undef;
+}
+
+# docs/$rel/.htaccess with @lines.
+sub write_htaccess {
+    my ($self, $rel, @lines) = @_;
+    return $self->write_doc("$rel/.htaccess", join("\n", @lines) . "\n");
+}
+
+sub error_log { slurp("$_[0]{dir}/error_log") }
+
+# A mark in the error log, and what was logged since a mark.
+sub log_mark { -s "$_[0]{dir}/error_log" || 0 }
+
+sub log_since { HttpdRun::log_since("$_[0]{dir}/error_log", $_[1]) }
+
 # One request on a new connection: (status, head, body). %o: cert, sni
 # (undef: none; default localhost), host (default localhost), method
 # (default GET; POST sends a small form), headers (extra header lines).
@@ -197,6 +217,9 @@ sub request {
     return ($st // 0, $head // '', $rbody // '');
 }
 
+# The status of one request on a new connection (request's %o).
+sub status { ($_[0]->request(@_[1 .. $#_]))[0] }
+
 # A response header that mod_headers set from a variable ("%{VAR}e"): ''
 # when the variable was unset (mod_headers then writes "(null)").
 sub var_header {
@@ -210,13 +233,15 @@ sub header {
     return $head =~ /^\Q$name\E:[ \t]*(.*?)\r?$/mi ? $1 : undef;
 }
 
+# Writes the configuration file.
+sub save { spew($_[0]{file}, join("\n", @{ $_[0]{lines} }) . "\n") }
+
 # Writes the configuration and starts httpd; fails the test and dies if it
 # does not start.
 sub start {
     my ($self) = @_;
-    spew($self->{file}, join("\n", @{ $self->{lines} }) . "\n");
-    my ($pid, $why) = start_server($self->{httpd}, $self->{file}, $self->{port},
-                                   "$self->{dir}/start.out", 20, "$self->{dir}/httpd.pid");
+    $self->save;
+    my ($pid, $why) = start_server($self->{httpd}, $self->{file}, $self->{port}, 20);
     Test::More::ok($pid, "httpd starts on 127.0.0.1:$self->{port}")
       or Test::More::diag($why, "\n", slurp("$self->{dir}/start.out"), $self->error_log);
     die "cannot run: httpd did not start\n" unless $pid;
@@ -247,27 +272,14 @@ sub tls_connect {
     my $s = IO::Socket::SSL->new(
         PeerHost => '127.0.0.1', PeerPort => $self->{port}, Timeout => 10,
         SSL_hostname => 'localhost',
-        SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_PEER(),
-        SSL_ca_file => $self->pki('ca-a.crt'),
-        SSL_verifycn_name => 'localhost', SSL_verifycn_scheme => 'http',
-        defined $o{cert} ? (SSL_cert_file => $self->pki("$o{cert}.pem"),
-                            SSL_key_file  => $self->pki("$o{cert}.pem")) : (),
-        $o{tls} ? (SSL_version => $o{tls} eq '1.2' ? 'TLSv1_2' : 'TLSv1_3') : (),
+        client_ssl_opts($self->{pki}, cert => $o{cert}, tls => $o{tls}),
     );
     return $s ? ($s) : (undef, "connect: $IO::Socket::SSL::SSL_ERROR $!");
 }
 
 # The certificate this end sends from now on: the answer to the next
 # renegotiation the server asks for.
-sub use_cert {
-    my ($self, $sock, $name) = @_;
-    my $ssl = $sock->_get_ssl_object;
-    my $pem = $self->pki("$name.pem");
-    Net::SSLeay::use_certificate_file($ssl, $pem, Net::SSLeay::FILETYPE_PEM()) == 1
-      && Net::SSLeay::use_PrivateKey_file($ssl, $pem, Net::SSLeay::FILETYPE_PEM()) == 1
-      or die "cannot use $name: "
-      . Net::SSLeay::ERR_error_string(Net::SSLeay::ERR_get_error()) . "\n";
-}
+sub use_cert { MTLS::use_cert($_[1], $_[0]->pki("$_[2].pem")) }
 
 # One GET on an open connection, at most 30 s: (status, body, head);
 # status 0: no response.
