@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# The benchmark of issue 3 (`make bench`, `make bench-smoke`): httpd
+# The benchmark (`make bench`, `make bench-smoke`): httpd
 # instances side by side on loopback, event MPM, one temp ServerRoot each,
 # a PKI made for the run, and the same keep-alive HTTPS load from ab -k -E
 # against each, alternating the servers over several rounds.
@@ -12,19 +12,22 @@
 # It reports server CPU per request (utime+stime from /proc of the httpd
 # parent and its children), req/s, callgrind instruction counts on httpd -X,
 # the cost of a new connection, startup time and RSS, and checks the
-# targets of issue 3. Everything is configured with environment variables
+# performance targets. Everything is configured with environment variables
 # (see %cfg below). Exits non-zero when the harness breaks (a server that
 # must start does not, a wrong status code, a failed ab or valgrind run),
-# never because of a timing target.
+# never because of a timing target. Files, ports and processes are the
+# test harness's (t/lib/HttpdRun.pm).
 use strict;
 use warnings FATAL => 'all';
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
-use IO::Socket::INET ();
+use FindBin ();
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
+use lib "$FindBin::RealBin/../t/lib";
+use HttpdRun qw(slurp spew free_port port_open spawn kill_group);
 
 my $top = abs_path(dirname(abs_path($0)) . '/..');
 my $smoke = $ENV{BENCH_SMOKE} ? 1 : 0;
@@ -103,15 +106,6 @@ $SIG{INT} = $SIG{TERM} = sub { die "bench: interrupted\n" };
 
 # ---- small helpers ---------------------------------------------------------
 
-sub slurp { my ($f) = @_; open my $fh, '<', $f or return ''; local $/; <$fh> // '' }
-
-sub spew {
-    my ($f, $text) = @_;
-    open my $fh, '>', $f or die "$f: $!";
-    print $fh $text or die "$f: $!";
-    close $fh or die "$f: $!";
-}
-
 sub run_ok {
     my (@cmd) = @_;
     system(@cmd) == 0 or die "bench: failed: @cmd\n";
@@ -123,36 +117,10 @@ sub capture {
     return ($? >> 8, $out);
 }
 
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-      or die "bench: cannot bind a loopback port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub port_open {
-    my ($port) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 1);
-    return 0 unless $s;
-    close $s;
-    return 1;
-}
-
-# Starts a command in its own process group, output to $log.
-sub spawn {
-    my ($log, @cmd) = @_;
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        setpgrp(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $log or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
-        { no warnings 'exec'; exec { $cmd[0] } @cmd; }
-        POSIX::_exit(127);
-    }
+# Starts a command in its own process group, output to $log; it is ended
+# on exit unless stop_group ended it before.
+sub start_group {
+    my $pid = spawn(@_);
     push @children, $pid;
     return $pid;
 }
@@ -161,16 +129,7 @@ sub alive { my ($pid) = @_; waitpid($pid, WNOHANG) == 0 }
 
 sub stop_group {
     my ($pid, $grace) = @_;
-    kill 'TERM', -$pid;
-    my $until = time + ($grace // 30);
-    while (time < $until) {
-        last if waitpid($pid, WNOHANG) != 0;
-        sleep 0.1;
-    }
-    if (waitpid($pid, WNOHANG) == 0) {
-        kill 'KILL', -$pid;
-        waitpid($pid, 0);
-    }
+    kill_group($pid, $grace // 30);
     @children = grep { $_ != $pid } @children;
 }
 
@@ -333,10 +292,10 @@ CONF
 # Starts a server in the foreground of its own process group; returns
 # true when it accepts connections. Records the wall time to get there and
 # the parent's RSS.
-sub start_server {
+sub start_measured {
     my ($s, $timeout) = @_;
     my $t0 = time;
-    $s->{pid} = spawn("$s->{dir}/logs/stdout.log", $httpd, '-DFOREGROUND', '-f', $s->{conf});
+    $s->{pid} = start_group("$s->{dir}/logs/stdout.log", $httpd, '-DFOREGROUND', '-f', $s->{conf});
     my $until = $t0 + $timeout;
     while (time < $until) {
         if (!alive($s->{pid})) {
@@ -480,7 +439,7 @@ for my $id (@server_ids) {
         $why = substr($why, 0, 300);
         $s->{error} = "httpd -t failed: $why";
     }
-    elsif (!start_server($s, $cfg{start_timeout})) {
+    elsif (!start_measured($s, $cfg{start_timeout})) {
         # fall through with $s->{error}
     }
     if ($s->{error}) {
@@ -574,7 +533,7 @@ my %once;
 {
     my $n = $ns[-1] > 1000 ? 1000 : $ns[-1];
     my $s = make_server('c1', $n, 'first', debug => 1, tag => 'debug', private => 1);
-    if (start_server($s, $cfg{start_timeout})) {
+    if (start_measured($s, $cfg{start_timeout})) {
         my $ka = ab_run($s, 'allowed', 1, $smoke ? 200 : 2000, 30, $cfg{concurrency});
         my $nc = ab_run($s, 'allowed', 0, $smoke ? 20 : 200, 30, $cfg{concurrency});
         stop_group($s->{pid}, 10);
@@ -642,7 +601,7 @@ sub cg_measure {
               '--dump-instr=no', '--collect-jumps=no', '--instr-atstart=no',
               $httpd, '-X', '-f', $s->{conf});
     my $t0 = time;
-    my $pid = spawn("$s->{dir}/logs/valgrind.log", @vg);
+    my $pid = start_group("$s->{dir}/logs/valgrind.log", @vg);
     my $until = $t0 + $cfg{cg_start_timeout};
     my $up = 0;
     while (time < $until) {
@@ -799,18 +758,24 @@ out("- client certificate: EC P-256, subject `$allowed_dn`; the other N-1 subjec
     . " `CN=bench-client-NNNNNN,O=mtls bench,C=US`; the denied certificate is `$denied_dn`");
 out();
 
+# The table of the load runs with keep-alive ($ka 1) or without.
+sub load_table {
+    my ($ka) = @_;
+    out("| server | N | case | CPU µs/request | ×(a) | req/s | ×(a) |");
+    out("|---|---:|---|---:|---:|---:|---:|");
+    for my $j (grep { $_->[2] == $ka } @jobs) {
+        my ($id, $cert) = @$j;
+        my $s = $servers{$id};
+        my $m = $med{"$id|$cert|$ka"};
+        out(sprintf '| %s | %s | %s | %.1f | %.3f | %s | %.3f |', label($s),
+            $s->{kind} eq 'a' ? '–' : fmt_int($s->{n}), case_of($s, $cert), $m->{cpu},
+            $m->{cpu_x}, fmt_int($m->{rps}), $m->{rps_x});
+    }
+}
+
 out("## Keep-alive HTTPS, one connection per ab client");
 out();
-out("| server | N | case | CPU µs/request | ×(a) | req/s | ×(a) |");
-out("|---|---:|---|---:|---:|---:|---:|");
-for my $j (grep { $_->[2] } @jobs) {
-    my ($id, $cert, $ka) = @$j;
-    my $s = $servers{$id};
-    my $m = $med{"$id|$cert|$ka"};
-    out(sprintf '| %s | %s | %s | %.1f | %.3f | %s | %.3f |', label($s),
-        $s->{kind} eq 'a' ? '–' : fmt_int($s->{n}), case_of($s, $cert), $m->{cpu},
-        $m->{cpu_x}, fmt_int($m->{rps}), $m->{rps_x});
-}
+load_table(1);
 for my $id (sort grep { $servers{$_} } keys %findings) {
     my $s = $servers{$id};
     out(sprintf '| %s | %s | %s | does not run | | | |', label($s), fmt_int($s->{n}), case_of($s, 'allowed'));
@@ -819,16 +784,7 @@ out();
 
 out("## New connection per request (full TLS handshake with a client certificate, no resumption)");
 out();
-out("| server | N | case | CPU µs/request | ×(a) | req/s | ×(a) |");
-out("|---|---:|---|---:|---:|---:|---:|");
-for my $j (grep { !$_->[2] } @jobs) {
-    my ($id, $cert, $ka) = @$j;
-    my $s = $servers{$id};
-    my $m = $med{"$id|$cert|$ka"};
-    out(sprintf '| %s | %s | %s | %.1f | %.3f | %s | %.3f |', label($s),
-        $s->{kind} eq 'a' ? '–' : fmt_int($s->{n}), case_of($s, $cert), $m->{cpu},
-        $m->{cpu_x}, fmt_int($m->{rps}), $m->{rps_x});
-}
+load_table(0);
 out();
 
 if (%cg && $cg{a}) {
@@ -964,7 +920,7 @@ target($once{extracted} == $once{connections} && $once{again} == 0 && $once{requ
        sprintf 'one certificate parse per connection: %d extractions for %d connections, %d requests',
        $once{extracted}, $once{connections}, $once{requests});
 
-out("## Targets (issue 3)");
+out("## Targets");
 out();
 out(($_->[0] ? '- PASS ' : '- MISS ') . $_->[1]) for @targets;
 out();
