@@ -305,8 +305,11 @@ sub start_measured {
         }
         # httpd listens after its first read of the configuration and
         # serves after the second: wait for an answer to a real request.
+        # Answered, and by this server: one that could not bind its port
+        # exits, and another may be answering there.
         if (port_open($s->{port})
-            && curl_status($s, 'allowed', int($until - time) + 1) ne '000') {
+            && curl_status($s, 'allowed', int($until - time) + 1) ne '000'
+            && alive($s->{pid})) {
             $s->{start_s} = time - $t0;
             my $st = slurp("/proc/$s->{pid}/status");
             ($s->{rss_kb}) = $st =~ /^VmRSS:\s+(\d+)/m;

@@ -127,13 +127,20 @@ sub spew {
 }
 
 # A loopback port nobody listens on right now.
+# A port is free when asked, not when used: a caller that asks for
+# several before starting its servers must not get one twice.
+my %handed_out;
+
 sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-      or die "cannot bind a loopback port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                      Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+          or die "cannot bind a loopback port: $!";
+        my $port = $s->sockport;
+        close $s;
+        return $port unless $handed_out{$port}++;
+    }
+    die "cannot find a loopback port not handed out before";
 }
 
 # Does something accept connections on 127.0.0.1:$port?
