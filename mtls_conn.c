@@ -1,5 +1,9 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
+/* The client identity of a connection: one reference-counted handle per
+ * certificate a handshake delivered, cached on the connection. See
+ * mtls_conn.h. */
+
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
@@ -160,27 +164,23 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
         return MTLS_CONN_NO_CERT;
     live = SSL_get_verify_result(cc->ssl);
 
-    if (c->master == NULL) {
-        h = current(r, cc, tls_c, peer, live);
-        if (h && h != *held)
-            apr_atomic_inc32(&h->refs);
-    }
-    else {
-        /* Streams of one h2 connection run in parallel threads. h2 allows
-         * neither renegotiation nor post-handshake auth, so the handle
-         * never changes once made; the lock is for making it. */
+    /* Streams of one h2 connection run in parallel threads. h2 allows
+     * neither renegotiation nor post-handshake auth, so the handle never
+     * changes once made; the lock is for making it. */
 #if APR_HAS_THREADS
+    if (c->master) {
         if (cc->mutex == NULL)
             return MTLS_CONN_ERROR;
         apr_thread_mutex_lock(cc->mutex);
+    }
 #endif
-        h = current(r, cc, tls_c, peer, live);
-        if (h && h != *held)
-            apr_atomic_inc32(&h->refs);
+    h = current(r, cc, tls_c, peer, live);
+    if (h && h != *held)
+        apr_atomic_inc32(&h->refs);
 #if APR_HAS_THREADS
+    if (c->master)
         apr_thread_mutex_unlock(cc->mutex);
 #endif
-    }
     if (h == NULL)
         return MTLS_CONN_ERROR;
     if (h != *held) {

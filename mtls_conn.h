@@ -1,7 +1,7 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
-/* mtls_conn: the connection's SSL, from mod_ssl's optional hooks, and
- * the client identity extracted from it once per certificate. */
+/* mtls_conn: the connection's SSL (recorded by mod_ssl's pre_handshake
+ * hook) and the client identity extracted from it once per certificate. */
 
 #ifndef MTLS_CONN_H
 #define MTLS_CONN_H

@@ -8,6 +8,7 @@
 #ifndef MTLS_RULES_H
 #define MTLS_RULES_H
 
+#include "mtls_identity.h"
 #include "mtls_key.h"
 
 typedef struct mtls_rule_t mtls_rule_t;
@@ -23,9 +24,6 @@ struct mtls_rule_t {
 /* The rules of one configuration scope, compiled into hash indexes
  * (mtls_rules.c). */
 typedef struct mtls_ruleset mtls_ruleset_t;
-
-/* What a client certificate says, as keys (mtls_identity.h). */
-typedef struct mtls_identity mtls_identity_t;
 
 typedef enum {
     MTLS_MISS_NONE = 0, /* matched */

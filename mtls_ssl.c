@@ -1,5 +1,7 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
+/* What mod_ssl and OpenSSL's SSL tell this module. See mtls_ssl.h. */
+
 #include "httpd.h"
 #include "http_config.h"
 #include "http_ssl.h"
