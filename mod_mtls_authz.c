@@ -13,6 +13,7 @@
 #include "http_config.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "http_ssl.h"
 #include "apr_optional.h"
 #include "apr_optional_hooks.h"
 #include "mod_auth.h"
@@ -61,6 +62,11 @@ static void register_hooks(apr_pool_t *p)
     /* Before mod_log_config. */
     ap_hook_log_transaction(mtls_log_transaction, NULL, NULL,
                             APR_HOOK_REALLY_FIRST);
+
+    /* The identity variables on demand: before mod_ssl, which knows
+     * nothing of MTLS_* names. */
+    ap_hook_ssl_var_lookup(mtls_var_lookup, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_expr_lookup(mtls_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
 
     APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);

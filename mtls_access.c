@@ -88,9 +88,11 @@ typedef struct {
     const mtls_conn_id_t *held;          /* the latest identity pinned to r */
     mtls_decision_t *decisions;          /* every one taken for r */
     mtls_outcome_e gate;                 /* MTLSAuthz On, in the access phase */
+    mtls_decision_t *gate_d;             /* the decision it took */
     const mtls_decision_t *granted;      /* "Require mtls" admitted r by it */
     const ap_conf_vector_t *access_conf; /* r->per_dir_config at access */
     apr_array_header_t *pending; /* its denials, logged if r is refused */
+    mtls_decision_t first;       /* the first decision's storage */
     /* What the last settle() found and exported. */
     int settled;
     const ap_conf_vector_t *conf; /* r->per_dir_config then */
@@ -151,19 +153,21 @@ static const char *miss_reason(mtls_miss_e miss)
     return miss == MTLS_MISS_ISSUER ? "issuer not allowed" : "no rule matched";
 }
 
-/* Fills d's outcome for a verified identity. */
-static void match(request_rec *r, mtls_decision_t *d, const mtls_identity_t *id)
+/* Fills d's outcome for a verified identity; *miss says why it is not
+ * admitted by the server configuration's rules. */
+static void match(request_rec *r, mtls_decision_t *d, const mtls_identity_t *id,
+                  mtls_miss_e *miss)
 {
     const mtls_policy_t *pol = &d->policy;
     mtls_trace_fn *trace = APLOGrdebug(r) ? trace_rule : NULL;
     const mtls_rule_t *rule = NULL;
-    mtls_miss_e miss;
     int i;
 
+    *miss = MTLS_MISS_NONE;
     if (pol->rules) {
-        rule = mtls_ruleset_match(pol->rules, id, trace, r, &miss);
+        rule = mtls_ruleset_match(pol->rules, id, trace, r, miss);
         if (rule == NULL) {
-            d->reason = miss_reason(miss);
+            d->reason = miss_reason(*miss);
             return;
         }
     }
@@ -172,11 +176,12 @@ static void match(request_rec *r, mtls_decision_t *d, const mtls_identity_t *id)
         return;
     }
     for (i = 0; pol->gates && i < pol->gates->nelts; i++) {
+        mtls_miss_e gmiss;
         const mtls_rule_t *g = mtls_ruleset_match(
             APR_ARRAY_IDX(pol->gates, i, const mtls_ruleset_t *), id, trace, r,
-            &miss);
+            &gmiss);
         if (g == NULL) {
-            d->reason = apr_pstrcat(r->pool, miss_reason(miss),
+            d->reason = apr_pstrcat(r->pool, miss_reason(gmiss),
                                     " (rules of an .htaccess)", NULL);
             return;
         }
@@ -186,12 +191,46 @@ static void match(request_rec *r, mtls_decision_t *d, const mtls_identity_t *id)
     d->rule = rule;
 }
 
+/* match(), remembered on the connection for the next request with the
+ * same rules and certificate: a keep-alive request then costs a compare.
+ * Only the server configuration's rules, without .htaccess gates, and
+ * not while debug logging traces each rule tried. */
+static void match_memo(request_rec *r, mtls_decision_t *d)
+{
+    mtls_conn_memo_t *memo = NULL;
+    mtls_miss_e miss;
+
+    if (d->policy.rules && d->policy.gates == NULL && !APLOGrdebug(r))
+        memo = mtls_conn_memo(r, d->h);
+    if (memo && memo->rules == d->policy.rules) {
+        d->rule = memo->rule;
+        if (d->rule == NULL)
+            d->reason = miss_reason(memo->miss);
+        return;
+    }
+    match(r, d, d->h->id, &miss);
+    if (memo) {
+        memo->rules = d->policy.rules;
+        memo->rule = d->rule;
+        memo->miss = miss;
+    }
+}
+
+/* The connection's identity now: the one r holds if nothing changed on
+ * the connection since it was taken. */
+static mtls_conn_status_e identity_now(request_rec *r, mtls_req_t *st)
+{
+    if (st->held && mtls_conn_still(r, st->held))
+        return st->held->unverified ? MTLS_CONN_UNVERIFIED : MTLS_CONN_VERIFIED;
+    return mtls_conn_identity(r, &st->held);
+}
+
 /* The decision for r under pol and the certificate on r's connection now:
  * the one taken before for exactly these, or a new one. */
 static mtls_decision_t *decide(request_rec *r, mtls_req_t *st,
                                const mtls_policy_t *pol)
 {
-    mtls_conn_status_e status = mtls_conn_identity(r, &st->held);
+    mtls_conn_status_e status = identity_now(r, st);
     const mtls_conn_id_t *h =
         status == MTLS_CONN_VERIFIED || status == MTLS_CONN_UNVERIFIED
             ? st->held
@@ -202,7 +241,11 @@ static mtls_decision_t *decide(request_rec *r, mtls_req_t *st,
         if (d->status == status && d->h == h && same_policy(&d->policy, pol))
             return d;
     }
-    d = apr_pcalloc(r->pool, sizeof(*d));
+    /* Most requests take one decision: no allocation for it. */
+    if (st->decisions == NULL)
+        d = &st->first;
+    else
+        d = apr_pcalloc(r->pool, sizeof(*d));
     d->policy = *pol;
     d->status = status;
     d->h = h;
@@ -224,7 +267,7 @@ static mtls_decision_t *decide(request_rec *r, mtls_req_t *st,
         d->reason = "internal error (out of memory)";
         break;
     case MTLS_CONN_VERIFIED:
-        match(r, d, h->id);
+        match_memo(r, d);
         break;
     }
     return d;
@@ -337,7 +380,10 @@ static int gate(request_rec *r, const mtls_dir_conf_t *dc)
     mtls_policy_t pol = policy_of(dc, dc->enforce_ht);
     const mtls_asker_t a = {ASK_ENFORCE, "MTLSAuthz On", mtls_dir_audit(dc), 0};
 
-    st->gate = take(r, st, decide(r, st, &pol), &a);
+    mtls_decision_t *d = decide(r, st, &pol);
+
+    st->gate_d = d;
+    st->gate = take(r, st, d, &a);
     if (st->gate != OUTCOME_ADMITTED)
         scrub(r);
     return st->gate == OUTCOME_DENIED ? HTTP_FORBIDDEN : DECLINED;
@@ -351,8 +397,10 @@ int mtls_access_checker(request_rec *r)
     /* Before any other module can refuse the request (an ErrorDocument
      * and the access log would see what SetEnvIf put in the namespace). */
     scrub(r);
+    if (dc->enforce != 1)
+        return DECLINED;
     state(r)->access_conf = r->per_dir_config;
-    return dc->enforce == 1 ? gate(r, dc) : DECLINED;
+    return gate(r, dc);
 }
 
 /* Under "Satisfy Any" a 403 from the access checkers only means "now try
@@ -436,6 +484,9 @@ authz_status mtls_require_check(request_rec *r, const char *require_line,
     mtls_outcome_e o;
     (void)require_line;
 
+    /* Authorization runs under the configuration of the access phase. */
+    if (st->access_conf == NULL)
+        st->access_conf = r->per_dir_config;
     if (a.negated && d->rule == NULL) {
         scrub(r);
         return AUTHZ_DENIED;
@@ -461,7 +512,7 @@ authz_status mtls_require_check(request_rec *r, const char *require_line,
  * enforces it again). Nothing else is inherited: settle() decides for
  * the configuration the request has and the certificate on the
  * connection now. */
-static void state_inherit(request_rec *r, mtls_req_t *st)
+static const mtls_decision_t *inherited_grant(const request_rec *r)
 {
     const request_rec *from = NULL;
     const mtls_req_t *o;
@@ -470,7 +521,25 @@ static void state_inherit(request_rec *r, mtls_req_t *st)
     else if (r->main && r->main->per_dir_config == r->per_dir_config)
         from = r->main;
     if (from && (o = state_get((request_rec *)from)) != NULL)
-        st->granted = o->granted;
+        return o->granted;
+    return NULL;
+}
+
+/* r's state in fixups, or NULL where the module has nothing to settle:
+ * it does not enforce under r's configuration and "Require mtls" granted
+ * nothing to r or to the request r inherits from. */
+static mtls_req_t *fixup_state(request_rec *r)
+{
+    mtls_req_t *st = state_get(r);
+    const mtls_decision_t *g;
+    if (st)
+        return st;
+    g = inherited_grant(r);
+    if (g == NULL && dir_conf(r)->enforce != 1)
+        return NULL;
+    st = state(r);
+    st->granted = g;
+    return st;
 }
 
 /* Which rules r's export answers to, and who refuses if they no longer
@@ -517,6 +586,16 @@ static int settle_policy(request_rec *r, const mtls_req_t *st,
  * mod_dir, a renegotiation in a subrequest, a redirect that skipped the
  * access checks). A request whose certificate its rules no longer admit
  * is refused. */
+/* Did MTLSAuthz On admit r in the access phase under the configuration
+ * r has now, for the certificate on the connection now? Then that is
+ * settle()'s decision too. */
+static int gate_holds(request_rec *r, const mtls_req_t *st)
+{
+    return st->gate == OUTCOME_ADMITTED &&
+           st->access_conf == r->per_dir_config && st->gate_d->h == st->held &&
+           mtls_conn_still(r, st->held);
+}
+
 static int settle(request_rec *r, mtls_req_t *st)
 {
     mtls_policy_t pol;
@@ -530,12 +609,23 @@ static int settle(request_rec *r, mtls_req_t *st)
     st->rule = NULL;
     st->id = NULL;
     st->env.n = 0;
-    if (!settle_policy(r, st, &pol, &a))
+    if (gate_holds(r, st)) {
+        d = st->gate_d;
+        o = OUTCOME_ADMITTED;
+    }
+    else if (!settle_policy(r, st, &pol, &a)) {
         return DECLINED;
-    d = decide(r, st, &pol);
-    o = take(r, st, d, &a);
+    }
+    else {
+        d = decide(r, st, &pol);
+        o = take(r, st, d, &a);
+    }
     if (o == OUTCOME_ADMITTED) {
-        mtls_env_set(r, d->rule, d->h->env, &st->env);
+        /* The variables are read on demand (mtls_var_lookup); into the
+         * environment only where the configuration asks. */
+        if (mtls_dir_export_env(dir_conf(r)))
+            mtls_env_set(r, d->rule, mtls_env_prepare(r->pool, d->h->id),
+                         &st->env);
         st->rule = d->rule;
         st->id = d->h;
     }
@@ -547,11 +637,11 @@ static int settle(request_rec *r, mtls_req_t *st)
  * handlers, and before mod_dir's fast redirect. */
 int mtls_fixups(request_rec *r)
 {
-    mtls_req_t *st = state_get(r);
+    mtls_req_t *st = fixup_state(r);
     int i;
     if (st == NULL) {
-        st = state(r);
-        state_inherit(r, st);
+        scrub(r);
+        return DECLINED;
     }
     /* Another Require line admitted r: its pending denials were none. */
     for (i = 0; st->pending && i < st->pending->nelts; i++)
@@ -571,9 +661,7 @@ int mtls_fixups(request_rec *r)
 static int unsettled(request_rec *r, mtls_req_t *st)
 {
     return !st->settled || st->conf != r->per_dir_config ||
-           (st->rule &&
-            (mtls_conn_identity(r, &st->held) != MTLS_CONN_VERIFIED ||
-             st->held != st->id)) ||
+           (st->rule && !mtls_conn_still(r, st->id)) ||
            !mtls_env_intact(r, &st->env);
 }
 
@@ -583,10 +671,15 @@ static int unsettled(request_rec *r, mtls_req_t *st)
  * module's namespace. */
 int mtls_fixups_recheck(request_rec *r)
 {
-    mtls_req_t *st = state(r);
-    const mtls_conn_id_t *before = st->id;
+    mtls_req_t *st = fixup_state(r);
+    const mtls_conn_id_t *before;
     int rc;
 
+    if (st == NULL) {
+        scrub(r);
+        return DECLINED;
+    }
+    before = st->id;
     if (!unsettled(r, st))
         return DECLINED;
     rc = settle(r, st);
@@ -641,6 +734,40 @@ const char *mtls_authz_matched_rule(request_rec *r)
 {
     const mtls_req_t *st = state_get(r);
     return st && st->rule ? st->rule->source : NULL;
+}
+
+/* The identity variables of the request this module admitted, on
+ * demand: for ap_ssl_var_lookup (mod_headers' %{...}s, mod_rewrite's
+ * %{SSL:...}) and ap_expr's %{MTLS_...}. Nothing before fixups has
+ * settled what admitted the request, so nothing is there before. */
+const char *mtls_var_lookup(apr_pool_t *p, server_rec *s, conn_rec *c,
+                            request_rec *r, const char *name)
+{
+    const mtls_req_t *st;
+    (void)s;
+    (void)c;
+    if (r == NULL || name == NULL || (name[0] != 'M' && name[0] != 'm') ||
+        strncasecmp(name, "MTLS_", 5) != 0)
+        return NULL;
+    st = state_get(r);
+    if (st == NULL || st->rule == NULL || !mtls_conn_still(r, st->id))
+        return NULL;
+    return mtls_env_var(p ? p : r->pool, st->id->id, st->rule->source, name);
+}
+
+static const char *expr_var(ap_expr_eval_ctx_t *ctx, const void *data)
+{
+    return mtls_var_lookup(ctx->p, ctx->s, ctx->c, ctx->r, data);
+}
+
+int mtls_expr_lookup(ap_expr_lookup_parms *parms)
+{
+    if (parms->type != AP_EXPR_FUNC_VAR ||
+        strncasecmp(parms->name, "MTLS_", 5) != 0)
+        return DECLINED;
+    *parms->func = expr_var;
+    *parms->data = parms->name;
+    return OK;
 }
 
 /* A copy: the request may outlive nothing of ours, but callers may keep

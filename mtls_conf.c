@@ -48,6 +48,7 @@ void *mtls_dir_create(apr_pool_t *p, char *dir)
     (void)dir;
     dc->enforce = MTLS_UNSET;
     dc->mode = MTLS_UNSET;
+    dc->export_env = MTLS_UNSET;
     return dc;
 }
 
@@ -72,10 +73,26 @@ static const apr_array_header_t *merge_gates(apr_pool_t *p,
  * the inherited ones. What an .htaccess sets cannot weaken anything (its
  * directives refuse Off and Audit; its rules only add gates), and an
  * .htaccess that turns on enforcement already on leaves it the server's. */
+static int dir_unset(const mtls_dir_conf_t *dc)
+{
+    return dc->enforce == MTLS_UNSET && dc->mode == MTLS_UNSET &&
+           dc->export_env == MTLS_UNSET && dc->rules == NULL &&
+           dc->ht_rules == NULL && dc->gates == NULL;
+}
+
 void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
 {
     mtls_dir_conf_t *base = basev, *add = addv;
-    mtls_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+    mtls_dir_conf_t *dc;
+
+    /* httpd merges per request for <Location> and .htaccess: a scope
+     * that sets nothing of this module's changes nothing, without a copy
+     * (merged configurations are never written to). */
+    if (dir_unset(add))
+        return base;
+    if (dir_unset(base))
+        return add;
+    dc = apr_pcalloc(p, sizeof(*dc));
     if (add->enforce == MTLS_UNSET || (add->enforce_ht && base->enforce == 1)) {
         dc->enforce = base->enforce;
         dc->enforce_ht = base->enforce_ht;
@@ -85,6 +102,8 @@ void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
         dc->enforce_ht = add->enforce_ht;
     }
     dc->mode = add->mode != MTLS_UNSET ? add->mode : base->mode;
+    dc->export_env =
+        add->export_env != MTLS_UNSET ? add->export_env : base->export_env;
     dc->rules = add->rules ? add->rules : base->rules;
     dc->gates = merge_gates(p, base, add);
     return dc;
@@ -504,6 +523,15 @@ const command_rec mtls_cmds[] = {
                      "key=value...: one rule whose every constraint must "
                      "hold; keys subject=<DN>, san=<type>:<value>, "
                      "issuer=sha256:<hex>, cert=sha256:<hex> (default none)"),
+    /* Not in .htaccess: what CGI scripts and SSI see is the server
+     * configuration's choice, as with SSLOptions +StdEnvVars. */
+    AP_INIT_FLAG("MTLSExportEnv", ap_set_flag_slot,
+                 (void *)APR_OFFSETOF(mtls_dir_conf_t, export_env),
+                 RSRC_CONF | ACCESS_CONF,
+                 "On|Off: also put the identity variables of an admitted "
+                 "request into its environment, for CGI, SSI, PHP and "
+                 "%{...}e (default Off: %{...}s and expressions read them "
+                 "on demand)"),
     /* Not in .htaccess: it would let .htaccess authors read any file the
      * server can read, and re-read it on every request. */
     AP_INIT_TAKE1("MTLSAllowFile", add_rule_file, NULL, RSRC_CONF | ACCESS_CONF,

@@ -25,6 +25,7 @@ typedef struct {
     int enforce;    /* MTLS_UNSET, 0 or 1 */
     int enforce_ht; /* enforce == 1 came from an .htaccess, not the server */
     int mode;       /* MTLS_UNSET, MTLS_MODE_ENFORCE or _AUDIT */
+    int export_env; /* MTLSExportEnv: MTLS_UNSET, 0 or 1 */
     mtls_ruleset_t *rules;    /* the server configuration's; NULL: none */
     mtls_ruleset_t *ht_rules; /* this .htaccess file's own; also a gate */
     /* const mtls_ruleset_t *: the rules of every .htaccess in scope; a
@@ -58,6 +59,9 @@ int mtls_conf_note_require(cmd_parms *cmd);
 
 /* Does some "Require not <name>" negate this alias of the provider? */
 int mtls_conf_alias_negated(const char *name);
+
+/* MTLSExportEnv of a merged configuration (default Off). */
+#define mtls_dir_export_env(dc) ((dc)->export_env == 1)
 
 /* MTLSAuthzMode of a merged configuration. */
 #define mtls_dir_audit(dc) ((dc)->mode == MTLS_MODE_AUDIT)

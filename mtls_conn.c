@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "mtls_conn.h"
-#include "mtls_env.h"
 #include "mtls_ssl.h"
 
 APLOG_USE_MODULE(mtls_authz);
@@ -28,6 +27,7 @@ typedef struct {
     const X509 *cur_cert; /* cur's certificate (it holds a reference) */
     long cur_verr;        /* SSL_get_verify_result when cur was built */
     unsigned long extractions;
+    mtls_conn_memo_t memo; /* for cur; cleared when cur is replaced */
 #if APR_HAS_THREADS
     apr_thread_mutex_t *mutex;
 #endif
@@ -104,8 +104,6 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
     h->unverified = mtls_ssl_unverified(p, r, tls_c, cc->ssl, live);
     id = mtls_identity_build(p, peer, mtls_ssl_trust_store(cc->ssl),
                              h->unverified == NULL);
-    if (id->full)
-        h->env = mtls_env_prepare(p, id);
     h->id = id;
     cc->extractions++;
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
@@ -138,6 +136,7 @@ static mtls_conn_id_t *current(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
             return NULL;
         handle_release(cc->cur);
         cc->cur = h;
+        memset(&cc->memo, 0, sizeof(cc->memo));
         cc->cur_cert = peer;
         cc->cur_verr = live;
     }
@@ -189,4 +188,27 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
         *held = h;
     }
     return h->unverified ? MTLS_CONN_UNVERIFIED : MTLS_CONN_VERIFIED;
+}
+
+int mtls_conn_still(request_rec *r, const mtls_conn_id_t *held)
+{
+    conn_rec *c = r->connection;
+    const mtls_conn_t *cc;
+
+    /* h2 allows no renegotiation: a stream's handle never changes. */
+    if (c->master)
+        return held != NULL;
+    cc = conn_get(c);
+    return cc && cc->ssl && held && cc->cur == held &&
+           SSL_get0_peer_certificate(cc->ssl) == cc->cur_cert &&
+           SSL_get_verify_result(cc->ssl) == cc->cur_verr;
+}
+
+mtls_conn_memo_t *mtls_conn_memo(request_rec *r, const mtls_conn_id_t *held)
+{
+    mtls_conn_t *cc;
+    if (r->connection->master)
+        return NULL;
+    cc = conn_get(r->connection);
+    return cc && cc->cur == held ? &cc->memo : NULL;
 }

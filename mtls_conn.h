@@ -26,7 +26,6 @@ typedef struct mtls_conn_id mtls_conn_id_t;
 struct mtls_conn_id {
     const mtls_identity_t *id;
     const char *unverified; /* NULL if verified, else why not */
-    const apr_table_t *env; /* its variables (mtls_env.c), if verified */
     apr_pool_t *pool;       /* holds id; destroyed with the last reference */
     apr_uint32_t refs;
 };
@@ -39,5 +38,26 @@ int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy);
  * set to it. For the other states *held is left alone. */
 mtls_conn_status_e mtls_conn_identity(request_rec *r,
                                       const mtls_conn_id_t **held);
+
+/* Is held still the identity on r's connection, with the same certificate
+ * and verify result? Cheaper than mtls_conn_identity, for re-checks
+ * within a request that already holds it. */
+int mtls_conn_still(request_rec *r, const mtls_conn_id_t *held);
+
+/* One decision remembered per connection, so that the next request on
+ * it with the same rules costs a comparison: keyed on the rules (which
+ * live as long as the configuration, and so the connection) and on the
+ * connection's current handle, whose replacement clears it. Written and
+ * read only by the thread serving the connection: never for HTTP/2
+ * streams, which share the connection across threads. */
+typedef struct {
+    const void *rules;              /* NULL: empty */
+    const struct mtls_rule_t *rule; /* what admitted, or NULL */
+    int miss;                       /* else why not */
+} mtls_conn_memo_t;
+
+/* r's connection's memo, valid for held, or NULL where there is none
+ * (HTTP/2, or held is no longer the connection's current handle). */
+mtls_conn_memo_t *mtls_conn_memo(request_rec *r, const mtls_conn_id_t *held);
 
 #endif

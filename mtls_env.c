@@ -1,6 +1,7 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
 #include "httpd.h"
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include <openssl/x509v3.h>
 #include <string.h>
@@ -20,48 +21,121 @@ static int safe(const char *v, apr_size_t len)
     return len > 0;
 }
 
-static void set_san(apr_pool_t *p, apr_table_t *env, const char *type, int *n,
-                    const char *v, apr_size_t len)
-{
-    if (!safe(v, len))
-        return;
-    apr_table_setn(env, apr_psprintf(p, "MTLS_CLIENT_SAN_%s_%d", type, (*n)++),
-                   apr_pstrmemdup(p, v, len));
-}
+/* Calls fn for each SAN that becomes a variable, with the variable's type
+ * name and number (per type, from 0, in the certificate's order, counting
+ * only what is exported) and its value. Stops when fn returns nonzero. */
+typedef int san_var_fn(void *baton, const char *type, int n, const char *v,
+                       apr_size_t len);
 
-static void set_sans(apr_pool_t *p, apr_table_t *env, const mtls_identity_t *id)
+static int san_vars(const mtls_identity_t *id, san_var_fn *fn, void *baton)
 {
-    int n_dns = 0, n_email = 0, n_uri = 0, n_ip = 0, i;
+    int n[4] = {0, 0, 0, 0}, i;
     for (i = 0; i < id->sans->nelts; i++) {
         const mtls_san_t *s = &APR_ARRAY_IDX(id->sans, i, mtls_san_t);
+        char buf[INET6_ADDRSTRLEN];
+        const char *v = s->v;
+        apr_size_t len = s->len;
+        int t = s->type == GEN_DNS     ? 0
+                : s->type == GEN_EMAIL ? 1
+                : s->type == GEN_URI   ? 2
+                                       : 3;
+        static const char *const names[4] = {"DNS", "EMAIL", "URI", "IP"};
         if (s->type == GEN_IPADD) {
-            char buf[INET6_ADDRSTRLEN];
-            const char *text = mtls_san_ip_text((const unsigned char *)s->v,
-                                                s->len, buf, sizeof(buf));
-            if (text)
-                set_san(p, env, "IP", &n_ip, text, strlen(text));
+            v = mtls_san_ip_text((const unsigned char *)s->v, s->len, buf,
+                                 sizeof(buf));
+            len = v ? strlen(v) : 0;
         }
-        else if (s->type == GEN_DNS)
-            set_san(p, env, "DNS", &n_dns, s->v, s->len);
-        else if (s->type == GEN_EMAIL)
-            set_san(p, env, "EMAIL", &n_email, s->v, s->len);
-        else
-            set_san(p, env, "URI", &n_uri, s->v, s->len);
+        if (v == NULL || !safe(v, len))
+            continue;
+        if (fn(baton, names[t], n[t]++, v, len))
+            return 1;
     }
+    return 0;
+}
+
+typedef struct {
+    apr_pool_t *p;
+    apr_table_t *env;
+} prep_baton;
+
+static int set_san(void *baton, const char *type, int n, const char *v,
+                   apr_size_t len)
+{
+    prep_baton *b = baton;
+    apr_table_setn(b->env, apr_psprintf(b->p, "MTLS_CLIENT_SAN_%s_%d", type, n),
+                   apr_pstrmemdup(b->p, v, len));
+    return 0;
 }
 
 apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
 {
-    apr_table_t *env = apr_table_make(p, 8);
+    prep_baton b = {p, apr_table_make(p, 8)};
 
     if (id->subject_text && safe(id->subject_text, strlen(id->subject_text)))
-        apr_table_setn(env, "MTLS_CLIENT_SUBJECT", id->subject_text);
-    apr_table_setn(env, "MTLS_CLIENT_CERT_SHA256", mtls_fp_hex(p, id->cert_fp));
+        apr_table_setn(b.env, "MTLS_CLIENT_SUBJECT", id->subject_text);
+    apr_table_setn(b.env, "MTLS_CLIENT_CERT_SHA256",
+                   mtls_fp_hex(p, id->cert_fp));
     if (id->n_issuers > 0)
-        apr_table_setn(env, "MTLS_CLIENT_ISSUER_SHA256",
+        apr_table_setn(b.env, "MTLS_CLIENT_ISSUER_SHA256",
                        mtls_fp_hex(p, id->issuer_fps));
-    set_sans(p, env, id);
-    return env;
+    san_vars(id, set_san, &b);
+    return b.env;
+}
+
+typedef struct {
+    apr_pool_t *p;
+    const char *type; /* wanted */
+    apr_size_t type_len;
+    long n;
+    const char *found;
+} find_baton;
+
+static int find_san(void *baton, const char *type, int n, const char *v,
+                    apr_size_t len)
+{
+    find_baton *b = baton;
+    if (n != b->n || strlen(type) != b->type_len ||
+        strncasecmp(type, b->type, b->type_len) != 0)
+        return 0;
+    b->found = apr_pstrmemdup(b->p, v, len);
+    return 1;
+}
+
+/* MTLS_CLIENT_SAN_<T>_<n>: suffix is "<T>_<n>". */
+static const char *san_var(apr_pool_t *p, const mtls_identity_t *id,
+                           const char *suffix)
+{
+    const char *us = strrchr(suffix, '_');
+    char *end;
+    find_baton b = {p, suffix, 0, 0, NULL};
+
+    if (us == NULL || us == suffix || !apr_isdigit(us[1]))
+        return NULL;
+    b.type_len = (apr_size_t)(us - suffix);
+    b.n = strtol(us + 1, &end, 10);
+    if (*end != '\0' || (us[1] == '0' && us[2] != '\0'))
+        return NULL;
+    san_vars(id, find_san, &b);
+    return b.found;
+}
+
+const char *mtls_env_var(apr_pool_t *p, const mtls_identity_t *id,
+                         const char *rule, const char *name)
+{
+    if (strcasecmp(name, "MTLS_AUTHZ_RULE") == 0)
+        return apr_pstrdup(p, rule);
+    if (strcasecmp(name, "MTLS_CLIENT_SUBJECT") == 0)
+        return id->subject_text &&
+                       safe(id->subject_text, strlen(id->subject_text))
+                   ? apr_pstrdup(p, id->subject_text)
+                   : NULL;
+    if (strcasecmp(name, "MTLS_CLIENT_CERT_SHA256") == 0)
+        return mtls_fp_hex(p, id->cert_fp);
+    if (strcasecmp(name, "MTLS_CLIENT_ISSUER_SHA256") == 0)
+        return id->n_issuers > 0 ? mtls_fp_hex(p, id->issuer_fps) : NULL;
+    if (strncasecmp(name, "MTLS_CLIENT_SAN_", 16) == 0)
+        return san_var(p, id, name + 16);
+    return NULL;
 }
 
 static const char rule_var[] = "MTLS_AUTHZ_RULE";
@@ -126,11 +200,27 @@ static int in_namespace(const apr_table_entry_t *e)
            strncasecmp(e->key + 1, "TLS_", 4) == 0;
 }
 
+/* Does t hold a name of the namespace? One tight pass: this runs several
+ * times per request, over every entry. */
+static int any_in_namespace(const apr_table_t *t)
+{
+    const apr_array_header_t *a = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
+    int i;
+    for (i = 0; i < a->nelts; i++) {
+        if (e[i].key && (e[i].key[0] | 0x20) == 'm' && in_namespace(&e[i]))
+            return 1;
+    }
+    return 0;
+}
+
 int mtls_env_intact(const request_rec *r, const mtls_env_mark_t *mark)
 {
     const apr_array_header_t *a = apr_table_elts(r->subprocess_env);
     const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
     int i, n = 0;
+    if (mark->n == 0)
+        return !any_in_namespace(r->subprocess_env);
     for (i = 0; i < a->nelts; i++) {
         if (ours(mark, &e[i]))
             n++;
@@ -145,6 +235,8 @@ void mtls_env_scrub(request_rec *r, const mtls_env_mark_t *mark)
     apr_table_t *t = r->subprocess_env;
     const apr_array_header_t *a = apr_table_elts(t);
     int i = 0;
+    if ((mark == NULL || mark->n == 0) && !any_in_namespace(t))
+        return;
     while (i < a->nelts) {
         const apr_table_entry_t *e = &APR_ARRAY_IDX(a, i, apr_table_entry_t);
         if (!ours(mark, e) && in_namespace(e))

@@ -46,9 +46,12 @@ void mtls_env_scrub(request_rec *r, const mtls_env_mark_t *mark);
 /* Adds again what mark recorded (after a scrub). */
 void mtls_env_restore(request_rec *r, const mtls_env_mark_t *mark);
 
-/* The identity's variables, built once per extracted identity in p (the
- * pool of its connection handle): the SANs are formatted and the
- * fingerprints written out per certificate, not per request. */
+/* The identity's variables (all but MTLS_AUTHZ_RULE), in p. */
 apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id);
+
+/* One of the variables above, by name (case-insensitive), in p; rule is
+ * MTLS_AUTHZ_RULE's value. NULL if id has no such variable. */
+const char *mtls_env_var(apr_pool_t *p, const mtls_identity_t *id,
+                         const char *rule, const char *name);
 
 #endif
