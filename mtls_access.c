@@ -397,10 +397,11 @@ int mtls_access_checker(request_rec *r)
     /* Before any other module can refuse the request (an ErrorDocument
      * and the access log would see what SetEnvIf put in the namespace). */
     scrub(r);
-    if (dc->enforce != 1)
-        return DECLINED;
-    state(r)->access_conf = r->per_dir_config;
-    return gate(r, dc);
+    /* The configuration authorization runs under, for settle(): the
+     * provider cannot tell it while an alias's section is merged in. */
+    if (dc->enforce == 1 || mtls_conf_aliases_used())
+        state(r)->access_conf = r->per_dir_config;
+    return dc->enforce == 1 ? gate(r, dc) : DECLINED;
 }
 
 /* Under "Satisfy Any" a 403 from the access checkers only means "now try
@@ -484,8 +485,9 @@ authz_status mtls_require_check(request_rec *r, const char *require_line,
     mtls_outcome_e o;
     (void)require_line;
 
-    /* Authorization runs under the configuration of the access phase. */
-    if (st->access_conf == NULL)
+    /* Without aliases, authorization runs under the configuration of the
+     * access phase. */
+    if (st->access_conf == NULL && !mtls_conf_aliases_used())
         st->access_conf = r->per_dir_config;
     if (a.negated && d->rule == NULL) {
         scrub(r);

@@ -39,6 +39,8 @@ static const char *first_enforced_by;
  * some "Require not name" negates, for the provider: a grant there is a
  * denial. Rebuilt from the configuration tree at each check_config. */
 static apr_hash_t *negated_aliases;
+/* Does some <AuthzProviderAlias> use this module's provider? */
+static int aliases_used;
 
 /* ---- per-directory configuration ---------------------------------------- */
 
@@ -353,6 +355,14 @@ int mtls_conf_note_require(cmd_parms *cmd)
         flags |= MTLS_REQUIRE_NOT;
     if (in_htaccess(cmd))
         return flags | MTLS_REQUIRE_HTACCESS;
+    /* mod_authz_core parses an alias's Require arguments after walking
+     * its section: cmd->directive is then the section's last child. */
+    if (cmd->directive &&
+        (strcasecmp(cmd->directive->directive, "<AuthzProviderAlias") == 0 ||
+         (cmd->directive->parent &&
+          strcasecmp(cmd->directive->parent->directive,
+                     "<AuthzProviderAlias") == 0)))
+        aliases_used = 1;
     src = source_of(cmd);
     APR_ARRAY_PUSH(srv_conf(cmd->server)->required, const char *) = src;
     note_enforcing(src, "Require mtls");
@@ -539,6 +549,11 @@ const command_rec mtls_cmds[] = {
                   "comments; relative to ServerRoot (default none)"),
     {NULL}};
 
+int mtls_conf_aliases_used(void)
+{
+    return aliases_used;
+}
+
 /* ---- startup checks ----------------------------------------------------- */
 
 int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -548,6 +563,7 @@ int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     (void)ptemp;
     first_enforced = NULL;
     negated_aliases = NULL;
+    aliases_used = 0;
     first_enforced_by = NULL;
     return OK;
 }

@@ -57,6 +57,9 @@ void mtls_conf_set_trusted(server_rec *s, apr_hash_t *fps);
  * for the startup checks, and returns MTLS_REQUIRE_* flags. */
 int mtls_conf_note_require(cmd_parms *cmd);
 
+/* Does some <AuthzProviderAlias> of the provider exist? */
+int mtls_conf_aliases_used(void);
+
 /* Does some "Require not <name>" negate this alias of the provider? */
 int mtls_conf_alias_negated(const char *name);
 

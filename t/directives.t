@@ -8,7 +8,7 @@ use Apache::Test qw(-withtestmore);
 use Apache::TestRequest qw(GET);
 
 my @directives = qw(MTLSAuthz MTLSAuthzMode MTLSAllowSubject MTLSAllowSAN
-  MTLSAllowIssuerFingerprint MTLSAllow MTLSAllowFile);
+  MTLSAllowIssuerFingerprint MTLSAllow MTLSAllowFile MTLSExportEnv);
 
 plan tests => 2 + @directives;
 

@@ -67,6 +67,8 @@ sub alice_area {
 }
 
 $s->add_vhost;
+# The backends read the identity from the environment (CGI, SSI).
+$s->add('    MTLSExportEnv On');
 $s->add(qq{    CustomLog "$LOG" r2});
 $s->add(qq{    <Directory "$dir/docs">}, '        AllowOverride AuthConfig',
         '        Require all granted', '        DirectoryIndex index.html', '    </Directory>');

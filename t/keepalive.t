@@ -1,0 +1,78 @@
+# One keep-alive connection, many requests: the decision the module
+# remembers per connection (for the next request with the same rules and
+# the same certificate) must never answer for other rules. Each request
+# alternates between locations whose rules admit different clients, with
+# MTLSAuthz On and with Require mtls, nested scopes that replace the
+# rules, issuer pins and a scope whose rules are inherited; every answer
+# must be the one a fresh connection gets. At LogLevel warn, as in
+# production (debug logging bypasses the memo to trace each rule).
+#
+# Runs its own httpd (t/lib/OwnHttpd.pm).
+use strict;
+use warnings FATAL => 'all';
+use Apache::Test qw(-withtestmore);
+use FindBin ();
+use lib "$FindBin::RealBin/lib";
+use OwnHttpd ();
+
+my $s = OwnHttpd->new(__FILE__, 'keepalive');
+my $CA_A = $s->fp('FP_CA_A');
+my $CA_B = $s->fp('FP_CA_B');
+my $ALICE = '"CN=alice,O=Acme Inc.,C=US"';
+my $BOB = '"CN=bob,O=Acme Inc.,C=US"';
+
+$s->add_header(loglevel => 'warn');
+$s->add_vhost;
+$s->add_location('/alice', 'MTLSAuthz On', "MTLSAllowSubject $ALICE");
+$s->add_location('/bob', 'MTLSAuthz On', "MTLSAllowSubject $BOB");
+$s->add_location('/alice/bob', "MTLSAllowSubject $BOB");    # replaces, inherits On
+$s->add_location('/alice/inherit');                          # inherits both
+$s->add_location('/pin-a', 'MTLSAuthz On', "MTLSAllow subject=$ALICE issuer=sha256:$CA_A",
+                 "MTLSAllow subject=$BOB issuer=sha256:$CA_A");
+$s->add_location('/pin-b', 'MTLSAuthz On', "MTLSAllow subject=$ALICE issuer=sha256:$CA_B",
+                 "MTLSAllow subject=$BOB issuer=sha256:$CA_B");
+$s->add_location('/req-alice', 'Require mtls', "MTLSAllowSubject $ALICE");
+$s->add_location('/req-bob', 'Require mtls', "MTLSAllowSubject $BOB");
+$s->add('</VirtualHost>');
+$s->write_doc("$_/index.html", "$_\n")
+  for qw(alice bob alice/bob alice/inherit pin-a pin-b req-alice req-bob);
+$s->start;
+
+my %WANT = (
+    'alice-a' => { '/alice/' => 200, '/bob/' => 403, '/alice/bob/' => 403,
+                   '/alice/inherit/' => 200, '/pin-a/' => 200, '/pin-b/' => 403,
+                   '/req-alice/' => 200, '/req-bob/' => 403 },
+    'bob-a'   => { '/alice/' => 403, '/bob/' => 200, '/alice/bob/' => 200,
+                   '/alice/inherit/' => 403, '/pin-a/' => 200, '/pin-b/' => 403,
+                   '/req-alice/' => 403, '/req-bob/' => 200 },
+    'alice-b' => { '/alice/' => 200, '/bob/' => 403, '/alice/bob/' => 403,
+                   '/alice/inherit/' => 200, '/pin-a/' => 403, '/pin-b/' => 200,
+                   '/req-alice/' => 200, '/req-bob/' => 403 },
+);
+# Each path twice in a row (the memo answers the second), then in an
+# order where every request follows one with other rules.
+my @ORDER = qw(/alice/ /alice/ /bob/ /bob/ /alice/bob/ /alice/ /alice/inherit/ /alice/bob/
+               /pin-a/ /pin-b/ /pin-a/ /pin-b/ /req-alice/ /req-bob/ /req-alice/ /alice/
+               /req-bob/ /bob/ /alice/inherit/ /alice/inherit/);
+
+for my $cert (sort keys %WANT) {
+    # the reference: one fresh connection per path
+    for my $path (sort keys %{ $WANT{$cert} }) {
+        is($s->status($path, cert => $cert), $WANT{$cert}{$path},
+           "fresh connection: $cert $path");
+    }
+    my ($sock, $why) = $s->tls_connect(cert => $cert);
+    ok($sock, "keep-alive: $cert connects") or diag($why);
+    next unless $sock;
+    my $n = 0;
+    for my $path (@ORDER) {
+        my ($st) = $s->get_on($sock, $path, keepalive => 1);
+        $n++;
+        is($st, $WANT{$cert}{$path}, "keep-alive request $n: $cert $path");
+        last unless $st;
+    }
+    $sock->close(SSL_fast_shutdown => 1);
+}
+
+$s->stop;
+done_testing();
