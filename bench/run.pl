@@ -744,13 +744,15 @@ sub http_get {
     return $err;
 }
 
-# $count connections, one request each; every one must resume the session
-# in $ctx (when $resume) and get 200.
+# $count connections, one request each, with protocol $version; every one
+# must resume the session in $ctx (when $resume) and get 200.
 sub tls_conns {
-    my ($port, $ctx, $count, $resume) = @_;
+    my ($port, $ctx, $version, $count, $resume) = @_;
     for my $i (1 .. $count) {
         my ($sock, $err) = tls_connect($port, $ctx);
         return $err unless $sock;
+        my $got = $sock->get_sslversion // '?';
+        return "connection $i of $count: $got, not $version" if $got ne $version;
         return "connection $i of $count did not resume its session"
           if $resume && !$sock->get_session_reused;
         $err = http_get($sock, 1);
@@ -838,9 +840,11 @@ sub cg_measure {
     return $fail->("first answer: $err") if $err;
     my %ctx = (tls12 => tls_ctx('TLSv1_2'), tls13 => tls_ctx('TLSv1_3'));
     my %rport = (tls12 => $s->{port2}, tls13 => $s->{port});
+    my %version = (tls12 => 'TLSv1_2', tls13 => 'TLSv1_3');
     $err = ab_check($s, 3, 1, 300) || ab_check($s, 3, 0, 300);
     for my $f (qw(tls12 tls13)) {
-        $err ||= tls_conns($rport{$f}, $ctx{$f}, 1, 0) || tls_conns($rport{$f}, $ctx{$f}, 2, 1);
+        $err ||= tls_conns($rport{$f}, $ctx{$f}, $version{$f}, 1, 0)
+          || tls_conns($rport{$f}, $ctx{$f}, $version{$f}, 2, 1);
     }
     return $fail->("warm-up: $err") if $err;
     $err = $control->('-i on');
@@ -887,7 +891,7 @@ sub cg_measure {
     };
     $err = $pair->('conn', $cfg{cg_conns}, sub { ab_check($s, $_[0], 0, 300) });
     for my $f (qw(tls12 tls13)) {
-        $err ||= $pair->($f, $cfg{cg_resumed}, sub { tls_conns($rport{$f}, $ctx{$f}, $_[0], 1) });
+        $err ||= $pair->($f, $cfg{cg_resumed}, sub { tls_conns($rport{$f}, $ctx{$f}, $version{$f}, $_[0], 1) });
     }
     return $fail->($err) if $err;
     stop_group($pid, 5);
