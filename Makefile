@@ -194,16 +194,20 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
-# Side-by-side benchmark against Require expr (bench/run.pl; ~12 min on
-# 2 cores): writes bench/RESULTS.md and bench/per-request.png. BENCH_*
-# variables tune it (see the top of bench/run.pl).
+# Side-by-side benchmark against Require expr (bench/run.pl): callgrind
+# instructions per keep-alive request, per new and per resumed connection,
+# CPU under load, startup and RSS up to a million rules; PASS/MISS per
+# target. Writes bench/RESULTS.md, bench/per-request.png and
+# bench/per-connection.png. BENCH_* variables tune it (see the top of
+# bench/run.pl).
 bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@perl bench/run.pl
 
 # The same harness with tiny N, a few hundred requests and one round, for
-# CI: fails when the harness breaks, never on timings.
+# CI: every code path once (resumed connections included); fails when the
+# harness breaks, never on a missed target.
 bench-smoke:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
