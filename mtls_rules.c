@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mtls_dn.h"
 #include "mtls_identity.h"
@@ -168,6 +169,22 @@ mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p)
 #define MTLS_SLAB_FIRST 1024
 #define MTLS_SLAB_MAX (1024 * 1024)
 
+/* A slab is filled at once: populated in one call where Linux can,
+ * rather than by a page fault per 4 KiB page, which costs much more
+ * (in a virtual machine above all). */
+static void slab_populate(char *m, apr_size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    apr_uintptr_t page = 4096, b = ((apr_uintptr_t)m + page - 1) & ~(page - 1),
+                  e = ((apr_uintptr_t)m + n) & ~(page - 1);
+    if (e > b)
+        (void)madvise((void *)b, (size_t)(e - b), MADV_POPULATE_WRITE);
+#else
+    (void)m;
+    (void)n;
+#endif
+}
+
 static void *arena_get(mtls_ruleset_t *rs, apr_size_t n, apr_size_t align)
 {
     apr_size_t pad = (apr_size_t)(-(apr_uintptr_t)rs->arena) & (align - 1);
@@ -182,6 +199,7 @@ static void *arena_get(mtls_ruleset_t *rs, apr_size_t n, apr_size_t align)
             rs->slab = MTLS_SLAB_MAX;
         rs->arena = apr_palloc(rs->pool, rs->slab); /* aligned */
         rs->arena_left = rs->slab;
+        slab_populate(rs->arena, rs->slab);
         pad = 0;
     }
     m = rs->arena + pad;
