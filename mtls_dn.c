@@ -562,14 +562,14 @@ static const char *parse_rdn(dn_cursor *c)
     }
 }
 
-const char *mtls_dn_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
+/* The parse itself: scratch, messages and the key all in tmp. */
+static const char *dn_parse_in(apr_pool_t *tmp, const char *text,
+                               mtls_key_t *out)
 {
     dn_cursor c;
     const char *err = NULL;
 
-    /* Scratch in a subpool: only the key stays in p. */
-    if (apr_pool_create(&c.p, p) != APR_SUCCESS)
-        return "out of memory";
+    c.p = tmp;
     c.s = c.start = text;
     canon_init(&c.b, c.p);
     skip_spaces(&c);
@@ -590,9 +590,33 @@ const char *mtls_dn_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
             err = dn_err(&c, "empty RDN after ','");
     }
     if (err == NULL)
-        *out = canon_finish(&c.b, p, 1);
-    else
+        *out = canon_finish(&c.b, tmp, 1);
+    return err;
+}
+
+const char *mtls_dn_parse_tmp(apr_pool_t *tmp, const char *text,
+                              mtls_key_t *out)
+{
+    return dn_parse_in(tmp, text, out);
+}
+
+const char *mtls_dn_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
+{
+    apr_pool_t *tmp;
+    mtls_key_t k;
+    const char *err;
+
+    /* Scratch in a subpool: only the key stays in p. */
+    if (apr_pool_create(&tmp, p) != APR_SUCCESS)
+        return "out of memory";
+    err = dn_parse_in(tmp, text, &k);
+    if (err == NULL) {
+        out->data = apr_pmemdup(p, k.data, k.len);
+        out->len = k.len;
+    }
+    else {
         err = apr_pstrdup(p, err);
-    apr_pool_destroy(c.p);
+    }
+    apr_pool_destroy(tmp);
     return err;
 }

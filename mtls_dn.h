@@ -11,6 +11,10 @@
 
 /* The key of an RFC 4514 DN; NULL or an error in p. */
 const char *mtls_dn_parse(apr_pool_t *p, const char *text, mtls_key_t *out);
+/* The same, with the key, the message and all scratch in tmp: for a
+ * caller that parses many and clears tmp in between. */
+const char *mtls_dn_parse_tmp(apr_pool_t *tmp, const char *text,
+                              mtls_key_t *out);
 
 /* The key of a certificate's name; 0 if a value has no canonical form. */
 int mtls_name_key(apr_pool_t *p, const X509_NAME *name, mtls_key_t *out);

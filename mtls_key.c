@@ -59,18 +59,28 @@ mtls_key_t mtls_key_email(apr_pool_t *p, const char *v, apr_size_t len)
 /* What a subject is indexed by: a 64-bit FNV-1a digest of its canonical
  * key, so that each request hashes 9 bytes rather than the whole name.
  * Rules found under it are confirmed against the full key. */
-mtls_key_t mtls_key_subject_index(apr_pool_t *p, const mtls_key_t *subject)
+void mtls_key_subject_digest(const mtls_key_t *subject,
+                             unsigned char d[MTLS_SUBJECT_INDEX_LEN])
 {
     apr_uint64_t h = APR_UINT64_C(14695981039346656037);
-    unsigned char d[8];
     apr_size_t i;
+    d[0] = MTLS_K_SUBJECT;
     for (i = 0; i < subject->len; i++) {
         h ^= (unsigned char)subject->data[i];
         h *= APR_UINT64_C(1099511628211);
     }
-    for (i = 0; i < sizeof(d); i++)
-        d[i] = (unsigned char)(h >> (8 * i));
-    return mtls_key_make(p, MTLS_K_SUBJECT, d, sizeof(d));
+    for (i = 1; i < MTLS_SUBJECT_INDEX_LEN; i++)
+        d[i] = (unsigned char)(h >> (8 * (i - 1)));
+}
+
+mtls_key_t mtls_key_subject_index(apr_pool_t *p, const mtls_key_t *subject)
+{
+    unsigned char d[MTLS_SUBJECT_INDEX_LEN];
+    mtls_key_t k;
+    mtls_key_subject_digest(subject, d);
+    k.data = apr_pmemdup(p, d, sizeof(d));
+    k.len = sizeof(d);
+    return k;
 }
 
 const char *mtls_fp_hex(apr_pool_t *p, const unsigned char *fp)

@@ -48,8 +48,12 @@ mtls_key_t mtls_key_dns(apr_pool_t *p, const char *v, apr_size_t len);
 /* The domain after the last '@' is case-insensitive, the local part
  * exact. */
 mtls_key_t mtls_key_email(apr_pool_t *p, const char *v, apr_size_t len);
-/* What a subject's canonical key is indexed by. */
+/* What a subject's canonical key is indexed by: MTLS_K_SUBJECT and a
+ * digest of the key, in p or into d. */
+#define MTLS_SUBJECT_INDEX_LEN 9
 mtls_key_t mtls_key_subject_index(apr_pool_t *p, const mtls_key_t *subject);
+void mtls_key_subject_digest(const mtls_key_t *subject,
+                             unsigned char d[MTLS_SUBJECT_INDEX_LEN]);
 
 /* "sha256:<64 hex digits>" (':' between byte pairs allowed) into out;
  * NULL or an error in p. */

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mtls_dn.h"
 #include "mtls_identity.h"
@@ -39,6 +40,11 @@ struct mtls_ruleset {
     int n_rules;              /* MTLSAllow lines */
     apr_hash_t *fps;          /* interned fingerprints */
     apr_hash_t *rule_issuers; /* fp -> first MTLSAllow rule with issuer=fp */
+    /* The rules and their keys, packed into slabs from the ruleset's
+     * pool (see arena_get). */
+    apr_pool_t *pool;
+    char *arena;
+    apr_size_t arena_left, slab;
 };
 
 /* DNS, email and URI SANs are IA5Strings: printable ASCII here. */
@@ -147,12 +153,85 @@ static void index_add(mtls_index_t *idx, mtls_key_t key, mtls_rule_t *rule)
 mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p)
 {
     mtls_ruleset_t *rs = apr_pcalloc(p, sizeof(*rs));
+    rs->pool = p;
     index_init(p, &rs->names);
     index_init(p, &rs->rules);
     rs->issuers = apr_hash_make(p);
     rs->fps = apr_hash_make(p);
     rs->rule_issuers = apr_hash_make(p);
     return rs;
+}
+
+/* Memory that lives as long as rs. A million rules in 8 KiB pool blocks
+ * would be over 20,000 blocks, each its own mmap and munmap in APR's
+ * allocator, and a pad after each small piece; slabs that double up to
+ * 1 MiB keep both small, and a scope of one rule still takes little. */
+#define MTLS_SLAB_FIRST 1024
+#define MTLS_SLAB_MAX (1024 * 1024)
+
+/* A slab is filled at once: populated in one call where Linux can,
+ * rather than by a page fault per 4 KiB page, which costs much more
+ * (in a virtual machine above all). */
+static void slab_populate(char *m, apr_size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    apr_uintptr_t page = 4096, b = ((apr_uintptr_t)m + page - 1) & ~(page - 1),
+                  e = ((apr_uintptr_t)m + n) & ~(page - 1);
+    if (e > b)
+        (void)madvise((void *)b, (size_t)(e - b), MADV_POPULATE_WRITE);
+#else
+    (void)m;
+    (void)n;
+#endif
+}
+
+static void *arena_get(mtls_ruleset_t *rs, apr_size_t n, apr_size_t align)
+{
+    apr_size_t pad = (apr_size_t)(-(apr_uintptr_t)rs->arena) & (align - 1);
+    char *m;
+    if (n + pad > rs->arena_left) {
+        if (n > MTLS_SLAB_MAX / 8)
+            return apr_palloc(rs->pool, n);
+        rs->slab = rs->slab ? rs->slab * 2 : MTLS_SLAB_FIRST;
+        while (rs->slab < n)
+            rs->slab *= 2;
+        if (rs->slab > MTLS_SLAB_MAX)
+            rs->slab = MTLS_SLAB_MAX;
+        rs->arena = apr_palloc(rs->pool, rs->slab); /* aligned */
+        rs->arena_left = rs->slab;
+        slab_populate(rs->arena, rs->slab);
+        pad = 0;
+    }
+    m = rs->arena + pad;
+    rs->arena += n + pad;
+    rs->arena_left -= n + pad;
+    return m;
+}
+
+char *mtls_ruleset_alloc(mtls_ruleset_t *rs, apr_size_t n)
+{
+    return arena_get(rs, n, 1);
+}
+
+/* A key as mtls_key_make makes it, in rs. */
+static mtls_key_t key_make(mtls_ruleset_t *rs, char tag, const void *v,
+                           apr_size_t len)
+{
+    mtls_key_t k;
+    char *d = arena_get(rs, len + 1, 1);
+    d[0] = tag;
+    memcpy(d + 1, v, len);
+    k.data = d;
+    k.len = len + 1;
+    return k;
+}
+
+static mtls_key_t key_copy(mtls_ruleset_t *rs, mtls_key_t k)
+{
+    char *d = arena_get(rs, k.len, 1);
+    memcpy(d, k.data, k.len);
+    k.data = d;
+    return k;
 }
 
 /* One copy of each fingerprint per scope: large allowlists repeat the
@@ -206,11 +285,19 @@ const char *mtls_ruleset_check(const mtls_ruleset_t *rs, apr_pool_t *p)
     return NULL;
 }
 
-static mtls_rule_t *rule_make(apr_pool_t *p, const char *source)
+static mtls_rule_t *rule_make(mtls_ruleset_t *rs, const char *source)
 {
-    mtls_rule_t *r = apr_pcalloc(p, sizeof(*r));
+    mtls_rule_t *r = arena_get(rs, sizeof(*r), sizeof(void *));
+    memset(r, 0, sizeof(*r));
     r->source = source;
     return r;
+}
+
+static mtls_key_t subject_index(mtls_ruleset_t *rs, const mtls_key_t *subject)
+{
+    unsigned char d[MTLS_SUBJECT_INDEX_LEN];
+    mtls_key_subject_digest(subject, d);
+    return key_copy(rs, (mtls_key_t){(const char *)d, sizeof(d)});
 }
 
 static void rule_add_san(apr_pool_t *p, mtls_rule_t *r, mtls_key_t k)
@@ -223,18 +310,18 @@ static void rule_add_san(apr_pool_t *p, mtls_rule_t *r, mtls_key_t k)
 const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
                                      const char *dn, const char *source)
 {
-    mtls_rule_t *r = rule_make(p, source);
+    mtls_rule_t *r = rule_make(rs, source);
     const char *err = mtls_dn_parse(p, dn, &r->subject);
     if (err)
         return apr_psprintf(p, "bad DN '%s': %s", dn, err);
-    index_add(&rs->names, mtls_key_subject_index(p, &r->subject), r);
+    index_add(&rs->names, subject_index(rs, &r->subject), r);
     return NULL;
 }
 
 const char *mtls_ruleset_add_san(mtls_ruleset_t *rs, apr_pool_t *p,
                                  const char *san, const char *source)
 {
-    mtls_rule_t *r = rule_make(p, source);
+    mtls_rule_t *r = rule_make(rs, source);
     mtls_key_t k;
     const char *err = mtls_san_parse(p, san, &k);
     if (err)
@@ -248,7 +335,7 @@ const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
                                     const char *fp, const char *source,
                                     const unsigned char **fp_out)
 {
-    mtls_rule_t *r = rule_make(p, source);
+    mtls_rule_t *r = rule_make(rs, source);
     unsigned char buf[MTLS_FP_LEN];
     mtls_key_t k;
     const char *err = mtls_fp_parse(p, fp, buf);
@@ -330,13 +417,14 @@ static const char *rule_parse(mtls_ruleset_t *rs, apr_pool_t *p,
         if (strcasecmp(word, "subject") == 0) {
             if (r->subject.data)
                 return "subject= given twice";
-            if ((err = mtls_dn_parse(p, v, &r->subject)) != NULL)
+            if ((err = mtls_dn_parse_tmp(tmp, v, &k)) != NULL)
                 return apr_psprintf(tmp, "bad DN '%s': %s", v, err);
+            r->subject = key_copy(rs, k);
         }
         else if (strcasecmp(word, "san") == 0) {
-            if ((err = mtls_san_parse(p, v, &k)) != NULL)
+            if ((err = mtls_san_parse(tmp, v, &k)) != NULL)
                 return err;
-            rule_add_san(p, r, k);
+            rule_add_san(p, r, key_copy(rs, k));
         }
         else if (strcasecmp(word, "issuer") == 0 ||
                  strcasecmp(word, "cert") == 0) {
@@ -349,7 +437,8 @@ static const char *rule_parse(mtls_ruleset_t *rs, apr_pool_t *p,
             if (is_issuer)
                 r->issuer = fp_intern(rs, p, fp);
             else
-                r->cert = apr_pmemdup(p, fp, MTLS_FP_LEN);
+                r->cert =
+                    memcpy(arena_get(rs, MTLS_FP_LEN, 1), fp, MTLS_FP_LEN);
         }
         else {
             return apr_psprintf(tmp,
@@ -360,44 +449,39 @@ static const char *rule_parse(mtls_ruleset_t *rs, apr_pool_t *p,
     }
 }
 
-const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
-                                  const char *line, const char *source,
-                                  const unsigned char **pin_out)
+/* The key a rule is indexed under: its most selective constraint, a
+ * certificate, then a subject, then an exact SAN, then a URI prefix,
+ * then the issuer. */
+static mtls_key_t rule_anchor(mtls_ruleset_t *rs, const mtls_rule_t *r)
 {
-    mtls_rule_t *r = rule_make(p, source);
     mtls_key_t anchor = {NULL, 0}, k;
-    apr_pool_t *tmp;
-    const char *err;
+    int i;
+    if (r->cert)
+        return key_make(rs, MTLS_K_CERT, r->cert, MTLS_FP_LEN);
+    if (r->subject.data)
+        return subject_index(rs, &r->subject);
+    for (i = 0; r->sans && i < r->sans->nelts; i++) {
+        k = APR_ARRAY_IDX(r->sans, i, mtls_key_t);
+        if (anchor.data == NULL || anchor.data[0] == MTLS_K_URI_PREFIX)
+            anchor = k;
+    }
+    if (anchor.data == NULL && r->issuer)
+        anchor = key_make(rs, MTLS_K_ISSUER, r->issuer, MTLS_FP_LEN);
+    return anchor;
+}
 
-    /* The words are copies of the line: scratch, not kept per rule. */
-    if (apr_pool_create(&tmp, p) != APR_SUCCESS)
-        return "out of memory";
-    err = rule_parse(rs, p, tmp, r, line);
-    if (err) {
-        err = apr_pstrdup(p, err);
-        apr_pool_destroy(tmp);
+const char *mtls_ruleset_add_rule_tmp(mtls_ruleset_t *rs, apr_pool_t *p,
+                                      apr_pool_t *tmp, const char *line,
+                                      const char *source,
+                                      const unsigned char **pin_out)
+{
+    mtls_rule_t *r = rule_make(rs, source);
+    mtls_key_t anchor;
+    const char *err = rule_parse(rs, p, tmp, r, line);
+
+    if (err)
         return err;
-    }
-    apr_pool_destroy(tmp);
-
-    /* Index under the most selective constraint: a certificate, then a
-     * subject, then an exact SAN, then a URI prefix, then the issuer. */
-    if (r->cert) {
-        anchor = mtls_key_make(p, MTLS_K_CERT, r->cert, MTLS_FP_LEN);
-    }
-    else if (r->subject.data) {
-        anchor = mtls_key_subject_index(p, &r->subject);
-    }
-    else {
-        int i;
-        for (i = 0; r->sans && i < r->sans->nelts; i++) {
-            k = APR_ARRAY_IDX(r->sans, i, mtls_key_t);
-            if (anchor.data == NULL || anchor.data[0] == MTLS_K_URI_PREFIX)
-                anchor = k;
-        }
-        if (anchor.data == NULL && r->issuer)
-            anchor = mtls_key_make(p, MTLS_K_ISSUER, r->issuer, MTLS_FP_LEN);
-    }
+    anchor = rule_anchor(rs, r);
     if (anchor.data == NULL)
         return "needs at least one of subject=, san=, issuer=, cert=";
     index_add(&rs->rules, anchor, r);
@@ -407,6 +491,23 @@ const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
     if (pin_out)
         *pin_out = r->issuer;
     return NULL;
+}
+
+const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
+                                  const char *line, const char *source,
+                                  const unsigned char **pin_out)
+{
+    apr_pool_t *tmp;
+    const char *err;
+
+    /* The words are copies of the line: scratch, not kept per rule. */
+    if (apr_pool_create(&tmp, p) != APR_SUCCESS)
+        return "out of memory";
+    err = mtls_ruleset_add_rule_tmp(rs, p, tmp, line, source, pin_out);
+    if (err)
+        err = apr_pstrdup(p, err);
+    apr_pool_destroy(tmp);
+    return err;
 }
 
 /* ---- matching ---------------------------------------------------------- */

@@ -60,6 +60,15 @@ const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
 const char *mtls_ruleset_add_rule(mtls_ruleset_t *rs, apr_pool_t *p,
                                   const char *line, const char *source,
                                   const unsigned char **pin_out);
+/* The same, with the words and the message in tmp, which the caller
+ * clears between rules (a rule file's loader). */
+const char *mtls_ruleset_add_rule_tmp(mtls_ruleset_t *rs, apr_pool_t *p,
+                                      apr_pool_t *tmp, const char *line,
+                                      const char *source,
+                                      const unsigned char **pin_out);
+/* n bytes, unaligned, that live as long as rs: packed with its rules
+ * (for their sources). */
+char *mtls_ruleset_alloc(mtls_ruleset_t *rs, apr_size_t n);
 int mtls_ruleset_is_empty(const mtls_ruleset_t *rs);
 /* How many MTLSAllow lines rs holds. */
 int mtls_ruleset_n_rules(const mtls_ruleset_t *rs);

@@ -4,9 +4,14 @@
 # maximum RSS (GNU time), against the same configuration with one rule.
 # Run by `make bench-allowfile` (N=... to change the count).
 #
-# The rules mix the three kinds operators use: subject + issuer pin,
-# SPIFFE URI, certificate pin; and a file of subjects only (the DN parser
-# is the expensive part).
+# Three files: the three kinds operators use, mixed (subject + issuer
+# pin, SPIFFE URI, certificate pin); subjects, each with one of a few
+# issuer pins (a large partner allowlist); and subjects only (the DN
+# parser is the expensive part).
+#
+# START=1 also starts a real server (mod_ssl, the test PKI) on each file
+# and reports the time from launch to the first answer to a client with a
+# certificate, with both configuration reads, and the parent's RSS then.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,9 +23,23 @@ libexec=$($APXS -q LIBEXECDIR)
 dir="$top/build/bench"
 mkdir -p "$dir"
 
-# A CA pin (any 32 bytes: httpd -t does not check pins against the trust
-# store; that happens at startup, once per distinct CA).
-pin=$(printf 'bench-ca' | openssl dgst -sha256 -r | cut -d' ' -f1)
+start=${START:-0}
+pki="$dir/pki"
+fp() { openssl x509 -in "$pki/$1.crt" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f; }
+if [ "$start" = 1 ]; then
+    # A real start checks each pin against mod_ssl's trust store: pin the
+    # test PKI's CAs, and end each file with a rule for alice-a, the
+    # client that asks for the first answer.
+    bash t/pki/mkpki.sh "$pki" >/dev/null
+    pin=$(fp ca-a)
+    pins="$pin $(fp ca-b) $(fp int-a)"
+    last="\"subject=CN=alice,O=Acme Inc.,C=US\" issuer=sha256:$pin"
+else
+    # Any 32 bytes: httpd -t does not check pins against the trust store.
+    pin=$(printf 'bench-ca' | openssl dgst -sha256 -r | cut -d' ' -f1)
+    pins="$pin $(printf 'bench-ca-2' | openssl dgst -sha256 -r | cut -d' ' -f1) $(printf 'bench-ca-3' | openssl dgst -sha256 -r | cut -d' ' -f1)"
+    last=
+fi
 
 echo "== generating $n rules"
 awk -v n="$n" -v pin="$pin" 'BEGIN {
@@ -35,11 +54,21 @@ awk -v n="$n" -v pin="$pin" 'BEGIN {
             printf "cert=sha256:%064x\n", i
     }
 }' >"$dir/mixed.txt"
+# Three issuer pins, as a partner list signed by a few CAs has.
+awk -v n="$n" -v pins="$pins" 'BEGIN {
+    split(pins, pin, " ")
+    for (i = 0; i < n; i++)
+        printf "\"subject=CN=client-%d,OU=Unit %d,O=Partner %d Inc.,C=US\" issuer=sha256:%s\n", i, i % 31, i % 997, pin[i % 3 + 1]
+}' >"$dir/issuers.txt"
 awk -v n="$n" 'BEGIN {
     for (i = 0; i < n; i++)
         printf "\"subject=CN=client-%d,OU=Unit %d,O=Partner %d Inc.,C=US\"\n", i, i % 31, i % 997
 }' >"$dir/subjects.txt"
 printf '"subject=CN=client-0,O=Partner 0 Inc.,C=US"\n' >"$dir/one.txt"
+if [ -n "$last" ]; then
+    for f in mixed issuers subjects; do echo "$last" >>"$dir/$f.txt"; done
+    echo "$last" >"$dir/one.txt"
+fi
 
 conf() {
     cat >"$dir/$1.conf" <<CONF
@@ -74,9 +103,72 @@ measure() {
         "$(echo "$user $sys" | awk '{ printf "%.2f", $1 + $2 }')" "$((kb / 1024))"
 }
 
+# A real start: httpd in the foreground reads its configuration twice
+# (the first read's pool is cleared in between), then serves. Reports the
+# time from launch to the first answer to alice-a, that answer's status
+# and the parent's RSS and peak RSS (VmRSS, VmHWM) then.
+start_one() {
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat >"$dir/$1-start.conf" <<CONF
+ServerRoot "$dir"
+DefaultRuntimeDir "$dir"
+PidFile "$dir/httpd-start.pid"
+ErrorLog "$dir/error_log"
+LoadModule mpm_event_module $libexec/mod_mpm_event.so
+LoadModule authz_core_module $libexec/mod_authz_core.so
+LoadModule socache_shmcb_module $libexec/mod_socache_shmcb.so
+LoadModule ssl_module $libexec/mod_ssl.so
+LoadModule mtls_authz_module "$top/.libs/mod_mtls_authz.so"
+Listen 127.0.0.1:$port
+ServerName 127.0.0.1
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 4
+MaxRequestWorkers 4
+SSLEngine on
+SSLCertificateFile "$pki/server.crt"
+SSLCertificateKeyFile "$pki/server.key"
+SSLCACertificateFile "$pki/trust-all.crt"
+SSLVerifyClient require
+DocumentRoot "$dir"
+<Location /x>
+    MTLSAuthz On
+    MTLSAllowFile $1.txt
+</Location>
+CONF
+    echo ok >"$dir/x"
+    t0=$(date +%s.%N)
+    "$httpd" -DFOREGROUND -f "$dir/$1-start.conf" >"$dir/$1-start.out" 2>&1 &
+    hpid=$!
+    code=000
+    tries=0
+    while [ "$code" = 000 ] && [ $tries -lt 1200 ] && kill -0 $hpid 2>/dev/null; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+            --cacert "$pki/ca-a.crt" --cert "$pki/alice-a.pem" \
+            "https://127.0.0.1:$port/x" || true)
+        [ "$code" != 000 ] || sleep 0.05
+        tries=$((tries + 1))
+    done
+    t1=$(date +%s.%N)
+    rss=$(awk '/^VmRSS/ { r = $2 } /^VmHWM/ { h = $2 } END { printf "%d MB, peak %d MB", r / 1024, h / 1024 }' /proc/$hpid/status 2>/dev/null || echo "gone")
+    kill $hpid 2>/dev/null || true
+    wait $hpid 2>/dev/null || true
+    printf '%-9s first answer %s after %6ss  parent RSS %s\n' "$1" "$code" \
+        "$(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }')" "$rss"
+    [ "$code" != 000 ] || { cat "$dir/$1-start.out"; exit 1; }
+}
+
 echo "== httpd -t (wall time, peak RSS)"
 measure one
 measure mixed
+measure issuers
 measure subjects
 echo "(httpd reads its configuration twice when it starts, and once on"
 echo " each graceful restart; load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+if [ "$start" = 1 ]; then
+    echo "== real start to the first answer (both configuration reads)"
+    start_one one
+    start_one mixed
+    start_one issuers
+    start_one subjects
+fi

@@ -152,6 +152,41 @@ static void bad_files(void)
           "rule file: a directory is not a rule file");
 }
 
+/* The loader reads in chunks of 256 KiB: lines across a chunk's end, a
+ * line longer than a chunk, and a NUL byte far from the start must read
+ * as they would if the file were read whole. */
+static void large_files(const pki_t *k)
+{
+    const char *alice = "subject=\"CN=alice,O=Acme Inc.,C=US\"";
+    apr_size_t pad = 300 * 1024, n, i;
+    char *text = malloc(3 * pad), *q = text;
+    load_t l;
+
+    if (text == NULL) {
+        check(0, "rule file: memory for the large files");
+        return;
+    }
+    /* Many short lines: line i is "san=DNS:h<i>.example.net". */
+    for (i = 1; (apr_size_t)(q - text) < pad; i++)
+        q += sprintf(q, "san=DNS:h%d.example.net\n", (int)i);
+    n = i - 1;
+    q += sprintf(q, "# %*s\n", (int)pad, "a comment longer than a chunk");
+    q += sprintf(q, "%s\r\n%s", alice, "san=DNS:last.example.net");
+    l = load("large", text, (size_t)(q - text));
+    check(l.err == NULL && l.n == (int)n + 2 &&
+              strcmp(admitted_by(&l, k->id),
+                     apr_psprintf(pool, "%s:%d", l.path, (int)n + 2)) == 0,
+          "rule file: lines across chunks, a line longer than a chunk");
+    memset(text, 'x', 2 * pad);
+    memcpy(text, "san=DNS:x", 9);
+    text[2 * pad - 1] = '\0';
+    l = load("late-nul", text, 2 * pad);
+    check(err_at(&l, 0, "contains a NUL byte") && l.n == 0 &&
+              mtls_ruleset_is_empty(l.rs),
+          "rule file: a NUL byte past the first chunk refuses the file");
+    free(text);
+}
+
 void test_rulefile(const pki_t *k)
 {
     const char *tmp = getenv("TMPDIR");
@@ -165,6 +200,7 @@ void test_rulefile(const pki_t *k)
     good_files(k);
     directive_word(k);
     bad_files();
+    large_files(k);
     for (i = 0; i < n_names; i++)
         unlink(names[i]);
     if (rmdir(dir) != 0)
