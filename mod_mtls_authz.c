@@ -62,6 +62,9 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_log_transaction(mtls_log_transaction, NULL, NULL,
                             APR_HOOK_REALLY_FIRST);
 
+    /* Per process: the issuer cache and the scratch SSL (mtls_ssl.c). */
+    ap_hook_child_init(mtls_ssl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+
     APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ssl, init_server, mtls_ssl_init_server, NULL, NULL,

@@ -53,9 +53,10 @@ static void set_sans(apr_pool_t *p, apr_table_t *env, const mtls_identity_t *id)
 apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
 {
     apr_table_t *env = apr_table_make(p, 8);
+    const char *subject = mtls_identity_subject_text(p, id);
 
-    if (id->subject_text && safe(id->subject_text, strlen(id->subject_text)))
-        apr_table_setn(env, "MTLS_CLIENT_SUBJECT", id->subject_text);
+    if (safe(subject, strlen(subject)))
+        apr_table_setn(env, "MTLS_CLIENT_SUBJECT", subject);
     apr_table_setn(env, "MTLS_CLIENT_CERT_SHA256", mtls_fp_hex(p, id->cert_fp));
     if (id->n_issuers > 0)
         apr_table_setn(env, "MTLS_CLIENT_ISSUER_SHA256",
