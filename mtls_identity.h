@@ -76,17 +76,22 @@ const char *mtls_identity_subject_text(apr_pool_t *p,
 #define MTLS_ISSUER_CACHE_MAX 4
 
 /* A fixed-size, thread-safe cache: (trust store, SHA-256 of the leaf) ->
- * the SHA-256 of each trusted issuer. What the answer depends on is the
- * leaf (named by its digest) and the store's certificates of the leaf's
- * issuer name; a store's set of certificates only grows, and only by
- * lookups (SSLCACertificatePath) that the slow path itself makes, so an
- * entry stays right for as long as the store lives. The store is named
- * by its address: the cache must therefore die with the stores it was
- * filled for (create it in a pool that does, e.g. httpd's child pool: a
- * child serves one configuration generation). Only identities of
- * verified certificates fill it (mtls_identity_build_ex with full).
- * Entries are replaced, never invalidated; entries round up to a power
- * of two, four ways per set. */
+ * the SHA-256 of each trusted issuer.
+ * - Keyed on: the store's address and the leaf's digest. The answer
+ *   depends on the leaf and on the store's certificates of the leaf's
+ *   issuer name. A store only grows, by lazy lookups
+ *   (SSLCACertificatePath), and OpenSSL looks a name up only while the
+ *   store holds no certificate of that name; answers with no issuer are
+ *   not cached. So an entry stays right for as long as the store lives
+ *   (unless a hashed-directory file holds certificates of a name other
+ *   than its hash says).
+ * - Invalidated by: nothing; entries are replaced when their set is full.
+ *   The cache must die with the stores it was filled for, since a later
+ *   store could reuse an address: create it in a pool that does (httpd's
+ *   child pool: a child serves one configuration generation).
+ * - Changed by: mtls_identity_build_ex with full set, i.e. only for
+ *   certificates that counted as verified, never by what an unverified
+ *   client sends. Entries round up to a power of two, four ways per set. */
 typedef struct mtls_issuer_cache mtls_issuer_cache_t;
 
 /* NULL without memory or locks. The memory is calloc'ed outside p (most
