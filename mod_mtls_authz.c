@@ -68,6 +68,9 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_ssl_var_lookup(mtls_var_lookup, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_expr_lookup(mtls_expr_lookup, NULL, NULL, APR_HOOK_MIDDLE);
 
+    /* Per process: the issuer cache and the scratch SSL (mtls_ssl.c). */
+    ap_hook_child_init(mtls_ssl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+
     APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ssl, init_server, mtls_ssl_init_server, NULL, NULL,

@@ -300,10 +300,12 @@ static const char *denial_text(request_rec *r, const mtls_decision_t *d,
         : d->no_rule ? apr_pstrcat(r->pool, who,
                                    " but no MTLSAllow* rule applies here", NULL)
                      : d->reason;
-    return apr_psprintf(r->pool, "%s: %s; subject \"%s\", issuer %s",
-                        ap_escape_logitem(r->pool, r->uri), reason,
-                        id ? ap_escape_logitem(r->pool, id->subject_text) : "-",
-                        issuer_text(r, id));
+    return apr_psprintf(
+        r->pool, "%s: %s; subject \"%s\", issuer %s",
+        ap_escape_logitem(r->pool, r->uri), reason,
+        id ? ap_escape_logitem(r->pool, mtls_identity_subject_text(r->pool, id))
+           : "-",
+        issuer_text(r, id));
 }
 
 static void log_denial(request_rec *r, const mtls_decision_t *d,
@@ -691,14 +693,17 @@ int mtls_fixups_recheck(request_rec *r)
      * certificate during fixups (mod_dir's subrequest) ends it. */
     if (rc == DECLINED && before && st->id &&
         memcmp(before->id->cert_fp, st->id->id->cert_fp, MTLS_FP_LEN) != 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "client denied by server configuration: "
-                      "%s: the client certificate changed after its identity "
-                      "was exported (a renegotiation during fixups); subject "
-                      "\"%s\", earlier \"%s\"",
-                      ap_escape_logitem(r->pool, r->uri),
-                      ap_escape_logitem(r->pool, st->id->id->subject_text),
-                      ap_escape_logitem(r->pool, before->id->subject_text));
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, 0, r,
+            "client denied by server configuration: "
+            "%s: the client certificate changed after its identity "
+            "was exported (a renegotiation during fixups); subject "
+            "\"%s\", earlier \"%s\"",
+            ap_escape_logitem(r->pool, r->uri),
+            ap_escape_logitem(r->pool,
+                              mtls_identity_subject_text(r->pool, st->id->id)),
+            ap_escape_logitem(r->pool,
+                              mtls_identity_subject_text(r->pool, before->id)));
         scrub(r);
         st->rule = NULL;
         st->id = NULL;
@@ -777,6 +782,6 @@ int mtls_expr_lookup(ap_expr_lookup_parms *parms)
 const char *mtls_authz_client_subject(request_rec *r)
 {
     const mtls_req_t *st = state_get(r);
-    return st && st->rule ? apr_pstrdup(r->pool, st->id->id->subject_text)
+    return st && st->rule ? mtls_identity_subject_text(r->pool, st->id->id)
                           : NULL;
 }

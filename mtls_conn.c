@@ -86,6 +86,20 @@ int mtls_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
 
 /* ---- extraction --------------------------------------------------------- */
 
+static const char *issuers_from_text(mtls_issuers_from_e from)
+{
+    switch (from) {
+    case MTLS_ISSUERS_CHAIN:
+        return "the handshake's verified chain";
+    case MTLS_ISSUERS_CACHE:
+        return "the process's issuer cache";
+    case MTLS_ISSUERS_STORE:
+        return "the trust store";
+    default:
+        return "nowhere";
+    }
+}
+
 /* A new handle (one reference) for peer. The verification result is read
  * first: an unverified certificate only gets its subject read, for the
  * log, so whoever sends one cannot make the server do more work. */
@@ -95,6 +109,8 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
     apr_pool_t *p;
     mtls_conn_id_t *h;
     mtls_identity_t *id;
+    X509_STORE *store = mtls_ssl_trust_store(cc->ssl);
+    mtls_issuer_hint_t hint = {NULL, NULL};
 
     if (apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS)
         return NULL;
@@ -102,22 +118,28 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
     h->pool = p;
     h->refs = 1;
     h->unverified = mtls_ssl_unverified(p, r, tls_c, cc->ssl, live);
-    id = mtls_identity_build(p, peer, mtls_ssl_trust_store(cc->ssl),
-                             h->unverified == NULL);
+    if (h->unverified == NULL) {
+        hint.issuer_fp = mtls_ssl_chain_issuer(cc->ssl, peer, store);
+        hint.cache = mtls_ssl_issuer_cache();
+    }
+    id = mtls_identity_build_ex(p, peer, store, h->unverified == NULL, &hint);
     h->id = id;
     cc->extractions++;
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "identity extracted (%lu on this connection): subject "
-                  "\"%s\", %d trusted issuer(s), %d key(s), %s%s",
-                  cc->extractions, ap_escape_logitem(r->pool, id->subject_text),
-                  id->n_issuers, id->keys->nelts,
-                  h->unverified ? "not verified: " : "verified",
-                  h->unverified ? ap_escape_logitem(r->pool, h->unverified)
-                                : "");
-    if (id->san_malformed)
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      "the subjectAltName extension is "
-                      "malformed or repeated: no SAN rule can match");
+    if (APLOGrdebug(r)) {
+        ap_log_rerror(
+            APLOG_MARK, APLOG_DEBUG, 0, r,
+            "identity extracted (%lu on this connection): subject "
+            "\"%s\", %d trusted issuer(s) from %s, %d key(s), %s%s",
+            cc->extractions,
+            ap_escape_logitem(r->pool, mtls_identity_subject_text(r->pool, id)),
+            id->n_issuers, issuers_from_text(id->issuers_from), id->keys->nelts,
+            h->unverified ? "not verified: " : "verified",
+            h->unverified ? ap_escape_logitem(r->pool, h->unverified) : "");
+        if (id->san_malformed)
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                          "the subjectAltName extension is "
+                          "malformed or repeated: no SAN rule can match");
+    }
     return h;
 }
 

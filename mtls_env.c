@@ -70,9 +70,10 @@ static int set_san(void *baton, const char *type, int n, const char *v,
 apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
 {
     prep_baton b = {p, apr_table_make(p, 8)};
+    const char *subject = mtls_identity_subject_text(p, id);
 
-    if (id->subject_text && safe(id->subject_text, strlen(id->subject_text)))
-        apr_table_setn(b.env, "MTLS_CLIENT_SUBJECT", id->subject_text);
+    if (safe(subject, strlen(subject)))
+        apr_table_setn(b.env, "MTLS_CLIENT_SUBJECT", subject);
     apr_table_setn(b.env, "MTLS_CLIENT_CERT_SHA256",
                    mtls_fp_hex(p, id->cert_fp));
     if (id->n_issuers > 0)
@@ -124,11 +125,10 @@ const char *mtls_env_var(apr_pool_t *p, const mtls_identity_t *id,
 {
     if (strcasecmp(name, "MTLS_AUTHZ_RULE") == 0)
         return apr_pstrdup(p, rule);
-    if (strcasecmp(name, "MTLS_CLIENT_SUBJECT") == 0)
-        return id->subject_text &&
-                       safe(id->subject_text, strlen(id->subject_text))
-                   ? apr_pstrdup(p, id->subject_text)
-                   : NULL;
+    if (strcasecmp(name, "MTLS_CLIENT_SUBJECT") == 0) {
+        const char *subject = mtls_identity_subject_text(p, id);
+        return safe(subject, strlen(subject)) ? subject : NULL;
+    }
     if (strcasecmp(name, "MTLS_CLIENT_CERT_SHA256") == 0)
         return mtls_fp_hex(p, id->cert_fp);
     if (strcasecmp(name, "MTLS_CLIENT_ISSUER_SHA256") == 0)

@@ -4,10 +4,12 @@
  * See mtls_identity.h. */
 
 #include <apr_strings.h>
+#include <apr_thread_mutex.h>
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mtls_dn.h"
@@ -135,31 +137,226 @@ static void id_add_san(void *baton, int type, const unsigned char *data,
         id_add_uri(p, id, v, len);
 }
 
+/* ---- the SHA-256 digest ------------------------------------------------- */
+
+/* EVP_sha256() is a legacy method without a provider: each digest with
+ * it fetches the provider's implementation again. */
+static EVP_MD *fetched_sha256;
+
+void mtls_identity_process_init(void)
+{
+    if (fetched_sha256 == NULL)
+        fetched_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
+const EVP_MD *mtls_sha256(void)
+{
+    return fetched_sha256 ? fetched_sha256 : EVP_sha256();
+}
+
+/* X509_digest's value, without its test for a cached SHA-1 (a name
+ * lookup) on every call. */
+static int cert_digest(const X509 *x, unsigned char *fp)
+{
+    unsigned char *der = NULL;
+    unsigned int n = 0;
+    int len = i2d_X509(x, &der);
+    int ok = len > 0 &&
+             EVP_Digest(der, (size_t)len, fp, &n, mtls_sha256(), NULL) &&
+             n == MTLS_FP_LEN;
+    OPENSSL_free(der);
+    return ok;
+}
+
+/* ---- the issuer cache ------------------------------------------------------
+ */
+
+#define ICACHE_WAYS 4
+
+typedef struct {
+    const void *store; /* NULL: free */
+    unsigned char leaf[MTLS_FP_LEN];
+    int n;
+    unsigned char fps[MTLS_ISSUER_CACHE_MAX * MTLS_FP_LEN];
+} icache_entry;
+
+struct mtls_issuer_cache {
+    icache_entry *e;   /* nsets * ICACHE_WAYS */
+    unsigned char *rr; /* per set: the way to replace next */
+    apr_size_t nsets;  /* a power of two */
+#if APR_HAS_THREADS
+    apr_thread_mutex_t *mutex;
+#endif
+};
+
+static apr_status_t icache_free(void *data)
+{
+    mtls_issuer_cache_t *c = data;
+    free(c->e);
+    free(c->rr);
+    return APR_SUCCESS;
+}
+
+mtls_issuer_cache_t *mtls_issuer_cache_create(apr_pool_t *p, apr_size_t entries)
+{
+    mtls_issuer_cache_t *c = apr_pcalloc(p, sizeof(*c));
+    apr_size_t nsets = 1;
+
+    while (nsets * ICACHE_WAYS < entries && nsets < ((apr_size_t)1 << 24))
+        nsets <<= 1;
+    c->nsets = nsets;
+#if APR_HAS_THREADS
+    if (apr_thread_mutex_create(&c->mutex, APR_THREAD_MUTEX_DEFAULT, p) !=
+        APR_SUCCESS)
+        return NULL;
+#endif
+    c->e = calloc(nsets * ICACHE_WAYS, sizeof(icache_entry));
+    c->rr = calloc(nsets, 1);
+    if (c->e == NULL || c->rr == NULL) {
+        free(c->e);
+        free(c->rr);
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, c, icache_free, apr_pool_cleanup_null);
+    return c;
+}
+
+/* The set of (store, leaf): the digest's bytes are uniform, the store
+ * only separates configurations that share a certificate. */
+static icache_entry *icache_set(mtls_issuer_cache_t *c, const void *store,
+                                const unsigned char *leaf)
+{
+    apr_size_t h;
+    apr_uintptr_t s = (apr_uintptr_t)store;
+    memcpy(&h, leaf, sizeof(h));
+    h ^= (apr_size_t)(s >> 4);
+    return c->e + (h & (c->nsets - 1)) * ICACHE_WAYS;
+}
+
+static void icache_lock(mtls_issuer_cache_t *c)
+{
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(c->mutex);
+#else
+    (void)c;
+#endif
+}
+
+static void icache_unlock(mtls_issuer_cache_t *c)
+{
+#if APR_HAS_THREADS
+    apr_thread_mutex_unlock(c->mutex);
+#else
+    (void)c;
+#endif
+}
+
+int mtls_issuer_cache_get(mtls_issuer_cache_t *c, const void *store,
+                          const unsigned char *leaf_fp, unsigned char *fps)
+{
+    icache_entry *set;
+    int i, n = -1;
+
+    if (c == NULL || store == NULL)
+        return -1;
+    icache_lock(c);
+    set = icache_set(c, store, leaf_fp);
+    for (i = 0; i < ICACHE_WAYS; i++) {
+        if (set[i].store == store &&
+            memcmp(set[i].leaf, leaf_fp, MTLS_FP_LEN) == 0) {
+            n = set[i].n;
+            memcpy(fps, set[i].fps, (apr_size_t)n * MTLS_FP_LEN);
+            break;
+        }
+    }
+    icache_unlock(c);
+    return n;
+}
+
+void mtls_issuer_cache_put(mtls_issuer_cache_t *c, const void *store,
+                           const unsigned char *leaf_fp,
+                           const unsigned char *fps, int n)
+{
+    icache_entry *set, *slot = NULL;
+    int i;
+
+    if (c == NULL || store == NULL || n < 0 || n > MTLS_ISSUER_CACHE_MAX)
+        return;
+    icache_lock(c);
+    set = icache_set(c, store, leaf_fp);
+    for (i = 0; i < ICACHE_WAYS && slot == NULL; i++)
+        if (set[i].store == store &&
+            memcmp(set[i].leaf, leaf_fp, MTLS_FP_LEN) == 0)
+            slot = &set[i];
+    for (i = 0; i < ICACHE_WAYS && slot == NULL; i++)
+        if (set[i].store == NULL)
+            slot = &set[i];
+    if (slot == NULL) {
+        apr_size_t si = (apr_size_t)(set - c->e) / ICACHE_WAYS;
+        slot = &set[c->rr[si]];
+        c->rr[si] = (unsigned char)((c->rr[si] + 1) % ICACHE_WAYS);
+    }
+    slot->store = store;
+    memcpy(slot->leaf, leaf_fp, MTLS_FP_LEN);
+    slot->n = n;
+    if (n > 0)
+        memcpy(slot->fps, fps, (apr_size_t)n * MTLS_FP_LEN);
+    icache_unlock(c);
+}
+
+void mtls_issuer_cache_stats(mtls_issuer_cache_t *c, apr_size_t *used,
+                             apr_size_t *slots)
+{
+    apr_size_t i;
+    *used = 0;
+    *slots = c->nsets * ICACHE_WAYS;
+    icache_lock(c);
+    for (i = 0; i < *slots; i++)
+        if (c->e[i].store)
+            (*used)++;
+    icache_unlock(c);
+}
+
+/* ---- issuers ------------------------------------------------------------ */
+
+static void id_set_issuers(apr_pool_t *p, mtls_identity_t *id,
+                           const unsigned char *fps, int n)
+{
+    int i;
+    id->n_issuers = n;
+    id->issuer_fps =
+        n ? apr_pmemdup(p, fps, (apr_size_t)n * MTLS_FP_LEN) : apr_palloc(p, 1);
+    for (i = 0; i < n; i++)
+        id_add_key(id, mtls_key_make(p, MTLS_K_ISSUER,
+                                     id->issuer_fps + i * MTLS_FP_LEN,
+                                     MTLS_FP_LEN));
+}
+
 /* The trusted certificates that really issued cert: same name, key
  * identifiers and usage (X509_check_issued) and a valid signature.
  * Looked up in the trust store, never in what the client sent, so the
- * answer is the same after session resumption. */
-static void id_add_issuers(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
-                           X509_STORE *store)
+ * answer is the same after session resumption. Returns 0 if the store
+ * could not be asked (no memory): an answer not to remember. */
+static int id_add_issuers(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
+                          X509_STORE *store)
 {
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     STACK_OF(X509) *cands = NULL;
     unsigned char *fps;
-    int i;
+    int i, asked;
 
     if (ctx && X509_STORE_CTX_init(ctx, store, cert, NULL))
         cands = X509_STORE_CTX_get1_certs(ctx, X509_get_issuer_name(cert));
+    asked = cands != NULL;
     if (cands) {
-        fps = apr_palloc(p, MTLS_FP_LEN * (apr_size_t)sk_X509_num(cands));
+        fps = apr_palloc(p, MTLS_FP_LEN * (apr_size_t)sk_X509_num(cands) + 1);
         for (i = 0; i < sk_X509_num(cands); i++) {
             X509 *ca = sk_X509_value(cands, i);
             unsigned char *fp = fps + MTLS_FP_LEN * id->n_issuers;
-            unsigned int n = 0;
             EVP_PKEY *key = X509_get0_pubkey(ca);
             if (ca == cert || key == NULL ||
                 X509_check_issued(ca, cert) != X509_V_OK ||
-                X509_verify(cert, key) != 1 ||
-                !X509_digest(ca, EVP_sha256(), fp, &n) || n != MTLS_FP_LEN)
+                X509_verify(cert, key) != 1 || !cert_digest(ca, fp))
                 continue;
             id->n_issuers++;
             id_add_key(id, mtls_key_make(p, MTLS_K_ISSUER, fp, MTLS_FP_LEN));
@@ -168,44 +365,82 @@ static void id_add_issuers(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
         sk_X509_pop_free(cands, X509_free);
     }
     X509_STORE_CTX_free(ctx);
+    return asked;
 }
 
-static const char *name_text(apr_pool_t *p, const X509_NAME *name)
+/* The issuers from the hint, the cache or the store, in that order; the
+ * cache is keyed on the leaf's digest, so it needs cert_fp. */
+static void find_issuers(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
+                         X509_STORE *store, int have_fp,
+                         const mtls_issuer_hint_t *hint)
 {
-    BIO *b = BIO_new(BIO_s_mem());
+    mtls_issuer_cache_t *cache = hint && have_fp ? hint->cache : NULL;
+    unsigned char fps[MTLS_ISSUER_CACHE_MAX * MTLS_FP_LEN];
+    int n;
+
+    if (hint && hint->issuer_fp) {
+        id_set_issuers(p, id, hint->issuer_fp, 1);
+        id->issuers_from = MTLS_ISSUERS_CHAIN;
+        mtls_issuer_cache_put(cache, store, id->cert_fp, hint->issuer_fp, 1);
+        return;
+    }
+    n = mtls_issuer_cache_get(cache, store, id->cert_fp, fps);
+    if (n >= 0) {
+        id_set_issuers(p, id, fps, n);
+        id->issuers_from = MTLS_ISSUERS_CACHE;
+        return;
+    }
+    /* None found is not remembered: it costs no signature check, and a
+     * CA added to an SSLCACertificatePath directory is found later. */
+    id->issuers_from = MTLS_ISSUERS_STORE;
+    if (id_add_issuers(p, id, cert, store) && id->n_issuers > 0)
+        mtls_issuer_cache_put(cache, store, id->cert_fp, id->issuer_fps,
+                              id->n_issuers);
+}
+
+const char *mtls_identity_subject_text(apr_pool_t *p, const mtls_identity_t *id)
+{
+    BIO *b;
     const char *text = "";
     char *data;
     long n;
-    if (b == NULL)
-        return text;
-    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
-        (n = BIO_get_mem_data(b, &data)) > 0)
-        text = apr_pstrmemdup(p, data, (apr_size_t)n);
-    BIO_free(b);
+
+    /* The print leaves errors on OpenSSL's per-thread queue if it fails. */
+    ERR_set_mark();
+    b = BIO_new(BIO_s_mem());
+    if (b != NULL) {
+        if (X509_NAME_print_ex(b, id->subject, 0, XN_FLAG_RFC2253) >= 0 &&
+            (n = BIO_get_mem_data(b, &data)) > 0)
+            text = apr_pstrmemdup(p, data, (apr_size_t)n);
+        BIO_free(b);
+    }
+    ERR_pop_to_mark();
     return text;
 }
 
 /* Everything matching needs: subject and certificate keys, SANs and the
  * trusted issuers. */
 static void add_full_identity(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
-                              X509_STORE *store)
+                              X509_STORE *store, const mtls_issuer_hint_t *hint)
 {
-    unsigned int n = 0;
+    int have_fp;
 
     if (mtls_name_key(p, id->subject, &id->subject_key))
         id_add_key(id, mtls_key_subject_index(p, &id->subject_key));
-    if (X509_digest(cert, EVP_sha256(), id->cert_fp, &n) && n == MTLS_FP_LEN)
+    have_fp = cert_digest(cert, id->cert_fp);
+    if (have_fp)
         id_add_key(id, mtls_key_make(p, MTLS_K_CERT, id->cert_fp, MTLS_FP_LEN));
     {
         san_baton b = {p, id};
         id->san_malformed = mtls_sans_each(cert, id_add_san, &b) < 0;
     }
     if (store)
-        id_add_issuers(p, id, cert, store);
+        find_issuers(p, id, cert, store, have_fp, hint);
 }
 
-mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
-                                     X509_STORE *store, int full)
+mtls_identity_t *mtls_identity_build_ex(apr_pool_t *p, X509 *cert,
+                                        X509_STORE *store, int full,
+                                        const mtls_issuer_hint_t *hint)
 {
     mtls_identity_t *id = apr_pcalloc(p, sizeof(*id));
 
@@ -220,11 +455,16 @@ mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
     id->uris = apr_array_make(p, 1, sizeof(mtls_key_t));
     id->sans = apr_array_make(p, 4, sizeof(mtls_san_t));
     id->subject = X509_get_subject_name(cert);
-    id->subject_text = name_text(p, id->subject);
     if (full) {
         id->full = 1;
-        add_full_identity(p, id, cert, store);
+        add_full_identity(p, id, cert, store, hint);
     }
     ERR_pop_to_mark();
     return id;
+}
+
+mtls_identity_t *mtls_identity_build(apr_pool_t *p, X509 *cert,
+                                     X509_STORE *store, int full)
+{
+    return mtls_identity_build_ex(p, cert, store, full, NULL);
 }

@@ -26,10 +26,27 @@ typedef int ssl_HOOK_init_server_t(server_rec *s, apr_pool_t *p, int is_proxy,
                                    SSL_CTX *ctx);
 #endif
 
+#include "mtls_identity.h"
+
 /* mod_ssl's init_server hook: records the fingerprints of the CAs that
- * s trusts, for the startup checks. */
+ * s trusts, for the startup checks, and by certificate object, for
+ * mtls_ssl_chain_issuer. */
 int mtls_ssl_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
                          SSL_CTX *ctx);
+
+/* httpd's child_init hook: what each process keeps for the life of the
+ * child (which serves one configuration generation): the issuer cache
+ * and the scratch SSL that reads a session's verify result. */
+void mtls_ssl_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* The process's issuer cache, or NULL (before child_init). */
+mtls_issuer_cache_t *mtls_ssl_issuer_cache(void);
+
+/* The SHA-256 of the one trusted certificate that issued peer, when this
+ * connection's own handshake established it, or NULL. Call only for a
+ * certificate that counts as verified (mtls_ssl_unverified). */
+const unsigned char *mtls_ssl_chain_issuer(SSL *ssl, X509 *peer,
+                                           X509_STORE *store);
 
 /* Is TLS from mod_ssl still on for c (the connection holding the SSL)? */
 int mtls_ssl_on(conn_rec *c);

@@ -92,7 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mtls_miss_e miss;
         const mtls_rule_t *r;
 
-        if (brief->subject_text == NULL || id->subject_text == NULL ||
+        if (mtls_identity_subject_text(p, brief) == NULL ||
+            mtls_identity_subject_text(p, id) == NULL ||
             brief->keys->nelts != 0)
             abort();
         fuzz_check_name_key(p, X509_get_subject_name(x));

@@ -193,6 +193,14 @@ CA_A_SKI=$("$OPENSSL" x509 -in "$OUT/ca-a.crt" -noout -ext subjectKeyIdentifier 
 [ -n "$CA_A_SKI" ] || die "could not read ca-a's subjectKeyIdentifier"
 root_ca ca-a-forged "/O=MTLS Test/CN=Test CA A" "$CA_A_SKI"
 sub_ca  int-a ca-a "/O=MTLS Test/CN=Test Intermediate A"
+# ca-a re-issued: the same subject and key as ca-a (so the same
+# subjectKeyIdentifier), another serial number: every leaf of ca-a is
+# just as much issued by it. No key file of its own.
+run "$OPENSSL" req -new -config "$CNF" -key "$OUT/ca-a.key" \
+    -subj "/O=MTLS Test/CN=Test CA A" -out "$W/ca-a-reissued.csr"
+run "$OPENSSL" ca -batch -config "$CNF" -notext -rand_serial -preserveDN \
+    -selfsign -keyfile "$OUT/ca-a.key" -startdate "$START" -days "$DAYS" \
+    -extfile "$W/ca-a.ext" -in "$W/ca-a-reissued.csr" -out "$OUT/ca-a-reissued.crt"
 
 # server
 server server ca-a "/CN=localhost" "DNS:localhost, IP:127.0.0.1, IP:::1"
@@ -334,6 +342,7 @@ cat "$OUT/carol-int.crt" "$OUT/int-a.crt" "$OUT/carol-int.key" >"$OUT/carol-int-
 cat "$OUT/ca-a.crt" "$OUT/ca-b.crt" "$OUT/int-a.crt" >"$OUT/trust-all.crt"
 cat "$OUT/ca-a.crt" "$OUT/ca-b.crt"                  >"$OUT/trust-roots.crt"
 cat "$OUT/ca-a.crt"                                  >"$OUT/trust-a.crt"
+cat "$OUT/ca-a.crt" "$OUT/ca-a-reissued.crt"          >"$OUT/trust-reissued.crt"
 cat "$OUT/ca-a.crt" "$OUT/ca-b.crt" "$OUT/int-a.crt" "$OUT/int-r.crt" >"$OUT/trust-crl.crt"
 
 # --- fingerprints --------------------------------------------------------------
@@ -359,6 +368,7 @@ pin FP_CA_A_COLON  "$(fp_colon ca-a)"
 pin FP_CA_B        "$(fp_hex ca-b)"
 pin FP_INT_A       "$(fp_hex int-a)"
 pin FP_CA_A_FORGED "$(fp_hex ca-a-forged)"
+pin FP_CA_A_REISSUED "$(fp_hex ca-a-reissued)"
 pin FP_CA_OTHER    "$(fp_hex ca-other)"
 for c in "${CLIENTS[@]}"; do
     v=${c^^}
@@ -384,6 +394,7 @@ must_fail() {                   # verify that must NOT succeed
 
 echo "== verify"
 "$OPENSSL" verify -purpose sslclient -CAfile "$OUT/ca-a.crt" "$OUT/alice-a.crt"
+"$OPENSSL" verify -purpose sslclient -CAfile "$OUT/ca-a-reissued.crt" "$OUT/alice-a.crt"
 "$OPENSSL" verify -purpose sslclient -CAfile "$OUT/trust-roots.crt" \
     -untrusted "$OUT/int-a.crt" "$OUT/carol-int.crt"
 "$OPENSSL" verify -purpose sslclient -CAfile "$OUT/trust-all.crt" "$OUT/carol-int.crt"
@@ -399,6 +410,8 @@ check "forged/untrusted/self-signed/expired/spoofed chains are rejected"
 
 [ "$(subject ca-a-forged)" = "$(subject ca-a)" ] || die "ca-a-forged subject differs from ca-a"
 [ "$(fp_hex ca-a-forged)" != "$(fp_hex ca-a)" ] || die "ca-a-forged equals ca-a"
+[ "$(subject ca-a-reissued)" = "$(subject ca-a)" ] || die "ca-a-reissued subject differs from ca-a"
+[ "$(fp_hex ca-a-reissued)" != "$(fp_hex ca-a)" ] || die "ca-a-reissued equals ca-a"
 expect_subject alice-a      'CN=alice,O=Acme Inc.,C=US'
 expect_subject inject-comma 'CN=alice\,O=Acme Inc.\,C=US'
 expect_subject inject-slash 'CN=alice/O=Admins'

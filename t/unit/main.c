@@ -21,6 +21,7 @@ int main(void)
 
     test_dn();
     test_identity(&k);
+    test_icache(&k);
     test_rules(&k);
     test_sans(&k);
     test_rulefile(&k);

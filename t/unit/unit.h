@@ -78,6 +78,7 @@ void pki_free(pki_t *k);
 int unit_failures(void);
 
 void test_identity(pki_t *k);
+void test_icache(const pki_t *k);
 void test_rules(const pki_t *k);
 void test_sans(const pki_t *k);
 void test_rulefile(const pki_t *k);
