@@ -692,7 +692,7 @@ int mtls_fixups_recheck(request_rec *r)
      * two certificates' identities. A renegotiation to another
      * certificate during fixups (mod_dir's subrequest) ends it. */
     if (rc == DECLINED && before && st->id &&
-        memcmp(before->id->cert_fp, st->id->id->cert_fp, MTLS_FP_LEN) != 0) {
+        X509_cmp(before->id->cert, st->id->id->cert) != 0) {
         ap_log_rerror(
             APLOG_MARK, APLOG_ERR, 0, r,
             "client denied by server configuration: "

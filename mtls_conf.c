@@ -41,6 +41,10 @@ static const char *first_enforced_by;
 static apr_hash_t *negated_aliases;
 /* Does some <AuthzProviderAlias> use this module's provider? */
 static int aliases_used;
+/* Does some rule pin a certificate? Set while any configuration is read,
+ * an .htaccess file too (in the process that reads it), never cleared
+ * until the next generation's: identities then carry the digest. */
+static volatile int cert_pins;
 
 /* ---- per-directory configuration ---------------------------------------- */
 
@@ -462,12 +466,15 @@ static const char *add_rule(cmd_parms *cmd, void *dcfg, const char *args)
     const unsigned char *fp = NULL;
     const char *source = source_of(cmd);
     const char *err = context_check(cmd);
+    mtls_ruleset_t *rs;
     if (err)
         return err;
-    err = mtls_ruleset_add_rule(scope_rules(cmd, dcfg), cmd->pool, args, source,
-                                &fp);
+    rs = scope_rules(cmd, dcfg);
+    err = mtls_ruleset_add_rule(rs, cmd->pool, args, source, &fp);
     if (err)
         return directive_error(cmd, err);
+    if (mtls_ruleset_pins_certs(rs))
+        cert_pins = 1;
     record_pin(cmd, fp, source);
     return NULL;
 }
@@ -499,6 +506,8 @@ static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
                              &n);
     if (err)
         return directive_error(cmd, err);
+    if (mtls_ruleset_pins_certs(rs))
+        cert_pins = 1;
     /* No server: while the configuration is read, only that reaches
      * stderr (at startup) or the main error log (on restart). */
     if (n == 0)
@@ -554,6 +563,11 @@ int mtls_conf_aliases_used(void)
     return aliases_used;
 }
 
+int mtls_conf_cert_pins(void)
+{
+    return cert_pins;
+}
+
 /* ---- startup checks ----------------------------------------------------- */
 
 int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -564,6 +578,7 @@ int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     first_enforced = NULL;
     negated_aliases = NULL;
     aliases_used = 0;
+    cert_pins = 0;
     first_enforced_by = NULL;
     return OK;
 }

@@ -59,6 +59,9 @@ int mtls_conf_note_require(cmd_parms *cmd);
 
 /* Does some <AuthzProviderAlias> of the provider exist? */
 int mtls_conf_aliases_used(void);
+/* Does some rule read so far (server configuration or .htaccess) pin a
+ * certificate? */
+int mtls_conf_cert_pins(void);
 
 /* Does some "Require not <name>" negate this alias of the provider? */
 int mtls_conf_alias_negated(const char *name);

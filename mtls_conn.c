@@ -12,6 +12,7 @@
 #include "apr_thread_mutex.h"
 #include <string.h>
 
+#include "mtls_conf.h"
 #include "mtls_conn.h"
 #include "mtls_ssl.h"
 
@@ -110,7 +111,7 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
     mtls_conn_id_t *h;
     mtls_identity_t *id;
     X509_STORE *store = mtls_ssl_trust_store(cc->ssl);
-    mtls_issuer_hint_t hint = {NULL, NULL};
+    mtls_issuer_hint_t hint = {NULL, NULL, 0};
 
     if (apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS)
         return NULL;
@@ -121,6 +122,7 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
     if (h->unverified == NULL) {
         hint.issuer_fp = mtls_ssl_chain_issuer(cc->ssl, peer, store);
         hint.cache = mtls_ssl_issuer_cache();
+        hint.no_cert_key = !mtls_conf_cert_pins();
     }
     id = mtls_identity_build_ex(p, peer, store, h->unverified == NULL, &hint);
     h->id = id;
@@ -152,7 +154,11 @@ static mtls_conn_id_t *extract(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
 static mtls_conn_id_t *current(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
                                X509 *peer, long live)
 {
-    if (cc->cur == NULL || cc->cur_cert != peer || cc->cur_verr != live) {
+    /* An .htaccess file read since may pin certificates: then the
+     * identity needs its certificate's digest too. */
+    if (cc->cur == NULL || cc->cur_cert != peer || cc->cur_verr != live ||
+        (cc->cur->id->full && !cc->cur->id->has_cert_fp &&
+         mtls_conf_cert_pins())) {
         mtls_conn_id_t *h = extract(r, cc, tls_c, peer, live);
         if (h == NULL)
             return NULL;

@@ -71,11 +71,14 @@ apr_table_t *mtls_env_prepare(apr_pool_t *p, const mtls_identity_t *id)
 {
     prep_baton b = {p, apr_table_make(p, 8)};
     const char *subject = mtls_identity_subject_text(p, id);
+    unsigned char buf[MTLS_FP_LEN];
+    const unsigned char *cert_fp = mtls_identity_cert_fp(id, buf);
 
     if (safe(subject, strlen(subject)))
         apr_table_setn(b.env, "MTLS_CLIENT_SUBJECT", subject);
-    apr_table_setn(b.env, "MTLS_CLIENT_CERT_SHA256",
-                   mtls_fp_hex(p, id->cert_fp));
+    if (cert_fp != NULL)
+        apr_table_setn(b.env, "MTLS_CLIENT_CERT_SHA256",
+                       mtls_fp_hex(p, cert_fp));
     if (id->n_issuers > 0)
         apr_table_setn(b.env, "MTLS_CLIENT_ISSUER_SHA256",
                        mtls_fp_hex(p, id->issuer_fps));
@@ -129,8 +132,11 @@ const char *mtls_env_var(apr_pool_t *p, const mtls_identity_t *id,
         const char *subject = mtls_identity_subject_text(p, id);
         return safe(subject, strlen(subject)) ? subject : NULL;
     }
-    if (strcasecmp(name, "MTLS_CLIENT_CERT_SHA256") == 0)
-        return mtls_fp_hex(p, id->cert_fp);
+    if (strcasecmp(name, "MTLS_CLIENT_CERT_SHA256") == 0) {
+        unsigned char buf[MTLS_FP_LEN];
+        const unsigned char *fp = mtls_identity_cert_fp(id, buf);
+        return fp ? mtls_fp_hex(p, fp) : NULL;
+    }
     if (strcasecmp(name, "MTLS_CLIENT_ISSUER_SHA256") == 0)
         return id->n_issuers > 0 ? mtls_fp_hex(p, id->issuer_fps) : NULL;
     if (strncasecmp(name, "MTLS_CLIENT_SAN_", 16) == 0)

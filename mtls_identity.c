@@ -398,6 +398,14 @@ static void find_issuers(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
                               id->n_issuers);
 }
 
+const unsigned char *mtls_identity_cert_fp(const mtls_identity_t *id,
+                                           unsigned char buf[MTLS_FP_LEN])
+{
+    if (id->has_cert_fp)
+        return id->cert_fp;
+    return cert_digest(id->cert, buf) ? buf : NULL;
+}
+
 const char *mtls_identity_subject_text(apr_pool_t *p, const mtls_identity_t *id)
 {
     BIO *b;
@@ -423,13 +431,21 @@ const char *mtls_identity_subject_text(apr_pool_t *p, const mtls_identity_t *id)
 static void add_full_identity(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
                               X509_STORE *store, const mtls_issuer_hint_t *hint)
 {
-    int have_fp;
+    int have_fp = 0;
 
     if (mtls_name_key(p, id->subject, &id->subject_key))
         id_add_key(id, mtls_key_subject_index(p, &id->subject_key));
-    have_fp = cert_digest(cert, id->cert_fp);
-    if (have_fp)
-        id_add_key(id, mtls_key_make(p, MTLS_K_CERT, id->cert_fp, MTLS_FP_LEN));
+    /* A digest of the whole certificate is a fifth of what a new
+     * connection costs the module: only for cert= rules, or to look the
+     * issuers up in the cache. */
+    if (!(hint && hint->no_cert_key && hint->issuer_fp)) {
+        have_fp = cert_digest(cert, id->cert_fp);
+        if (have_fp) {
+            id->has_cert_fp = 1;
+            id_add_key(id,
+                       mtls_key_make(p, MTLS_K_CERT, id->cert_fp, MTLS_FP_LEN));
+        }
+    }
     {
         san_baton b = {p, id};
         id->san_malformed = mtls_sans_each(cert, id_add_san, &b) < 0;

@@ -32,15 +32,16 @@ struct mtls_identity {
     X509 *cert;               /* referenced for the pool's life */
     const X509_NAME *subject; /* owned by cert */
     mtls_key_t subject_key;   /* data NULL if it has no canonical form */
-    unsigned char cert_fp[MTLS_FP_LEN];
-    int n_issuers;                    /* trusted CAs that really signed it */
-    const unsigned char *issuer_fps;  /* n_issuers * MTLS_FP_LEN */
-    apr_array_header_t *keys;         /* mtls_key_t: every lookup key */
-    apr_hash_t *keyset;               /* the same keys, for membership */
-    apr_array_header_t *uris;         /* mtls_key_t: URI SANs that prefix
-                                         rules may match, untagged */
-    apr_array_header_t *sans;         /* mtls_san_t, in certificate order */
-    int san_malformed;                /* SAN extension undecodable/repeated */
+    unsigned char cert_fp[MTLS_FP_LEN]; /* if has_cert_fp */
+    int has_cert_fp;                    /* and the identity has a cert= key */
+    int n_issuers;                      /* trusted CAs that really signed it */
+    const unsigned char *issuer_fps;    /* n_issuers * MTLS_FP_LEN */
+    apr_array_header_t *keys;           /* mtls_key_t: every lookup key */
+    apr_hash_t *keyset;                 /* the same keys, for membership */
+    apr_array_header_t *uris;           /* mtls_key_t: URI SANs that prefix
+                                           rules may match, untagged */
+    apr_array_header_t *sans;           /* mtls_san_t, in certificate order */
+    int san_malformed;                  /* SAN extension undecodable/repeated */
     int full;                         /* all of it read, not just the subject */
     mtls_issuers_from_e issuers_from; /* how the issuers were found */
 };
@@ -115,6 +116,9 @@ typedef struct {
      * established it (mtls_ssl_chain_issuer), else NULL. */
     const unsigned char *issuer_fp;
     mtls_issuer_cache_t *cache; /* may be NULL */
+    /* No rule pins a certificate: its digest (a cert= key) is computed
+     * only where the issuers must be looked up (the cache key). */
+    int no_cert_key;
 } mtls_issuer_hint_t;
 
 /* mtls_identity_build, with the issuers taken from hint when it knows
@@ -122,6 +126,11 @@ typedef struct {
 mtls_identity_t *mtls_identity_build_ex(apr_pool_t *p, X509 *cert,
                                         X509_STORE *store, int full,
                                         const mtls_issuer_hint_t *hint);
+
+/* id's certificate's SHA-256: id->cert_fp, or computed into buf where
+ * the identity was built without it. NULL if it cannot be computed. */
+const unsigned char *mtls_identity_cert_fp(const mtls_identity_t *id,
+                                           unsigned char buf[MTLS_FP_LEN]);
 
 /* Fetches SHA-256 once for the process, so that each digest skips the
  * provider lookup. Call before threads start (httpd's child_init); until

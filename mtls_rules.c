@@ -38,6 +38,7 @@ struct mtls_ruleset {
     /* Each MTLSAllow line, indexed under one of its own keys. */
     mtls_index_t rules;
     int n_rules;              /* MTLSAllow lines */
+    int pins_certs;           /* some MTLSAllow line has cert= */
     apr_hash_t *fps;          /* interned fingerprints */
     apr_hash_t *rule_issuers; /* fp -> first MTLSAllow rule with issuer=fp */
     /* The rules and their keys, packed into slabs from the ruleset's
@@ -250,6 +251,11 @@ static const unsigned char *fp_intern(mtls_ruleset_t *rs, apr_pool_t *p,
 int mtls_ruleset_n_rules(const mtls_ruleset_t *rs)
 {
     return rs->n_rules;
+}
+
+int mtls_ruleset_pins_certs(const mtls_ruleset_t *rs)
+{
+    return rs && rs->pins_certs;
 }
 
 int mtls_ruleset_is_empty(const mtls_ruleset_t *rs)
@@ -486,6 +492,8 @@ const char *mtls_ruleset_add_rule_tmp(mtls_ruleset_t *rs, apr_pool_t *p,
         return "needs at least one of subject=, san=, issuer=, cert=";
     index_add(&rs->rules, anchor, r);
     rs->n_rules++;
+    if (r->cert)
+        rs->pins_certs = 1;
     if (r->issuer && !apr_hash_get(rs->rule_issuers, r->issuer, MTLS_FP_LEN))
         apr_hash_set(rs->rule_issuers, r->issuer, MTLS_FP_LEN, r);
     if (pin_out)

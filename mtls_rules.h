@@ -70,6 +70,8 @@ const char *mtls_ruleset_add_rule_tmp(mtls_ruleset_t *rs, apr_pool_t *p,
  * (for their sources). */
 char *mtls_ruleset_alloc(mtls_ruleset_t *rs, apr_size_t n);
 int mtls_ruleset_is_empty(const mtls_ruleset_t *rs);
+/* Does some MTLSAllow line of rs pin a certificate (cert=)? */
+int mtls_ruleset_pins_certs(const mtls_ruleset_t *rs);
 /* How many MTLSAllow lines rs holds. */
 int mtls_ruleset_n_rules(const mtls_ruleset_t *rs);
 

@@ -33,6 +33,11 @@ $s->add_location('/pin-b', 'MTLSAuthz On', "MTLSAllow subject=$ALICE issuer=sha2
                  "MTLSAllow subject=$BOB issuer=sha256:$CA_B");
 $s->add_location('/req-alice', 'Require mtls', "MTLSAllowSubject $ALICE");
 $s->add_location('/req-bob', 'Require mtls', "MTLSAllowSubject $BOB");
+# Only an .htaccess file pins a certificate: the identities built before
+# it was first read lack the certificate's digest, and must get it.
+$s->add(qq{    <Directory "} . $s->dir . qq{/docs/ht-cert">}, '        AllowOverride AuthConfig',
+        '    </Directory>');
+$s->add_area('ht-cert', ['MTLSAuthz On', 'MTLSAllow cert=sha256:' . $s->fp('FP_CERT_ALICE_A')]);
 $s->add('</VirtualHost>');
 $s->write_doc("$_/index.html", "$_\n")
   for qw(alice bob alice/bob alice/inherit pin-a pin-b req-alice req-bob);
@@ -71,6 +76,22 @@ for my $cert (sort keys %WANT) {
         is($st, $WANT{$cert}{$path}, "keep-alive request $n: $cert $path");
         last unless $st;
     }
+    $sock->close(SSL_fast_shutdown => 1);
+}
+
+# A connection whose identity was built while no rule pinned a
+# certificate, then a request where an .htaccess file pins one.
+for my $c (['alice-a', 200], ['bob-a', 403]) {
+    my ($cert, $want) = @$c;
+    my ($sock, $why) = $s->tls_connect(cert => $cert);
+    ok($sock, "ht-cert: $cert connects") or diag($why);
+    next unless $sock;
+    my ($st) = $s->get_on($sock, '/alice/', keepalive => 1);
+    is($st, $cert eq 'alice-a' ? 200 : 403, "ht-cert: $cert, first /alice/ (identity built)");
+    ($st) = $s->get_on($sock, '/ht-cert/', keepalive => 1);
+    is($st, $want, "ht-cert: $cert, then the .htaccess cert= pin: $want");
+    ($st) = $s->get_on($sock, '/ht-cert/', keepalive => 1);
+    is($st, $want, "ht-cert: $cert, again on the same connection: $want");
     $sock->close(SSL_fast_shutdown => 1);
 }
 

@@ -110,7 +110,7 @@ static int same_issuers(const mtls_identity_t *a, const mtls_identity_t *b)
 static void ways_agree(const pki_t *k)
 {
     mtls_issuer_cache_t *c = mtls_issuer_cache_create(pool, 64);
-    mtls_issuer_hint_t hint = {NULL, c};
+    mtls_issuer_hint_t hint = {NULL, c, 0};
     X509 *x = alice_by(k, k->ca, k->ca_key);
     X509 *forged = alice_by(k, k->forged, k->forged_key);
     const mtls_identity_t *slow, *cached, *brief, *f1, *f2, *hinted;
@@ -146,7 +146,7 @@ static void ways_agree(const pki_t *k)
     X509_digest(k->ca, EVP_sha256(), ca_fp, &n);
     {
         mtls_issuer_cache_t *c2 = mtls_issuer_cache_create(pool, 64);
-        mtls_issuer_hint_t h2 = {ca_fp, c2};
+        mtls_issuer_hint_t h2 = {ca_fp, c2, 0};
         const mtls_identity_t *after;
         h2.issuer_fp = ca_fp;
         hinted = mtls_identity_build_ex(pool, x, k->store, 1, &h2);
@@ -158,6 +158,28 @@ static void ways_agree(const pki_t *k)
         check(after->issuers_from == MTLS_ISSUERS_CACHE &&
                   same_issuers(after, slow),
               "identity: the hint's answer is cached for a resumption");
+    }
+    {
+        mtls_issuer_hint_t h3 = {NULL, NULL, 1};
+        const mtls_identity_t *lean;
+        unsigned char buf[MTLS_FP_LEN];
+        const unsigned char *fp;
+        X509_digest(k->ca, EVP_sha256(), ca_fp, &n);
+        h3.issuer_fp = ca_fp;
+        lean = mtls_identity_build_ex(pool, x, k->store, 1, &h3);
+        fp = mtls_identity_cert_fp(lean, buf);
+        check(!lean->has_cert_fp &&
+                  lean->keys->nelts == slow->keys->nelts - 1 &&
+                  same_issuers(lean, slow) && fp == buf &&
+                  memcmp(fp, slow->cert_fp, MTLS_FP_LEN) == 0,
+              "identity: without cert= rules and with the chain's issuer, no "
+              "digest and no cert= key; computed on demand, the same");
+        h3.issuer_fp = NULL;
+        lean = mtls_identity_build_ex(pool, x, k->store, 1, &h3);
+        check(lean->has_cert_fp &&
+                  mtls_identity_cert_fp(lean, buf) == lean->cert_fp,
+              "identity: without the chain's issuer, the digest is computed "
+              "(the cache key)");
     }
     check(memcmp(slow->cert_fp, cached->cert_fp, MTLS_FP_LEN) == 0 &&
               X509_digest(x, EVP_sha256(), ca_fp, &n) &&
@@ -181,7 +203,7 @@ static void reissued_ca(const pki_t *k)
     X509 *again = cb_ca(n, k->ca_key, 2);
     X509_STORE *store = X509_STORE_new();
     mtls_issuer_cache_t *c = mtls_issuer_cache_create(pool, 64);
-    mtls_issuer_hint_t hint = {NULL, c};
+    mtls_issuer_hint_t hint = {NULL, c, 0};
     X509 *x = alice_by(k, k->ca, k->ca_key);
     const mtls_identity_t *slow, *cached;
 
