@@ -16,8 +16,9 @@
 #   X-Env                   %{MTLS_CLIENT_SUBJECT}e: the environment
 #   X-If                    <If "-n %{MTLS_CLIENT_SUBJECT}"> (evaluated before access)
 #   X-SetEnvIfExpr          SetEnvIfExpr (header_parser, before access)
-#   X-Rw-Ssl, X-Rw-Expr     per-directory RewriteRule E= from %{SSL:MTLS_...}
+#   SEEN_RW_SSL, _EXPR (CGI) per-directory RewriteRule E= from %{SSL:MTLS_...}
 #                           and from RewriteCond expr (fixups)
+#   SEEN_RW_HOST (CGI)      the same in a host-level rule (translate_name)
 #   HTTP_X_REQ_S (CGI)      RequestHeader set from %{MTLS_CLIENT_SUBJECT}s
 #   access log              %{...}e, %{...}x (mod_ssl's), and a note set
 #                           by mod_headers from %{...}s
@@ -74,9 +75,9 @@ $s->add(qq{    CustomLog "$LOG" demand},
         '    Header always set X-Expr-Dn "expr=%{SSL:SSL_CLIENT_S_DN}"',
         '    Header always set X-Env "%{MTLS_CLIENT_SUBJECT}e"',
         '    Header always set X-SetEnvIfExpr "%{SEEN_SETENVIFEXPR}e"',
-        '    Header always set X-Rw-Ssl "%{SEEN_RW_SSL}e"',
-        '    Header always set X-Rw-Expr "%{SEEN_RW_EXPR}e"',
         '    SetEnvIfExpr "-n %{MTLS_CLIENT_SUBJECT}" SEEN_SETENVIFEXPR=yes',
+        # mod_rewrite at host level: translate_name, before access.
+        '    RewriteEngine On', '    RewriteRule ^ - [E=SEEN_RW_HOST:%{SSL:MTLS_CLIENT_SUBJECT}]',
         '    <If "-n %{MTLS_CLIENT_SUBJECT}">', '        Header always set X-If yes', '    </If>',
         '    RequestHeader set X-Req-S "%{MTLS_CLIENT_SUBJECT}s"',
         # Logging without the environment: mod_headers copies %{...}s
@@ -148,6 +149,8 @@ sub admitted {
     is(hv($head, 'X-Expr-Dn'), $SUBJ, "$what: expr=%{SSL:SSL_CLIENT_S_DN} (control: mod_ssl answers its own)");
     is(hv($head, 'X-Expr-Ssl') // 'absent', '',
        "$what: expr=%{SSL:MTLS_CLIENT_SUBJECT} is empty: mod_ssl's own lookup, not the hook");
+    is($env->{SEEN_RW_HOST}, '', "$what: a host-level RewriteRule E= from %{SSL:MTLS_CLIENT_SUBJECT} "
+       . 'is empty (translate_name, before access)');
     ok(!defined hv($head, 'X-If'), "$what: <If \"-n %{MTLS_CLIENT_SUBJECT}\"> is false (evaluated before access)");
     is(hv($head, 'X-SetEnvIfExpr'), '(null)', "$what: SetEnvIfExpr sees nothing (runs before access)");
     my @mtls = sort grep { /^MTLS_/ } keys %$env;
