@@ -60,6 +60,8 @@ $s->add(qq{<Directory "$dir/docs/rw">}, '    RewriteEngine On',
         '    RewriteCond /look/x.txt -U', '    RewriteRule ^start$ /rw/target.shtml [L]',
         '</Directory>');
 $s->add_vhost(verify => 'optional');
+# The pages read the identity from their environment.
+$s->add('    MTLSExportEnv On');
 my $S_NEG = $s->add_location('/neg/', 'MTLSAuthz On', ">>MTLSAllowSubject $ALICE");
 my $I_DOC = $s->add_location('/neg/doc.shtml', 'SSLVerifyClient require',
                              ">>MTLSAllowIssuerFingerprint sha256:$CA_A");
