@@ -484,6 +484,17 @@ static void file_pin(void *baton, const unsigned char *fp, const char *source)
     record_pin(baton, fp, source);
 }
 
+/* MTLSExportEnv: not from an .htaccess, not even where AllowOverrideList
+ * names it (which bypasses the command's RSRC_CONF | ACCESS_CONF). */
+static const char *set_export_env(cmd_parms *cmd, void *dcfg, int on)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_HTACCESS);
+    if (err)
+        return err;
+    ((mtls_dir_conf_t *)dcfg)->export_env = on ? 1 : 0;
+    return NULL;
+}
+
 /* Like one MTLSAllow directive per line of the file. The file is read
  * whenever the configuration is, so a graceful restart re-reads it. */
 static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
@@ -544,9 +555,7 @@ const command_rec mtls_cmds[] = {
                      "issuer=sha256:<hex>, cert=sha256:<hex> (default none)"),
     /* Not in .htaccess: what CGI scripts and SSI see is the server
      * configuration's choice, as with SSLOptions +StdEnvVars. */
-    AP_INIT_FLAG("MTLSExportEnv", ap_set_flag_slot,
-                 (void *)APR_OFFSETOF(mtls_dir_conf_t, export_env),
-                 RSRC_CONF | ACCESS_CONF,
+    AP_INIT_FLAG("MTLSExportEnv", set_export_env, NULL, RSRC_CONF | ACCESS_CONF,
                  "On|Off: also put the identity variables of an admitted "
                  "request into its environment, for CGI, SSI, PHP and "
                  "%{...}e (default Off: %{...}s and expressions read them "

@@ -34,7 +34,7 @@ my $B = $s->rule_at($s->add('    MTLSAllow "subject=CN=bob,O=Acme Inc.,C=US"'));
 $s->add('</AuthzProviderAlias>', '<AuthzProviderAlias mtls banned-alice>',
         '    MTLSAllow "subject=CN=alice,O=Acme Inc.,C=US"', '</AuthzProviderAlias>');
 $s->add_vhost;
-# The backends read the identity from the environment (CGI, SSI).
+# The CGI reads the identity from its environment.
 $s->add('    MTLSExportEnv On');
 # Both aliases must hold; in either order.
 $s->add('    <Location /t/all-ab>', '        <RequireAll>', '            Require partner-alice',

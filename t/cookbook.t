@@ -40,7 +40,7 @@ case_dir($at{cfg}, 'cookbook', 'certs', 'book');
 
 # The cookbook's page (it was a section of README.md).
 my $README = slurp("$TOP/docs/cookbook.md");
-for my $f (qw(partner-api spiffe intermediate audit proxy-identity
+for my $f (qw(partner-api spiffe intermediate audit proxy-identity cgi-env
               denial-before denial-after h2-per-location h2)) {
     my $conf = slurp("$BOOK/$f.conf");
     ok(length($conf) && index($README, "```apache\n$conf```\n") >= 0,
@@ -100,6 +100,9 @@ sub start_recipe {
     make_path("$dir/htdocs") or die "$dir: $!";
     spew("$dir/htdocs/ok.txt", "ok\n");
     my $port = free_port();
+    # A recipe that maps its own paths (ScriptAlias) does without the
+    # catch-all alias, which would come first.
+    my $catchall = !delete $def{OWN_PATHS};
     my @lines = (
         head_lines(%at, dir => $dir, port => $port,
                    loglevel => delete $def{LOGLEVEL}, modules => delete $def{MODULES},
@@ -108,7 +111,7 @@ sub start_recipe {
         '    Require all granted',
         '</Directory>',
         # Every path serves the same file: 200 means admitted.
-        qq{AliasMatch "^/" "$dir/htdocs/ok.txt"},
+        ($catchall ? qq{AliasMatch "^/" "$dir/htdocs/ok.txt"} : ()),
         qq{Define CERTS "$CERTS"},
         (map { "Define $_ $def{$_}" } sort keys %def),
         'SSLEngine on',
@@ -363,6 +366,66 @@ sub curl_body { (curl(@_))[0, 2] }
         stop_recipe($e);
     }
     kill_group($bpid) if $bpid;
+}
+
+# ---- the identity for CGI scripts (MTLSExportEnv On) -------------------------
+
+# A CGI script that counts its runs (in $DIR/NAME.runs) and prints its
+# MTLS_* variables.
+sub cgi_app {
+    my ($name) = @_;
+    my $app = "$DIR/$name-app";
+    make_path($app);
+    spew("$app/env.cgi", join("\n", '#!/bin/sh', "echo run >>'$DIR/$name.runs'",
+                              q{printf 'Content-Type: text/plain\r\n\r\n'},
+                              q{env | grep '^MTLS_' | LC_ALL=C sort}, 'exit 0') . "\n");
+    chmod 0755, "$app/env.cgi" or die "$app/env.cgi: $!";
+    return $app;
+}
+
+sub runs {
+    my ($name) = @_;
+    my $f = "$DIR/$name.runs";
+    return -e $f ? scalar(() = slurp($f) =~ /^run$/mg) : 0;
+}
+
+{
+    my $app = cgi_app('cgi-env');
+    my $h = start_recipe('cgi-env', PARTNER_CA => $FP{FP_CA_A}, APP_DIR => qq{"$app"},
+                         OWN_PATHS => 1, MODULES => ['cgid']);
+    if ($h) {
+        my @conf = split /\n/, slurp("$BOOK/cgi-env.conf");
+        my ($ln) = grep { $conf[$_ - 1] =~ /^\s*MTLSAllow / } 1 .. @conf;
+        my ($st, $body) = curl_body($h, '/app/env.cgi', 'alice-a');
+        is($st, 200, 'cgi-env: alice 200');
+        my %env = map { /^(MTLS_\w+)=(.*)$/ ? ($1 => $2) : () } split /\n/, $body;
+        is($env{MTLS_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US',
+           'cgi-env: the script sees MTLS_CLIENT_SUBJECT') or diag($body);
+        is($env{MTLS_CLIENT_CERT_SHA256}, $FP{FP_CERT_ALICE_A}, 'cgi-env: ... MTLS_CLIENT_CERT_SHA256');
+        is($env{MTLS_CLIENT_ISSUER_SHA256}, $FP{FP_CA_A}, 'cgi-env: ... MTLS_CLIENT_ISSUER_SHA256');
+        is($env{MTLS_CLIENT_SAN_DNS_0}, 'alice.example.com', 'cgi-env: ... MTLS_CLIENT_SAN_DNS_0');
+        is($env{MTLS_AUTHZ_RULE}, "$BOOK/cgi-env.conf:" . ($ln // '?'),
+           'cgi-env: ... MTLS_AUTHZ_RULE, the MTLSAllow line');
+        my $before = runs('cgi-env');
+        is($before, 1, 'cgi-env: the script ran once');
+        is(curl_status($h, '/app/env.cgi', 'bob-a'), 403, 'cgi-env: bob 403');
+        is(runs('cgi-env'), $before, 'cgi-env: ... and the script did not run');
+        stop_recipe($h);
+    }
+    # As the cookbook says: without the MTLSExportEnv line, nothing.
+    my $off = slurp("$BOOK/cgi-env.conf");
+    ok($off =~ s/^\s*MTLSExportEnv On\n//m, 'cgi-env: the recipe has a MTLSExportEnv On line to delete');
+    spew("$BOOK_OUT/cgi-env-off.conf", $off);
+    $app = cgi_app('cgi-env-off');
+    if (my $e = start_recipe('cgi-env-off', PARTNER_CA => $FP{FP_CA_A}, APP_DIR => qq{"$app"},
+                             OWN_PATHS => 1, MODULES => ['cgid'])) {
+        my ($st, $body) = curl_body($e, '/app/env.cgi', 'alice-a');
+        is($st, 200, 'cgi-env without MTLSExportEnv: alice 200');
+        is(runs('cgi-env-off'), 1, 'cgi-env without MTLSExportEnv: the script ran');
+        unlike($body, qr/MTLS_/, 'cgi-env without MTLSExportEnv: it sees no MTLS_* variable')
+          or diag($body);
+        stop_recipe($e);
+    }
 }
 
 # ---- 4. reading a denial line, fixing the rule -------------------------------

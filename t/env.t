@@ -1,7 +1,10 @@
 # Identity variables of admitted requests (MTLS_AUTHZ_RULE, MTLS_CLIENT_*)
-# as a CGI backend, a proxied backend (through RequestHeader) and
-# mod_log_config see them; spoofed headers never reach the backend, also
-# when spelt with '_' for a WSGI backend (t/wsgi_backend.py).
+# as a CGI backend (the environment: MTLSExportEnv On for all of /env/),
+# a proxied backend (through RequestHeader "%{MTLS_...}s", read on demand,
+# no export) and mod_log_config (%{...}e under /env/) see them; spoofed
+# headers never reach the backend, also when spelt with '_' for a WSGI
+# backend (t/wsgi_backend.py). Which other consumers read the variables,
+# and MTLSExportEnv Off: t/env_demand.t.
 # Server configuration: its /env/ and /proxy/ locations in t/conf/extra.conf.in.
 use strict;
 use warnings FATAL => 'all';
@@ -92,7 +95,7 @@ is($env->{MTLS_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US', '... and MTLS_CLIEN
 # --- a proxied backend, through RequestHeader; spoofed headers stripped
 ($st, $env, $body) = echo('/proxy/enforced', cert => 'alice-a', headers => $SPOOF);
 is($st, 200, 'proxy: alice admitted');
-is($env->{HTTP_X_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US', 'proxy: X-Client-Subject from MTLS_CLIENT_SUBJECT')
+is($env->{HTTP_X_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US', 'proxy: X-Client-Subject from %{MTLS_CLIENT_SUBJECT}s')
   or diag($body);
 like($env->{HTTP_X_CLIENT_RULE} // '', qr{/extra\.conf:\d+$}, 'proxy: X-Client-Rule');
 is($env->{HTTP_X_CLIENT_SPIFFE}, 'spiffe://example.org/ns/prod/sa/alice', 'proxy: X-Client-SPIFFE');
@@ -169,7 +172,7 @@ is($env->{HTTP_X_CLIENT_SUBJECT}, 'CN=alice,O=Acme Inc.,C=US', 'proxy, Audit, ma
         select(undef, undef, undef, 0.1);
     }
     like($text, qr{^/env/rule \S+/extra\.conf:\d+ CN=alice,O=Acme Inc\.,C=US$}m,
-         'CustomLog %{MTLS_AUTHZ_RULE}e %{MTLS_CLIENT_SUBJECT}e');
+         'CustomLog %{MTLS_AUTHZ_RULE}e %{MTLS_CLIENT_SUBJECT}e, under MTLSExportEnv On');
 }
 
 # --- HTTP/2: the request runs on a secondary connection (curl, ALPN h2)

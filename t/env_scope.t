@@ -6,8 +6,10 @@
 #   hdr     SetEnvIf from a request header (header_parser, before the module)
 #   setenv  SetEnv in the location (mod_env's fixups, after the module's)
 #   rw      a per-directory RewriteRule [E=...] (mod_rewrite's fixups, after)
-# in four situations:
+# in five situations, all but adm-off under MTLSExportEnv On:
 #   adm     MTLSAuthz On, the client is admitted
+#   adm-off the same without MTLSExportEnv: the module exports nothing,
+#           and still removes the foreign values
 #   aud     MTLSAuthz On + MTLSAuthzMode Audit, the client would be denied
 #   deny    MTLSAuthz On, the client is denied (ErrorDocument 403 is a CGI)
 #   open    the module does not enforce here
@@ -50,12 +52,13 @@ my %RULE;    # location => the file:line of its rule
 for my $src (sort keys %SRC) {
     my @src = @{ $SRC{$src} };
     $RULE{"/e/adm/$src"} = $s->add_location("/e/adm/$src", 'MTLSAuthz On',
-                                            ">>MTLSAllow $ALICE", @src);
+                                            ">>MTLSAllow $ALICE", 'MTLSExportEnv On', @src);
+    $s->add_location("/e/adm-off/$src", 'MTLSAuthz On', "MTLSAllow $ALICE", @src);
     $s->add_location("/e/aud/$src", 'MTLSAuthz On', 'MTLSAuthzMode Audit', "MTLSAllow $ALICE",
-                     @src);
+                     'MTLSExportEnv On', @src);
     $s->add_location("/e/deny/$src", 'MTLSAuthz On', "MTLSAllow $ALICE",
-                     'ErrorDocument 403 /err/denied', @src);
-    $s->add_location("/e/open/$src", @src);
+                     'ErrorDocument 403 /err/denied', 'MTLSExportEnv On', @src);
+    $s->add_location("/e/open/$src", 'MTLSExportEnv On', @src);
 }
 # Denied, no ErrorDocument: the access log alone.
 $s->add_location('/e/denylog/hdr', 'MTLSAuthz On', "MTLSAllow $ALICE", @{ $SRC{hdr} });
@@ -126,6 +129,7 @@ sub nothing {
 for my $src (sort keys %SRC) {
     admitted($src, 'alice-a');
     admitted($src, 'upper-a');
+    nothing('adm-off', $src, 'alice-a', 200);
     my $mark = $s->log_mark;
     nothing('aud', $src, 'bob-a', 200);
     like($s->log_since($mark), qr/AUDIT \(admitted\): client denied by server configuration: \/e\/aud\/$src/,

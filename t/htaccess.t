@@ -76,6 +76,18 @@ my @rows = (
     ['file', 'Directory', ['MTLSAuthz On', "MTLSAllowSubject $ALICE"],
      ['MTLSAllowFile /etc/passwd'], {'alice-a' => 500, 'bob-a' => 500},
      qr/MTLSAllowFile not allowed here/],
+    # MTLSExportEnv: what CGI scripts see is the server configuration's
+    # choice, never an .htaccess's, whatever AllowOverride says
+    ['export-env', 'Location', ['MTLSAuthz On', "MTLSAllowSubject $ALICE"],
+     ['MTLSExportEnv On'], {'alice-a' => 500, 'bob-a' => 500},
+     qr/MTLSExportEnv not allowed here/],
+    ['export-env-all', 'Directory', ['MTLSAuthz On', "MTLSAllowSubject $ALICE", 'MTLSExportEnv On'],
+     ['MTLSExportEnv Off'], {'alice-a' => 500, 'bob-a' => 500},
+     qr/MTLSExportEnv not allowed here/, 'All'],
+    ['list-export-env', 'Directory', ['MTLSAuthz On', "MTLSAllowSubject $ALICE"],
+     ['MTLSExportEnv On'], {'alice-a' => 500, 'bob-a' => 500},
+     qr/MTLSExportEnv cannot occur within htaccess files/,
+     "None\n        AllowOverrideList MTLSExportEnv"],
     # Require mtls: in an .htaccess its own rules decide where the server
     # configuration has none; Require lines themselves are mod_authz_core's,
     # which lets an .htaccess replace a <Directory>'s but not a <Location>'s.

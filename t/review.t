@@ -31,15 +31,18 @@ my $BOB = '"CN=bob,O=Acme Inc.,C=US"';
 $s->add_header(modules => ['headers', 'access_compat', 'rewrite', 'cgid']);
 $s->add('<AuthzProviderAlias mtls nalias>', "    MTLSAllowSubject $ALICE",
         '</AuthzProviderAlias>');
-# Every response tells which rule and subject the request was exported
-# with, so that a case can see variables a backend would see.
-$s->add('Header always set X-Rule "%{MTLS_AUTHZ_RULE}e"',
-        'Header always set X-Subject "%{MTLS_CLIENT_SUBJECT}e"',
-        'Header always set X-Issuer "%{MTLS_CLIENT_ISSUER_SHA256}e"');
+# Every response tells which rule and subject the request was admitted
+# with, so that a case can see variables a backend would see: read on
+# demand (%{...}s), and from the environment (X-Rule-E: the default host
+# has MTLSExportEnv On).
+$s->add('Header always set X-Rule "%{MTLS_AUTHZ_RULE}s"',
+        'Header always set X-Subject "%{MTLS_CLIENT_SUBJECT}s"',
+        'Header always set X-Issuer "%{MTLS_CLIENT_ISSUER_SHA256}s"',
+        'Header always set X-Rule-E "%{MTLS_AUTHZ_RULE}e"');
 
 # ---- the default host: the one a client without SNI handshakes with ----
 $s->add_vhost;
-$s->add('    Protocols h2 http/1.1');
+$s->add('    Protocols h2 http/1.1', '    MTLSExportEnv On');
 $s->add(qq{    <Directory "$dir/docs">}, '        AllowOverride AuthConfig',
         '        Require all granted', '        DirectoryIndex index.html', '    </Directory>');
 
@@ -229,6 +232,7 @@ for (['/if-require/', 'alice-a', 200, 'if-require: alice 200'],
     my $rule = var_header($head, 'X-Rule');
     is($rule, '', 'neg: a request that "Require not mtls" refused and Require ip admitted '
        . 'exports no MTLS_AUTHZ_RULE') or diag("X-Rule: $rule (the deny-list rule is $neg_line)");
+    is(var_header($head, 'X-Rule-E'), '', 'neg: ... not in the environment either');
     my $subj = var_header($head, 'X-Subject');
     is($subj, '', 'neg: ... and no MTLS_CLIENT_SUBJECT');
     ($st, $head) = $s->request('/neg/', cert => 'bob-a');
@@ -242,6 +246,7 @@ for (['/if-require/', 'alice-a', 200, 'if-require: alice 200'],
     is($st, 200, 'none-neg: alice admitted by Require ip');
     is(var_header($head, 'X-Rule'), '', 'none-neg: Require mtls inside <RequireNone> granted '
        . 'for alice is no admission: no MTLS_AUTHZ_RULE') or diag("deny-list rule: $none_line");
+    is(var_header($head, 'X-Rule-E'), '', 'none-neg: ... not in the environment either');
     is(var_header($head, 'X-Subject'), '', 'none-neg: ... and no MTLS_CLIENT_SUBJECT');
     ($st, $head) = $s->request('/none-alias/', cert => 'alice-a');
     is($st, 200, 'none-alias: alice admitted by Require ip');
@@ -304,7 +309,7 @@ for my $cert ('alice-a', 'bob-a') {
         exec 'curl', '-sk', '--http2', '--parallel', '--parallel-max', '30', '--max-time', '60',
           '--cert', $s->pki("$cert.pem"),
           '-w', '%{http_version} %{url_effective} %{http_code} [%header{x-rule}] '
-          . '[%header{x-subject}]\n',
+          . '[%header{x-rule-e}]\n',
           map { ('-o', '/dev/null', 'https://localhost:' . $s->port . $_) } @urls;
         exit 127;
     }
@@ -314,20 +319,21 @@ for my $cert ('alice-a', 'bob-a') {
     my @bad;
     my $h2 = 0;
     for (@lines) {
-        my ($ver, $url, $code, $rule, $subj) = /^(\S+) \S+?(\/h2.\/)\?n=\d+ (\d+) \[(.*?)\] \[(.*?)\]$/
+        my ($ver, $url, $code, $rule, $rule_e) = /^(\S+) \S+?(\/h2.\/)\?n=\d+ (\d+) \[(.*?)\] \[(.*?)\]$/
           or do { push @bad, "unparsed: $_"; next };
         $h2++ if $ver eq '2';
         my $who = $cert eq 'alice-a' ? 'alice' : 'bob';
         $rule = '' if $rule eq '(null)';
+        $rule_e = '' if $rule_e eq '(null)';
         my ($want, $wrule) = $url eq '/h2a/' ? ($who eq 'alice' ? (200, $H2RULE{a}) : (403, ''))
                            : $url eq '/h2b/' ? ($who eq 'bob' ? (200, $H2RULE{b}) : (403, ''))
                            : (200, '');
-        push @bad, "$url: $code rule=[$rule], want $want rule=[$wrule]"
-          if $code != $want || $rule ne $wrule;
+        push @bad, "$url: $code rule=[$rule] environment=[$rule_e], want $want rule=[$wrule]"
+          if $code != $want || $rule ne $wrule || $rule_e ne $wrule;
     }
     is($h2, 60, "h2 $cert: every response over HTTP/2");
-    ok(!@bad, "h2 $cert: each stream decided with its own location's rules "
-       . '(holds; parallel streams were not covered)') or diag(join "\n", @bad);
+    ok(!@bad, "h2 $cert: each stream decided with its own location's rules, on demand and "
+       . 'in the environment (holds; parallel streams were not covered)') or diag(join "\n", @bad);
 }
 
 # ---- no SNI: the handshake's host is not the request's ---------------------

@@ -67,9 +67,8 @@ sub alice_area {
 }
 
 $s->add_vhost;
-# The backends read the identity from the environment (CGI, SSI).
-$s->add('    MTLSExportEnv On');
-$s->add(qq{    CustomLog "$LOG" r2});
+# The headers and the log read the identity from the environment.
+$s->add(qq{    CustomLog "$LOG" r2}, '    MTLSExportEnv On');
 $s->add(qq{    <Directory "$dir/docs">}, '        AllowOverride AuthConfig',
         '        Require all granted', '        DirectoryIndex index.html', '    </Directory>');
 
@@ -243,6 +242,7 @@ $s->stop;
     $f->add('<Location /server-info>', '    SetHandler server-info', '</Location>');
     $f->add('SSLProtocol -all +TLSv1.2', 'SSLSessionCache none');
     $f->add_vhost(verify => 'optional');
+    $f->add('    MTLSExportEnv On');
     $f->add(qq{    <Directory "$fd/docs/dx">}, '        Options +ExecCGI',
             '        AddHandler cgi-script .cgi', '        DirectoryIndex index.cgi',
             '        Require all granted', '    </Directory>',

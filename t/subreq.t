@@ -60,7 +60,7 @@ $s->add(qq{<Directory "$dir/docs/rw">}, '    RewriteEngine On',
         '    RewriteCond /look/x.txt -U', '    RewriteRule ^start$ /rw/target.shtml [L]',
         '</Directory>');
 $s->add_vhost(verify => 'optional');
-# The backends read the identity from the environment (CGI, SSI).
+# The pages read the identity from their environment.
 $s->add('    MTLSExportEnv On');
 my $S_NEG = $s->add_location('/neg/', 'MTLSAuthz On', ">>MTLSAllowSubject $ALICE");
 my $I_DOC = $s->add_location('/neg/doc.shtml', 'SSLVerifyClient require',
