@@ -312,7 +312,9 @@ static ASN1_OBJECT *type_object(const char *type)
     if (is_digit(type[0]))
         return OBJ_txt2obj(type, 1);
     for (i = 0; i < sizeof(dn_types) / sizeof(dn_types[0]); i++) {
-        if (strcasecmp(type, dn_types[i].name) == 0)
+        /* The first letter first: a million-rule file parses this. */
+        if ((type[0] | 0x20) == (dn_types[i].name[0] | 0x20) &&
+            strcasecmp(type, dn_types[i].name) == 0)
             return OBJ_nid2obj(dn_types[i].nid);
     }
     /* Any other name OpenSSL knows, spelt as OpenSSL spells it. */
@@ -421,9 +423,40 @@ static int printable_char(unsigned char ch)
  * size and character set limits from OpenSSL's table (C is two printable
  * characters, CN at most 64, ...). ASCII values, nearly all of them, are
  * decided here; others by OpenSSL. */
+/* ASN1_STRING_TABLE_get, remembered for the last few types: two binary
+ * searches per attribute otherwise, on every rule of a rule file. Per
+ * thread (.htaccess files are parsed by request threads); keyed on
+ * OpenSSL's static objects, which live as long as the process, as do
+ * the table's entries. */
+static ASN1_STRING_TABLE *string_table(const ASN1_OBJECT *obj)
+{
+    static __thread struct {
+        const ASN1_OBJECT *obj;
+        ASN1_STRING_TABLE *tbl;
+    } memo[8];
+    static __thread unsigned next;
+    ASN1_STRING_TABLE *tbl;
+    unsigned i;
+
+    for (i = 0; i < sizeof(memo) / sizeof(memo[0]); i++) {
+        if (memo[i].obj == obj)
+            return memo[i].tbl;
+    }
+    tbl = ASN1_STRING_TABLE_get(OBJ_obj2nid(obj));
+    /* Only OpenSSL's static objects (OBJ_nid2obj): a dotted OID is an
+     * object of its own, freed after the parse. */
+    if (OBJ_get0_data(obj) &&
+        (ASN1_OBJECT *)obj == OBJ_nid2obj(OBJ_obj2nid(obj))) {
+        memo[next % (sizeof(memo) / sizeof(memo[0]))].tbl = tbl;
+        memo[next % (sizeof(memo) / sizeof(memo[0]))].obj = obj;
+        next++;
+    }
+    return tbl;
+}
+
 static int value_type(const ASN1_OBJECT *obj, const char *v, apr_size_t len)
 {
-    ASN1_STRING_TABLE *tbl = ASN1_STRING_TABLE_get(OBJ_obj2nid(obj));
+    ASN1_STRING_TABLE *tbl = string_table(obj);
     unsigned long mask = ASN1_STRING_get_default_mask();
     long minsize = 0, maxsize = 0;
     apr_size_t i;

@@ -41,6 +41,13 @@ struct mtls_ruleset {
     int pins_certs;           /* some MTLSAllow line has cert= */
     apr_hash_t *fps;          /* interned fingerprints */
     apr_hash_t *rule_issuers; /* fp -> first MTLSAllow rule with issuer=fp */
+    /* The last issuer= texts parsed and their interned fingerprints:
+     * rule files repeat a few pins on every line. */
+    struct {
+        char text[80];
+        const unsigned char *fp;
+    } pins_seen[4];
+    unsigned pins_next;
     /* The rules and their keys, packed into slabs from the ruleset's
      * pool (see arena_get). */
     apr_pool_t *pool;
@@ -357,13 +364,20 @@ const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
     return NULL;
 }
 
+/* isspace() in the C locale, which httpd runs in, without a call per
+ * character: a million-line rule file is tokenised at startup. */
+static int is_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 const char *mtls_next_word(apr_pool_t *p, const char **line, char **word)
 {
     const char *s = *line, *e;
     char *out;
-    int quoted = 0;
+    int quoted = 0, escaped = 0;
 
-    while (apr_isspace(*s))
+    while (is_space(*s))
         s++;
     if (*s == '\0') {
         *word = NULL;
@@ -372,15 +386,45 @@ const char *mtls_next_word(apr_pool_t *p, const char **line, char **word)
     }
     /* Allocate for this word, not for the rest of the line: a line of n
      * words must not cost memory quadratic in its length. */
-    for (e = s; *e && (quoted || !apr_isspace(*e)); e++) {
-        if (*e == '"')
-            quoted = !quoted;
-        else if (quoted && e[0] == '\\' && e[1] == '"')
+    /* Runs between special characters are skipped with strcspn, which
+     * is vectorised: a million-line rule file is tokenised at startup. */
+    for (e = s; *e;) {
+        if (!quoted) {
+            e += strcspn(e, "\" \t\n\v\f\r");
+            if (*e != '"')
+                break;
+            quoted = 1;
             e++;
+        }
+        else {
+            e += strcspn(e, "\"\\");
+            if (*e == '\0')
+                break;
+            if (*e == '"')
+                quoted = 0;
+            else if (e[1] == '"') {
+                escaped = 1;
+                e++;
+            }
+            e++;
+        }
+    }
+    out = *word = apr_palloc(p, (apr_size_t)(e - s) + 1);
+    if (!escaped) {
+        /* Nearly every word: the quotes go, nothing else changes. */
+        while (s < e) {
+            const char *q = memchr(s, '"', (apr_size_t)(e - s));
+            apr_size_t n = (apr_size_t)((q ? q : e) - s);
+            memcpy(out, s, n);
+            out += n;
+            s += n + (q != NULL);
+        }
+        *out = '\0';
+        *line = e;
+        return quoted ? "unbalanced double quote" : NULL;
     }
     quoted = 0;
-    out = *word = apr_palloc(p, (apr_size_t)(e - s) + 1);
-    while (*s && (quoted || !apr_isspace(*s))) {
+    while (*s && (quoted || !is_space(*s))) {
         if (*s == '"') {
             quoted = !quoted;
             s++;
@@ -396,6 +440,27 @@ const char *mtls_next_word(apr_pool_t *p, const char **line, char **word)
     *out = '\0';
     *line = s;
     return quoted ? "unbalanced double quote" : NULL;
+}
+
+static const unsigned char *pin_seen(const mtls_ruleset_t *rs, const char *v)
+{
+    unsigned i;
+    for (i = 0; i < sizeof(rs->pins_seen) / sizeof(rs->pins_seen[0]); i++) {
+        if (rs->pins_seen[i].fp && strcmp(v, rs->pins_seen[i].text) == 0)
+            return rs->pins_seen[i].fp;
+    }
+    return NULL;
+}
+
+static void pin_remember(mtls_ruleset_t *rs, const char *v,
+                         const unsigned char *fp)
+{
+    unsigned i =
+        rs->pins_next++ % (sizeof(rs->pins_seen) / sizeof(rs->pins_seen[0]));
+    if (strlen(v) >= sizeof(rs->pins_seen[i].text))
+        return;
+    strcpy(rs->pins_seen[i].text, v);
+    rs->pins_seen[i].fp = fp;
 }
 
 /* Parses one MTLSAllow line into r; words and messages in tmp. */
@@ -438,10 +503,14 @@ static const char *rule_parse(mtls_ruleset_t *rs, apr_pool_t *p,
             unsigned char fp[MTLS_FP_LEN];
             if (is_issuer ? r->issuer != NULL : r->cert != NULL)
                 return apr_psprintf(tmp, "%s= given twice", word);
+            if (is_issuer && (r->issuer = pin_seen(rs, v)) != NULL)
+                continue;
             if ((err = mtls_fp_parse(tmp, v, fp)) != NULL)
                 return apr_psprintf(tmp, "%s=%s", word, err);
-            if (is_issuer)
+            if (is_issuer) {
                 r->issuer = fp_intern(rs, p, fp);
+                pin_remember(rs, v, r->issuer);
+            }
             else
                 r->cert =
                     memcpy(arena_get(rs, MTLS_FP_LEN, 1), fp, MTLS_FP_LEN);
