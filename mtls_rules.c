@@ -371,6 +371,36 @@ static int is_space(char c)
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+/* Where the word at s ends: at an unquoted space or the end. *quoted
+ * says whether a quote is left open, *escaped whether a \" occurs inside
+ * quotes. Runs between special characters are skipped with strcspn,
+ * which is vectorised: a million-line rule file is tokenised at startup. */
+static const char *word_end(const char *s, int *quoted, int *escaped)
+{
+    const char *e = s;
+    while (*e) {
+        if (!*quoted) {
+            e += strcspn(e, "\" \t\n\v\f\r");
+            if (*e != '"')
+                break;
+            *quoted = 1;
+            e++;
+            continue;
+        }
+        e += strcspn(e, "\"\\");
+        if (*e == '\0')
+            break;
+        if (*e == '"')
+            *quoted = 0;
+        else if (e[1] == '"') {
+            *escaped = 1;
+            e++;
+        }
+        e++;
+    }
+    return e;
+}
+
 const char *mtls_next_word(apr_pool_t *p, const char **line, char **word)
 {
     const char *s = *line, *e;
@@ -386,29 +416,7 @@ const char *mtls_next_word(apr_pool_t *p, const char **line, char **word)
     }
     /* Allocate for this word, not for the rest of the line: a line of n
      * words must not cost memory quadratic in its length. */
-    /* Runs between special characters are skipped with strcspn, which
-     * is vectorised: a million-line rule file is tokenised at startup. */
-    for (e = s; *e;) {
-        if (!quoted) {
-            e += strcspn(e, "\" \t\n\v\f\r");
-            if (*e != '"')
-                break;
-            quoted = 1;
-            e++;
-        }
-        else {
-            e += strcspn(e, "\"\\");
-            if (*e == '\0')
-                break;
-            if (*e == '"')
-                quoted = 0;
-            else if (e[1] == '"') {
-                escaped = 1;
-                e++;
-            }
-            e++;
-        }
-    }
+    e = word_end(s, &quoted, &escaped);
     out = *word = apr_palloc(p, (apr_size_t)(e - s) + 1);
     if (!escaped) {
         /* Nearly every word: the quotes go, nothing else changes. */
