@@ -29,6 +29,23 @@ static void words(void)
           "words: plain word and empty quoted word");
     e5 = mtls_next_word(pool, &bad, &w5);
     check(e5 && strstr(e5, "unbalanced"), "words: unbalanced quote refused");
+    {
+        const char *l = "a\"b c\"d \"x\\\"y\" \"p\\q\"\tx\\\"y";
+        char *v1 = NULL, *v2 = NULL, *v3 = NULL, *v4 = NULL;
+        const char *f1 = mtls_next_word(pool, &l, &v1);
+        const char *f2 = mtls_next_word(pool, &l, &v2);
+        const char *f3 = mtls_next_word(pool, &l, &v3);
+        const char *f4 = mtls_next_word(pool, &l, &v4);
+        check(!f1 && v1 && strcmp(v1, "ab cd") == 0,
+              "words: quotes inside a word, a space quoted");
+        check(!f2 && v2 && strcmp(v2, "x\"y") == 0,
+              "words: \\\" inside quotes is a quote");
+        check(!f3 && v3 && strcmp(v3, "p\\q") == 0,
+              "words: a backslash before another character stays; a tab "
+              "ends the word");
+        check(f4 && strstr(f4, "unbalanced"),
+              "words: \\\" outside quotes opens one");
+    }
 }
 
 static void fingerprints(const pki_t *k)
