@@ -96,4 +96,41 @@ for my $c (['alice-a', 200], ['bob-a', 403]) {
 }
 
 $s->stop;
+
+# A renegotiation to another certificate between two requests with the
+# same rules: the decision remembered for the first certificate must not
+# answer for the second. /ka/reneg.html inherits /ka/'s rules (the same
+# ruleset) and asks for more than the handshake did (SSLVerifyClient
+# optional -> require, TLS 1.2): mod_ssl renegotiates, and the client
+# answers with bob's certificate.
+my $r = OwnHttpd->new(__FILE__, 'keepalive-reneg');
+$r->add_header(loglevel => 'warn ssl:info');
+$r->add_vhost(verify => 'optional');
+$r->add_location('/ka/', 'MTLSAuthz On', "MTLSAllowSubject $ALICE");
+$r->add_location('/ka/reneg.html', 'SSLVerifyClient require');
+$r->add('</VirtualHost>');
+$r->write_doc('ka/index.html', "ka\n");
+$r->write_doc('ka/reneg.html', "reneg\n");
+$r->start;
+{
+    my $mark = $r->log_mark;
+    my ($sock, $why) = $r->tls_connect(cert => 'alice-a', tls => '1.2');
+    ok($sock, 'reneg: TLS 1.2 connection as alice') or diag($why);
+    if ($sock) {
+        $r->use_cert($sock, 'bob-a');
+        my @want = (['/ka/', 200, 'alice, before'], ['/ka/', 200, 'alice again (the memo)'],
+                    ['/ka/reneg.html', 403, 'renegotiated to bob'],
+                    ['/ka/', 403, 'bob, same rules as the first requests'],
+                    ['/ka/', 403, 'bob again']);
+        for my $w (@want) {
+            my ($path, $st_want, $what) = @$w;
+            my ($st) = $r->get_on($sock, $path, keepalive => 1);
+            is($st, $st_want, "reneg: $path, $what: $st_want");
+        }
+        $sock->close(SSL_fast_shutdown => 1);
+    }
+    like($r->log_since($mark), qr/AH02221: Requesting connection re-negotiation/,
+         'reneg: mod_ssl renegotiated (precondition)');
+}
+$r->stop;
 done_testing();
