@@ -106,6 +106,22 @@ char *fuzz_cstring(apr_pool_t *p, const uint8_t *data, size_t size)
     return s;
 }
 
+/* Does name hold a value that is a SEQUENCE or a SET? OpenSSL's
+ * canonical form copies such a value as it is; mtls_name_key gives the
+ * name no key. The same matches follow: the DN parser refuses such a
+ * value, so no subject rule can name one. */
+static int has_constructed_value(const X509_NAME *name)
+{
+    int i;
+    for (i = 0; i < X509_NAME_entry_count(name); i++) {
+        int t = ASN1_STRING_type(
+            X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+        if (t == V_ASN1_SEQUENCE || t == V_ASN1_SET)
+            return 1;
+    }
+    return 0;
+}
+
 void fuzz_check_name_key(apr_pool_t *p, const X509_NAME *name)
 {
     mtls_key_t k;
@@ -115,6 +131,8 @@ void fuzz_check_name_key(apr_pool_t *p, const X509_NAME *name)
     theirs = X509_NAME_hash_ex(name, NULL, NULL, &ok);
     if (!have && !ok)
         return; /* neither can compare this name */
+    if (!have && has_constructed_value(name))
+        return;
     if (have != ok) {
         fprintf(stderr, "fuzz: mtls_name_key %s, OpenSSL's canonical form %s\n",
                 have ? "succeeds" : "fails", ok ? "succeeds" : "fails");

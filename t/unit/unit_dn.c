@@ -69,6 +69,23 @@ static void dn_forms(void)
     check(dn_equal("CN=alice,UID=7,O=Acme Inc.,C=US", sep), "separate RDNs");
 }
 
+/* A certificate's name whose O value is a SEQUENCE (DER: O = empty
+ * SEQUENCE) has no key, and no rule can write one: nothing matches it. */
+static void dn_constructed_value(void)
+{
+    static const unsigned char der[] = {0x30, 0x0b, 0x31, 0x09, 0x30,
+                                        0x07, 0x06, 0x03, 0x55, 0x04,
+                                        0x0a, 0x30, 0x00};
+    const unsigned char *d = der;
+    X509_NAME *n = d2i_X509_NAME(NULL, &d, sizeof(der));
+    mtls_key_t k;
+    check(n != NULL && !mtls_name_key(pool, n, &k),
+          "a name with a SEQUENCE value has no key");
+    check(parse_fails("O=#3000", "string"),
+          "a '#' value that is a SEQUENCE refused");
+    X509_NAME_free(n);
+}
+
 static void dn_refused(void)
 {
     check(parse_fails("/C=US/O=Acme/CN=alice", "legacy"),
@@ -186,6 +203,7 @@ void test_dn(void)
 {
     dn_forms();
     dn_refused();
+    dn_constructed_value();
     dn_canonical();
     dn_string_types();
 }
