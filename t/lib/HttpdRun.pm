@@ -407,7 +407,18 @@ sub start_server {
 # Stops a server from start_server: SIGTERM, then after $grace seconds
 # (default 5) SIGKILL. Returns its wait status, and whether it took
 # SIGKILL (in list context).
-sub stop_server { kill_group(@_) }
+# A graceful stop first (SIGWINCH to the parent; GracefulShutdownTimeout
+# 1 in head_lines): a TERM to the whole process group makes each child
+# close the sockets of connections its workers may still be ending, which
+# httpd 2.4.71's event MPM does without a lock (a child then segfaults in
+# apr_os_sock_get, now and then). TERM and KILL only if that fails.
+sub stop_server {
+    my ($pid, $grace) = @_;
+    kill 'WINCH', $pid;
+    my $st = wait_for($pid, 10);
+    return wantarray ? ($st, 0) : $st if defined $st;
+    return kill_group($pid, $grace);
+}
 
 # IO::Socket::SSL options of a client of the test PKI $pki: it verifies
 # the server (localhost, from CA A) and presents the certificate
