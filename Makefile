@@ -72,21 +72,27 @@ $(BUILD)/flags: FORCE
 	@echo '$(SAN_FLAGS)' | cmp -s - $@ || echo '$(SAN_FLAGS)' >$@
 
 # `make install`: the module into apxs's LIBEXECDIR, the tool into
-# $(BINDIR), and on a Debian-style layout (a mods-available/ directory
+# $(BINDIR), the man pages mtls-authz-rule(1) and mod_mtls_authz(8)
+# into $(MANDIR)/man1 and man8 (beside the tool, where man finds them
+# through PATH), and on a Debian-style layout (a mods-available/ directory
 # in apxs's SYSCONFDIR, e.g. /etc/apache2) mtls_authz.load and
 # mtls_authz.conf there for a2enmod. DESTDIR is prepended to every path
 # (for packaging); MODS_AVAILABLE= (empty) skips the a2enmod files.
 # An existing mtls_authz.conf is left alone: it may have been edited.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
 LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
 SYSCONFDIR = $(shell $(APXS) -q SYSCONFDIR)
 MODS_AVAILABLE ?= $(if $(wildcard $(SYSCONFDIR)/mods-available),$(SYSCONFDIR)/mods-available)
 
 install: all
-	install -d "$(DESTDIR)$(LIBEXECDIR)" "$(DESTDIR)$(BINDIR)"
+	install -d "$(DESTDIR)$(LIBEXECDIR)" "$(DESTDIR)$(BINDIR)" \
+	    "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man8"
 	install -m 644 $(MODULE) "$(DESTDIR)$(LIBEXECDIR)/mod_mtls_authz.so"
 	install -m 755 $(TOOL) "$(DESTDIR)$(BINDIR)/mtls-authz-rule"
+	install -m 644 man/mtls-authz-rule.1 "$(DESTDIR)$(MANDIR)/man1/mtls-authz-rule.1"
+	install -m 644 man/mod_mtls_authz.8 "$(DESTDIR)$(MANDIR)/man8/mod_mtls_authz.8"
 	@if [ -n "$(MODS_AVAILABLE)" ]; then \
 	    set -e; d="$(DESTDIR)$(MODS_AVAILABLE)"; \
 	    install -d "$$d"; \

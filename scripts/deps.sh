@@ -11,7 +11,8 @@
 set -eu
 
 # Debian package -> a file it provides (checked instead of dpkg status so
-# that a source-built httpd in the same place also counts).
+# that a source-built httpd in the same place also counts). groff and
+# man: t/man.t renders the man pages and fails on any warning.
 need="
 apache2:/usr/sbin/apache2
 apache2-dev:/usr/bin/apxs
@@ -26,6 +27,8 @@ make:/usr/bin/make
 perl:/usr/bin/perl
 pkg-config:/usr/bin/pkg-config
 python3:/usr/bin/python3
+groff-base:/usr/bin/groff
+man-db:/usr/bin/man
 "
 # bench/run.pl (make bench, bench-smoke, bench-allowfile): ab for the
 # load, callgrind for instruction counts, gnuplot for the plot, GNU time
@@ -95,7 +98,8 @@ if ! command -v apt-get >/dev/null 2>&1; then
     echo "mod_mtls_authz needs these packages (Debian names):$missing" >&2
     echo "Install the equivalents for your system (httpd with apxs and" >&2
     echo "mod_ssl, OpenSSL headers, Perl Apache::Test, LWP, IO::Socket::SSL," >&2
-    echo "curl, openssl, a C compiler, Python 3 at /usr/bin/python3) and" >&2
+    echo "curl, openssl, a C compiler, Python 3 at /usr/bin/python3, groff" >&2
+    echo "and man) and" >&2
     echo "run again." >&2
     exit 1
 fi

@@ -1,6 +1,6 @@
 # Packaging and discovery: `make install DESTDIR=...` puts the module,
-# the mtls-authz-rule tool and (on a Debian-style layout) the a2enmod
-# files where they belong; `a2enmod mtls_authz` enables the module and
+# the mtls-authz-rule tool, the man pages and (on a Debian-style layout)
+# the a2enmod files where they belong; `a2enmod mtls_authz` enables the module and
 # mod_ssl in a Debian-style configuration tree; `apachectl -M` and
 # `httpd -M` list mtls_authz_module.
 #
@@ -50,7 +50,7 @@ my $SYSCONF = apxs_q('SYSCONFDIR');
 my $debian  = -d "$SYSCONF/mods-available";
 my $MODS    = "$DEST$SYSCONF/mods-available";
 
-plan tests => 16;
+plan tests => 19;
 
 # ---- make install DESTDIR=... ------------------------------------------------
 
@@ -69,6 +69,15 @@ ok(-x $tool && slurp($tool) eq slurp("$TOP/build/mtls-authz-rule"),
 ($st, $out) = run($tool, '--version');
 ok($st == 0 && $out =~ /^mtls-authz-rule \d/, 'the installed tool runs')
   or diag($out);
+
+# The man pages, beside the tool: man finds /usr/local/share/man through
+# PATH's /usr/local/bin.
+for (['man1/mtls-authz-rule.1', 'mtls-authz-rule.1'], ['man8/mod_mtls_authz.8', 'mod_mtls_authz.8']) {
+    my ($rel, $src) = @$_;
+    my $page = "$DEST/usr/local/share/man/$rel";
+    ok(-f $page && ((stat $page)[2] & 07777) == 0644 && slurp($page) eq slurp("$TOP/man/$src"),
+       "man/$src is installed as /usr/local/share/man/$rel, mode 644");
+}
 
 # The a2enmod files: on a Debian-style layout only.
 my $load = slurp("$MODS/mtls_authz.load");
@@ -108,6 +117,9 @@ ok($st == 0 && -x "$DIR/dest2/opt/mtls/bin/mtls-authz-rule"
      && !-e "$DIR/dest2$SYSCONF",
    'PREFIX=/opt/mtls MODS_AVAILABLE= : tool in /opt/mtls/bin, no a2enmod files')
   or diag($out);
+ok(-f "$DIR/dest2/opt/mtls/share/man/man1/mtls-authz-rule.1"
+     && -f "$DIR/dest2/opt/mtls/share/man/man8/mod_mtls_authz.8",
+   'PREFIX=/opt/mtls: the man pages in /opt/mtls/share/man/man1 and man8');
 
 # ---- a2enmod and apachectl -M on a Debian-style tree -------------------------
 
