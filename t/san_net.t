@@ -89,11 +89,17 @@ for my $c (@cases) {
     }
 }
 
-# The debug log names the rule that admitted a request: a suffix rule of
-# the rule file for upper-a.
+# The debug log names the rule that admitted a request: the rule file's
+# suffix and network rule (line 2) for alice-a, its /128 (line 3) for
+# ipv6-full.
 my $mark = $s->log_mark;
-$s->status('/file/x', cert => 'upper-a');
-like($s->log_since($mark), qr{rules\.txt:2}, 'the rule file\'s suffix rule (line 2) is named');
+my @st = ($s->status('/file/x', cert => 'alice-a'),
+          $s->status('/file/x', cert => 'ipv6-full'));
+my $log = $s->log_since($mark);
+ok("@st" eq '200 200' && $log =~ m{rules\.txt:2: matched}
+     && $log =~ m{rules\.txt:3: matched},
+   "the rule file's lines 2 and 3 are named as the ones that matched (@st)")
+  or diag($log);
 
 $s->stop;
 
