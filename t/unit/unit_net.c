@@ -191,6 +191,74 @@ static void overlapping(const pki_t *k)
           "exact and suffix on one line");
 }
 
+/* With 100,000 suffix rules and 100,000 networks, a match tries only the
+ * rules under the certificate's own label suffixes and networks: the
+ * probes are bounded by labels and distinct prefix lengths, so the rules
+ * tried (counted by the trace) do not grow with the rules loaded. */
+static void count_tried(void *baton, const mtls_rule_t *rule,
+                        mtls_miss_e result)
+{
+    (void)rule;
+    (void)result;
+    ++*(int *)baton;
+}
+
+static int tried(const mtls_ruleset_t *rs, const mtls_identity_t *id,
+                 int *admitted)
+{
+    mtls_miss_e miss;
+    int n = 0;
+    *admitted = mtls_ruleset_match(rs, id, count_tried, &n, &miss) != NULL;
+    return n;
+}
+
+static void at_scale(const pki_t *k)
+{
+    apr_pool_t *p;
+    mtls_ruleset_t *rs;
+    const char *err = NULL;
+    int i, ok, n;
+
+    apr_pool_create(&p, pool);
+    rs = mtls_ruleset_make(p);
+    for (i = 0; i < 100000 && err == NULL; i++) {
+        unsigned a = (unsigned)i * 16; /* a /28 in 10.0.0.0/8 */
+        err = mtls_ruleset_add_rule(
+            rs, p, apr_psprintf(p, "san=DNS:.h%d.partner.example", i), "s",
+            NULL);
+        if (err == NULL)
+            err = mtls_ruleset_add_rule(rs, p,
+                                        apr_psprintf(p, "san=IP:10.%u.%u.%u/28",
+                                                     a >> 16 & 255,
+                                                     a >> 8 & 255, a & 255),
+                                        "n", NULL);
+    }
+    for (i = 8; i <= 24 && err == NULL; i += 8)
+        err = mtls_ruleset_add_rule(
+            rs, p,
+            apr_psprintf(p, "san=IP:172.%d.0.0/%d", 16 + i, i == 8 ? 16 : i),
+            "l", NULL);
+    check(err == NULL && mtls_ruleset_n_rules(rs) == 200003,
+          "scale: 100,000 suffix and 100,000 network rules load");
+    n = tried(rs, leaf(k, alice, "DNS:a.b.h77777.partner.example", BY_CA_A),
+              &ok);
+    check(ok && n == 1, apr_psprintf(p,
+                                     "scale: a suffix match tries one "
+                                     "rule (%d)",
+                                     n));
+    n = tried(rs, leaf(k, alice, "IP:10.18.254.33", BY_CA_A), &ok);
+    check(ok && n == 1,
+          apr_psprintf(p, "scale: a network match tries one rule (%d)", n));
+    n = tried(rs,
+              leaf(k, alice,
+                   "DNS:a.b.nowhere.example,IP:192.0.2.7,IP:2001:db8::7",
+                   BY_CA_A),
+              &ok);
+    check(!ok && n == 0,
+          apr_psprintf(p, "scale: a certificate outside tries none (%d)", n));
+    apr_pool_destroy(p);
+}
+
 void test_nets(const pki_t *k)
 {
     suffix_below(k);
@@ -199,4 +267,5 @@ void test_nets(const pki_t *k)
     net_v6(k);
     net_refused(k);
     overlapping(k);
+    at_scale(k);
 }
