@@ -66,8 +66,9 @@ my %forged = (
                       . 'URI:spiffe://x/p/*,DNS:${HOME}.example',
                     'CN=san quote'],
     # No suffix rule: a top-level parent, an empty label
-    'q-tld'     => ['-ext', 'subjectAltName=DNS:example.com,DNS:a..b.example',
-                    'CN=tld'],
+    # and a leading dot, which a rule reads as a suffix
+    'q-tld'     => ['-ext', 'subjectAltName=DNS:example.com,DNS:a..b.example,'
+                      . 'DNS:.lead.example', 'CN=tld'],
 );
 for my $name (sort keys %forged) {
     my @a = @{ $forged{$name} };
@@ -121,7 +122,7 @@ my @issuers = (
     ['issuer-int', 'int-a.crt', 'carol-int-chain', 'alice-a'],
 );
 
-plan tests => 5 * @cases + 4 * @issuers + 39;
+plan tests => 5 * @cases + 4 * @issuers + 40;
 
 # A suffix or network alternative admits every name in a domain or
 # address in a network, the other client of a case too: it must admit
@@ -382,6 +383,8 @@ ok(!@wrong, 'awkward subjects are written as documented') or diag(join "\n", @wr
     ok($e =~ /^#   DNS:a\.\.b\.example$/m && $e !~ /more broadly/,
        'q-tld: no suffix rule for a top-level domain or a name with an empty '
        . 'label') or diag($e);
+    like($e, qr{^#   DNS:\.lead\.example: no rule, a rule with a leading dot is a DNS suffix}m,
+         'q-tld: a DNS SAN with a leading dot gets no san= rule (it would be a suffix)');
     my (undef, $nofp) = tool('alice-a.crt');
     ok($nofp !~ /more broadly/, 'without --ca: no suffix or network rule');
     my (undef, $many) = tool('--ca', 'ca-a.crt', 'many-sans.crt');

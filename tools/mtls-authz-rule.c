@@ -468,6 +468,9 @@ static const char *san_no_rule(apr_pool_t *p, int type, const char *name,
         return "it contains a NUL byte: never matches";
     if (type == GEN_URI && len >= 2 && strcmp(v + len - 2, "/*") == 0)
         return "a rule ending in /* is a prefix, not this exact URI";
+    if (type == GEN_DNS && v[0] == '.')
+        return "a rule with a leading dot is a DNS suffix, not this exact "
+               "name";
     if (strstr(v, "${"))
         return "httpd would expand ${ in a rule";
     if (mtls_san_parse(p, apr_pstrcat(p, name, ":", v, NULL), &k))
