@@ -98,6 +98,32 @@ const char *mtls_san_ip_text(const unsigned char *v, apr_size_t len, char *buf,
     return af ? inet_ntop(af, v, buf, (socklen_t)size) : NULL;
 }
 
+/* The exact key of a DNS SAN and a suffix key for each domain above it:
+ * "a.b.example" is below "b.example" and "example". A name with an empty
+ * label ("a..b", ".b") is below nothing: which label would be the one
+ * below the domain is not clear. The work is bounded by the labels. */
+static void id_add_dns(apr_pool_t *p, mtls_identity_t *id, const char *v,
+                       apr_size_t len)
+{
+    mtls_key_t k = mtls_key_dns(p, v, len);
+    const char *name = k.data + 1;
+    apr_size_t n = k.len - 1, i;
+
+    id_add_key(id, k);
+    if (n == 0 || name[0] == '.' || name[n - 1] == '.' ||
+        memchr(name, '.', n) == NULL)
+        return;
+    for (i = 1; i + 1 < n; i++) {
+        if (name[i] == '.' && name[i + 1] == '.')
+            return;
+    }
+    for (i = 1; i + 1 < n; i++) {
+        if (name[i] == '.')
+            id_add_key(id, mtls_key_make(p, MTLS_K_DNS_SUFFIX, name + i + 1,
+                                         n - i - 1));
+    }
+}
+
 typedef struct {
     apr_pool_t *p;
     mtls_identity_t *id;
@@ -130,7 +156,7 @@ static void id_add_san(void *baton, int type, const unsigned char *data,
     if (len == 0 || memchr(v, '\0', len))
         return; /* a NUL byte never matches */
     if (type == GEN_DNS)
-        id_add_key(id, mtls_key_dns(p, v, len));
+        id_add_dns(p, id, v, len);
     else if (type == GEN_EMAIL)
         id_add_key(id, mtls_key_email(p, v, len));
     else

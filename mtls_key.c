@@ -43,6 +43,28 @@ mtls_key_t mtls_key_dns(apr_pool_t *p, const char *v, apr_size_t len)
     return k;
 }
 
+mtls_key_t mtls_key_dns_suffix(apr_pool_t *p, const char *v, apr_size_t len)
+{
+    mtls_key_t k = mtls_key_dns(p, v, len);
+    ((char *)k.data)[0] = MTLS_K_DNS_SUFFIX;
+    return k;
+}
+
+apr_size_t mtls_key_net(char buf[MTLS_NET_KEY_MAX], const unsigned char *addr,
+                        apr_size_t alen, unsigned bits)
+{
+    apr_size_t i;
+    buf[0] = alen == 4 ? MTLS_K_IP4_NET : MTLS_K_IP6_NET;
+    buf[1] = (char)bits;
+    for (i = 0; i < alen; i++) {
+        unsigned keep = bits >= 8 * (i + 1) ? 8
+                        : bits > 8 * i      ? bits - 8 * i
+                                            : 0;
+        buf[2 + i] = (char)(addr[i] & (0xff00u >> keep));
+    }
+    return alen + 2;
+}
+
 /* Email: the domain after the last '@' is case-insensitive, the local
  * part is compared exactly. */
 mtls_key_t mtls_key_email(apr_pool_t *p, const char *v, apr_size_t len)

@@ -28,8 +28,20 @@ enum {
     MTLS_K_URI = 'U',
     MTLS_K_URI_PREFIX = 'P',
     MTLS_K_IP4 = '4',
-    MTLS_K_IP6 = '6'
+    MTLS_K_IP6 = '6',
+    /* A domain that DNS names strictly below it match: the tag and the
+     * domain without its leading dot, as mtls_key_dns normalises it. An
+     * identity holds one per label suffix of each DNS SAN. */
+    MTLS_K_DNS_SUFFIX = 'd',
+    /* A network: the tag, the prefix length (one byte) and the address
+     * with its host bits clear (4 or 16 bytes). Never in an identity:
+     * each IP SAN is masked to each configured length at match time. */
+    MTLS_K_IP4_NET = 'n',
+    MTLS_K_IP6_NET = 'N'
 };
+
+/* The longest network key: tag, length, 16 bytes. */
+#define MTLS_NET_KEY_MAX 18
 
 typedef struct {
     const char *data;
@@ -45,6 +57,13 @@ mtls_key_t mtls_key_make(apr_pool_t *p, char tag, const void *v,
                          apr_size_t len);
 /* DNS names compare case-insensitively, ignoring one trailing dot. */
 mtls_key_t mtls_key_dns(apr_pool_t *p, const char *v, apr_size_t len);
+/* The suffix key of the DNS domain v (without a leading dot): as
+ * mtls_key_dns, tagged MTLS_K_DNS_SUFFIX. */
+mtls_key_t mtls_key_dns_suffix(apr_pool_t *p, const char *v, apr_size_t len);
+/* The network key of addr (alen 4 or 16 bytes) cut to bits, into buf;
+ * returns its length. */
+apr_size_t mtls_key_net(char buf[MTLS_NET_KEY_MAX], const unsigned char *addr,
+                        apr_size_t alen, unsigned bits);
 /* The domain after the last '@' is case-insensitive, the local part
  * exact. */
 mtls_key_t mtls_key_email(apr_pool_t *p, const char *v, apr_size_t len);

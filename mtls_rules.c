@@ -19,11 +19,16 @@
 
 /* Rules indexed by one key each. URI prefixes are kept apart, keyed by
  * the raw prefix, so that a certificate's URI can be probed at each '/'
- * without copying it. */
+ * without copying it. DNS suffix keys are in exact: the identity holds
+ * one per label suffix of its names. Network keys are too, and the
+ * distinct prefix lengths that they hold bound the probes for each IP
+ * SAN. */
 typedef struct {
     apr_hash_t *exact;     /* key -> mtls_rule_t chain */
     apr_hash_t *prefixes;  /* URI prefix (no tag) -> mtls_rule_t chain */
     apr_size_t max_prefix; /* the longest prefix bounds the probes */
+    unsigned char lens4[32], lens6[128]; /* network prefix lengths, */
+    int n_lens4, n_lens6;                /* longest first, distinct */
 } mtls_index_t;
 
 struct mtls_ruleset {
@@ -71,6 +76,76 @@ static const char *check_ia5(apr_pool_t *p, const char *what, const char *v)
     return NULL;
 }
 
+/* ".partner.example": names strictly below partner.example. */
+static const char *dns_suffix_parse(apr_pool_t *p, const char *v,
+                                    apr_size_t vlen, mtls_key_t *out)
+{
+    const char *d = v + 1;
+    apr_size_t n = vlen - 1;
+
+    if (n > 1 && d[n - 1] == '.')
+        n--; /* one trailing dot, as for an exact name */
+    if (n == 0 || d[0] == '.' || d[n - 1] == '.' ||
+        strstr(apr_pstrmemdup(p, d, n), "..") != NULL)
+        return apr_psprintf(p,
+                            "'%s': a DNS suffix is a dot and a domain "
+                            "with no empty label, as .partner.example",
+                            v);
+    *out = mtls_key_dns_suffix(p, d, n);
+    return NULL;
+}
+
+/* The prefix length after '/': decimal digits, no sign, no leading zero,
+ * at most max; or -1. */
+static int prefix_len(const char *s, int max)
+{
+    int n = 0;
+    if (*s == '\0' || (s[0] == '0' && s[1] != '\0'))
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || (n = n * 10 + (*s - '0')) > max)
+            return -1;
+    }
+    return n;
+}
+
+/* An address, or a network "addr/len" with no host bits set. A /32 or
+ * /128 network is that one address. */
+static const char *ip_parse(apr_pool_t *p, const char *v, mtls_key_t *out)
+{
+    const char *slash = strchr(v, '/');
+    const char *addr = slash ? apr_pstrmemdup(p, v, slash - v) : v;
+    unsigned char a[16];
+    char net[MTLS_NET_KEY_MAX];
+    apr_size_t alen = 4, nlen;
+    int bits;
+
+    if (inet_pton(AF_INET, addr, a) != 1) {
+        alen = 16;
+        if (inet_pton(AF_INET6, addr, a) != 1)
+            return apr_psprintf(p, "'%s' is not an IPv4 or IPv6 %s", v,
+                                slash ? "network" : "address");
+    }
+    bits = slash ? prefix_len(slash + 1, (int)(8 * alen)) : (int)(8 * alen);
+    if (bits < 0)
+        return apr_psprintf(p, "'%s': the prefix length must be 0 to %d", v,
+                            (int)(8 * alen));
+    if (bits == (int)(8 * alen)) {
+        *out = mtls_key_make(p, alen == 4 ? MTLS_K_IP4 : MTLS_K_IP6, a, alen);
+        return NULL;
+    }
+    nlen = mtls_key_net(net, a, alen, (unsigned)bits);
+    if (memcmp(net + 2, a, alen) != 0) {
+        char buf[INET6_ADDRSTRLEN];
+        return apr_psprintf(
+            p, "'%s' has host bits set; the network is %s/%d", v,
+            mtls_san_ip_text((unsigned char *)net + 2, alen, buf, sizeof(buf)),
+            bits);
+    }
+    *out = mtls_key_make(p, net[0], net + 1, nlen - 1);
+    return NULL;
+}
+
 const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
 {
     const char *colon = strchr(text, ':'), *v, *err;
@@ -89,6 +164,8 @@ const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
             return err;
         if (strcmp(v, ".") == 0)
             return "'.' is not a DNS name";
+        if (v[0] == '.')
+            return dns_suffix_parse(p, v, vlen, out);
         *out = mtls_key_dns(p, v, vlen);
         return NULL;
     }
@@ -114,16 +191,8 @@ const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out)
         }
         return NULL;
     }
-    if (tlen == 2 && strncasecmp(text, "IP", 2) == 0) {
-        unsigned char a[16];
-        if (inet_pton(AF_INET, v, a) == 1)
-            *out = mtls_key_make(p, MTLS_K_IP4, a, 4);
-        else if (inet_pton(AF_INET6, v, a) == 1)
-            *out = mtls_key_make(p, MTLS_K_IP6, a, 16);
-        else
-            return apr_psprintf(p, "'%s' is not an IPv4 or IPv6 address", v);
-        return NULL;
-    }
+    if (tlen == 2 && strncasecmp(text, "IP", 2) == 0)
+        return ip_parse(p, v, out);
     return apr_psprintf(p,
                         "unknown SAN type '%.*s' (use DNS, email, URI or IP)",
                         (int)tlen, text);
@@ -136,6 +205,22 @@ static void index_init(apr_pool_t *p, mtls_index_t *idx)
     idx->exact = apr_hash_make(p);
     idx->prefixes = apr_hash_make(p);
     idx->max_prefix = 0;
+    idx->n_lens4 = idx->n_lens6 = 0;
+}
+
+/* Records a network key's prefix length, keeping lens sorted longest
+ * first: the most specific network is tried first. */
+static void lens_add(unsigned char *lens, int *n, unsigned char bits)
+{
+    int i, j;
+    for (i = 0; i < *n && lens[i] >= bits; i++) {
+        if (lens[i] == bits)
+            return;
+    }
+    for (j = *n; j > i; j--)
+        lens[j] = lens[j - 1];
+    lens[i] = bits;
+    (*n)++;
 }
 
 static int index_is_empty(const mtls_index_t *idx)
@@ -154,6 +239,10 @@ static void index_add(mtls_index_t *idx, mtls_key_t key, mtls_rule_t *rule)
         if (key.len > idx->max_prefix)
             idx->max_prefix = key.len;
     }
+    else if (key.data[0] == MTLS_K_IP4_NET)
+        lens_add(idx->lens4, &idx->n_lens4, (unsigned char)key.data[1]);
+    else if (key.data[0] == MTLS_K_IP6_NET)
+        lens_add(idx->lens6, &idx->n_lens6, (unsigned char)key.data[1]);
     rule->next = apr_hash_get(h, key.data, key.len);
     apr_hash_set(h, key.data, key.len, rule);
 }
@@ -532,9 +621,24 @@ static const char *rule_parse(mtls_ruleset_t *rs, apr_pool_t *p,
     }
 }
 
+/* How selective a SAN key is, as an anchor: an exact value, then a DNS
+ * suffix or a network, then a URI prefix. */
+static int san_rank(const mtls_key_t *k)
+{
+    switch (k->data[0]) {
+    case MTLS_K_URI_PREFIX:
+        return 1;
+    case MTLS_K_DNS_SUFFIX:
+    case MTLS_K_IP4_NET:
+    case MTLS_K_IP6_NET:
+        return 2;
+    default:
+        return 3;
+    }
+}
+
 /* The key a rule is indexed under: its most selective constraint, a
- * certificate, then a subject, then an exact SAN, then a URI prefix,
- * then the issuer. */
+ * certificate, then a subject, then a SAN by san_rank, then the issuer. */
 static mtls_key_t rule_anchor(mtls_ruleset_t *rs, const mtls_rule_t *r)
 {
     mtls_key_t anchor = {NULL, 0}, k;
@@ -545,7 +649,7 @@ static mtls_key_t rule_anchor(mtls_ruleset_t *rs, const mtls_rule_t *r)
         return subject_index(rs, &r->subject);
     for (i = 0; r->sans && i < r->sans->nelts; i++) {
         k = APR_ARRAY_IDX(r->sans, i, mtls_key_t);
-        if (anchor.data == NULL || anchor.data[0] == MTLS_K_URI_PREFIX)
+        if (anchor.data == NULL || san_rank(&k) > san_rank(&anchor))
             anchor = k;
     }
     if (anchor.data == NULL && r->issuer)
@@ -620,10 +724,30 @@ static int id_has_uri_prefix(const mtls_identity_t *id, const char *prefix,
     return 0;
 }
 
+/* Has id an IP SAN inside the network k? An IPv4-mapped IPv6 SAN is 16
+ * bytes, so it is never inside an IPv4 network. */
+static int id_has_net(const mtls_identity_t *id, const mtls_key_t *k)
+{
+    apr_size_t alen = k->data[0] == MTLS_K_IP4_NET ? 4 : 16;
+    char buf[MTLS_NET_KEY_MAX];
+    int i;
+    for (i = 0; i < id->sans->nelts; i++) {
+        const mtls_san_t *s = &APR_ARRAY_IDX(id->sans, i, mtls_san_t);
+        if (s->type == GEN_IPADD && s->len == alen &&
+            mtls_key_net(buf, (const unsigned char *)s->v, alen,
+                         (unsigned char)k->data[1]) == k->len &&
+            memcmp(buf, k->data, k->len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int id_has_san(const mtls_identity_t *id, const mtls_key_t *k)
 {
     if (k->data[0] == MTLS_K_URI_PREFIX)
         return id_has_uri_prefix(id, k->data + 1, k->len - 1);
+    if (k->data[0] == MTLS_K_IP4_NET || k->data[0] == MTLS_K_IP6_NET)
+        return id_has_net(id, k);
     return apr_hash_get(id->keyset, k->data, k->len) != NULL;
 }
 
@@ -669,10 +793,37 @@ static const mtls_rule_t *try_chain(match_ctx *m, const mtls_rule_t *r)
     return NULL;
 }
 
-/* Tries the rules indexed under each of the identity's keys, and the
- * prefix rules at each '/' of each URI SAN up to the longest prefix
- * configured. The work depends on the certificate, not on the number of
- * rules. */
+/* Tries the network rules: each IP SAN cut to each prefix length that
+ * the index holds. */
+static const mtls_rule_t *net_match(const mtls_index_t *idx, match_ctx *m)
+{
+    const mtls_identity_t *id = m->id;
+    char buf[MTLS_NET_KEY_MAX];
+    int i, j;
+
+    for (i = 0; i < id->sans->nelts; i++) {
+        const mtls_san_t *s = &APR_ARRAY_IDX(id->sans, i, mtls_san_t);
+        const unsigned char *lens = s->len == 4 ? idx->lens4 : idx->lens6;
+        int n = s->len == 4 ? idx->n_lens4 : s->len == 16 ? idx->n_lens6 : 0;
+        if (s->type != GEN_IPADD)
+            continue;
+        for (j = 0; j < n; j++) {
+            apr_size_t klen =
+                mtls_key_net(buf, (const unsigned char *)s->v, s->len, lens[j]);
+            const mtls_rule_t *r =
+                try_chain(m, apr_hash_get(idx->exact, buf, klen));
+            if (r)
+                return r;
+        }
+    }
+    return NULL;
+}
+
+/* Tries the rules indexed under each of the identity's keys (DNS suffix
+ * keys among them), each IP SAN's networks, and the prefix rules at each
+ * '/' of each URI SAN up to the longest prefix configured. The work
+ * depends on the certificate and on the distinct prefix lengths, not on
+ * the number of rules. */
 static const mtls_rule_t *index_match(const mtls_index_t *idx, match_ctx *m)
 {
     const mtls_identity_t *id = m->id;
@@ -687,6 +838,8 @@ static const mtls_rule_t *index_match(const mtls_index_t *idx, match_ctx *m)
                 return r;
         }
     }
+    if ((idx->n_lens4 || idx->n_lens6) && (r = net_match(idx, m)) != NULL)
+        return r;
     if (apr_hash_count(idx->prefixes)) {
         for (i = 0; i < id->uris->nelts; i++) {
             const mtls_key_t *u = &APR_ARRAY_IDX(id->uris, i, mtls_key_t);

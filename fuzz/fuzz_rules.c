@@ -8,10 +8,10 @@
  * "MTLSAllowIssuerFingerprint ..." (split into words by mtls_next_word,
  * as mtls_conf.c does) or "MTLSAllow ..." (any other line is taken as
  * MTLSAllow arguments). That reaches the word tokenizer and the DN, SAN,
- * IP and fingerprint parsers. A line that is just "MTLSAllowFile" ends
- * the directives: every byte after it, NULs included, is a rule file
- * that the scope loads with mtls_rulefile_load, as that directive does.
- * The rules that load are then matched against a few fixed client
+ * IP, network, DNS suffix and fingerprint parsers. A line that is just
+ * "MTLSAllowFile" ends the directives: every byte after it, NULs included, is a
+ * rule file that the scope loads with mtls_rulefile_load, as that directive
+ * does. The rules that load are then matched against a few fixed client
  * identities, so the compiled indexes are walked too. */
 
 #ifndef _GNU_SOURCE
@@ -58,7 +58,9 @@ static void init(void)
         "URI:spiffe://example.org/ns/prod/sa/alice,IP:192.0.2.7,"
         "IP:2001:db8::7",
         "DNS:*.example.net,URI:spiffe://example.org/ns/prod,IP:::1",
-        "email:bob@example.net,URI:urn:x"};
+        /* parenthesised: one element made of two literals */
+        ("email:bob@example.net,URI:urn:x,DNS:a.b.partner.example,"
+         "IP:10.20.3.4,IP:::ffff:10.20.3.4")};
     static const char *const cns[N_IDS] = {"alice", "bob", "carol"};
     EVP_PKEY *ca_key = cb_key(), *key = cb_key();
     X509 *ca = make_cert("CA", NULL, NULL, ca_key, ca_key);

@@ -65,6 +65,10 @@ my %forged = (
     'q-san'     => ['-ext', 'subjectAltName=URI:spiffe://x/a"b\\,'
                       . 'URI:spiffe://x/p/*,DNS:${HOME}.example',
                     'CN=san quote'],
+    # No suffix rule: a top-level parent, an empty label
+    # and a leading dot, which a rule reads as a suffix
+    'q-tld'     => ['-ext', 'subjectAltName=DNS:example.com,DNS:a..b.example,'
+                      . 'DNS:.lead.example', 'CN=tld'],
 );
 for my $name (sort keys %forged) {
     my @a = @{ $forged{$name} };
@@ -118,7 +122,15 @@ my @issuers = (
     ['issuer-int', 'int-a.crt', 'carol-int-chain', 'alice-a'],
 );
 
-plan tests => 5 * @cases + 4 * @issuers + 30;
+plan tests => 5 * @cases + 4 * @issuers + 40;
+
+# A suffix or network alternative admits every name in a domain or
+# address in a network, the other client of a case too: it must admit
+# the client, and refuse alice-b (or for alice-b's rules alice-a), which
+# holds the same names but is issued by another CA than the one these
+# rules pin.
+my $OTHER_CA = 'alice-b';
+sub is_broad { $_[0] =~ /\bsan=(?:DNS:\.|IP:\S+\/)/ }
 
 # ---- run the tool on every case -------------------------------------------
 
@@ -141,7 +153,10 @@ for my $c (@cases) {
         my $loc = "/r/$name/" . $k++ . '/';
         push @conf, "    <Location $loc>", '        MTLSAuthz On',
           "        $rule", '    </Location>';
-        push @requests, [$name, $loc, $rule, $client, $other];
+        my $broad = is_broad($rule);
+        push @requests, [$broad ? 'broad' : $name, $loc, $rule, $client,
+                         !$broad ? $other
+                         : $client eq $OTHER_CA ? 'alice-a' : $OTHER_CA];
     }
 }
 for my $c (@issuers) {
@@ -207,6 +222,12 @@ for my $c (@cases, @issuers) {
     ok($ok{$name}, "$name: all $n printed rules admit $client (200)");
     ok($refused{$name}, "$name: and refuse $other (403)");
 }
+{
+    my $n = grep { $_->[0] eq 'broad' } @requests;
+    ok($n >= 8 && $ok{broad},
+       "the $n suffix and network alternatives admit their client (200)");
+    ok($n >= 8 && $refused{broad}, "and refuse the same names from another CA (403)");
+}
 diag(join "\n", @fail) if @fail;
 
 if ($pid) {
@@ -240,6 +261,10 @@ MTLSAllow "subject=CN=alice,O=Acme Inc.,C=US" issuer=sha256:$A
 # MTLSAllow san=URI:spiffe://example.org/ns/prod/sa/alice issuer=sha256:$A
 # MTLSAllow san=IP:192.0.2.7 issuer=sha256:$A
 # MTLSAllow san=IP:2001:db8::7 issuer=sha256:$A
+# Or more broadly, any name in its domain or address in its network, from the same CA:
+# MTLSAllow san=DNS:.example.com issuer=sha256:$A
+# MTLSAllow san=IP:192.0.2.0/24 issuer=sha256:$A
+# MTLSAllow san=IP:2001:db8::/64 issuer=sha256:$A
 # Or only this one certificate (no longer matches when it is renewed):
 # MTLSAllow cert=sha256:$FP{FP_CERT_ALICE_A}
 EOF
@@ -336,6 +361,35 @@ ok(!@wrong, 'awkward subjects are written as documented') or diag(join "\n", @wr
          'q-san: a SAN with ${ gets no san= rule');
     like($out, qr{^# MTLSAllow san=URI:spiffe://x/a"\\""b\\ issuer=sha256:$A$}m,
          'q-san: a quote in a SAN is written "\\""');
+}
+
+# Which suffix and network alternatives are offered, and which are not.
+{
+    my (undef, $bob) = tool('--ca', 'ca-a.crt', 'bob-a.crt');
+    like($bob, qr{^# MTLSAllow san=IP:::ffff:192\.0\.2\.0/120 issuer=sha256:$A$}m,
+         'bob-a: an IPv4-mapped SAN gets the /120 that is its IPv4 /24');
+    my (undef, $v6) = tool('--ca', 'ca-a.crt', 'ipv6-full.crt');
+    ok($v6 =~ m{^# MTLSAllow san=IP:2001:db8::/64 issuer=}m
+         && $v6 !~ m{san=IP:::/64},
+       'ipv6-full: the /64 of 2001:db8::8, none for ::1 (::/64 holds every '
+       . 'mapped address)') or diag($v6);
+    my (undef, $up) = tool('--ca', 'ca-a.crt', 'upper-a.crt');
+    like($up, qr{^# MTLSAllow san=DNS:\.example\.com issuer=sha256:$A$}m,
+         'upper-a: the parent domain in lower case, without the trailing dot');
+    my (undef, $w) = tool('--ca', 'ca-a.crt', 'wildcard.crt');
+    like($w, qr{^# MTLSAllow san=DNS:\.example\.com issuer=sha256:$A$}m,
+         'wildcard: *.example.com is below .example.com');
+    my (undef, $e) = tool('--ca', 'ca-a.crt', "$DIR/pki/q-tld.crt");
+    ok($e =~ /^#   DNS:a\.\.b\.example$/m && $e !~ /more broadly/,
+       'q-tld: no suffix rule for a top-level domain or a name with an empty '
+       . 'label') or diag($e);
+    like($e, qr{^#   DNS:\.lead\.example: no rule, a rule with a leading dot is a DNS suffix}m,
+         'q-tld: a DNS SAN with a leading dot gets no san= rule (it would be a suffix)');
+    my (undef, $nofp) = tool('alice-a.crt');
+    ok($nofp !~ /more broadly/, 'without --ca: no suffix or network rule');
+    my (undef, $many) = tool('--ca', 'ca-a.crt', 'many-sans.crt');
+    my @sfx = $many =~ /^# MTLSAllow san=DNS:\.example\.com /mg;
+    is(scalar @sfx, 1, 'many-sans: the one parent domain of 998 names, once');
 }
 
 # ---- input forms --------------------------------------------------------------

@@ -418,6 +418,7 @@ typedef struct {
     const char *shown; /* for the comment */
     const char *word;  /* san=... for a rule, or NULL */
     const char *why;   /* why there is no rule */
+    const char *broad; /* san=DNS:.parent or san=IP:net/len, or NULL */
     int rank;          /* which makes the better active rule: lower */
 } san_t;
 
@@ -467,12 +468,51 @@ static const char *san_no_rule(apr_pool_t *p, int type, const char *name,
         return "it contains a NUL byte: never matches";
     if (type == GEN_URI && len >= 2 && strcmp(v + len - 2, "/*") == 0)
         return "a rule ending in /* is a prefix, not this exact URI";
+    if (type == GEN_DNS && v[0] == '.')
+        return "a rule with a leading dot is a DNS suffix, not this exact "
+               "name";
     if (strstr(v, "${"))
         return "httpd would expand ${ in a rule";
     if (mtls_san_parse(p, apr_pstrcat(p, name, ":", v, NULL), &k))
         return "the module cannot match it (space, control or "
                "non-ASCII character)";
     return NULL;
+}
+
+/* The parent domain of a DNS name as a suffix rule word: "a.b.example"
+ * gives san=DNS:.b.example. NULL where the parent would be a top-level
+ * domain, or the name has an empty label (no suffix rule matches it). */
+static const char *dns_broad(apr_pool_t *p, const char *v)
+{
+    mtls_key_t k = mtls_key_dns(p, v, strlen(v));
+    const char *name = apr_pstrmemdup(p, k.data + 1, k.len - 1);
+    const char *parent = strchr(name, '.');
+
+    if (name[0] == '.' || strstr(name, "..") || parent == NULL ||
+        strchr(parent + 1, '.') == NULL || parent[strlen(parent) - 1] == '.')
+        return NULL;
+    return san_word(p, "DNS", parent);
+}
+
+/* The network around an IP SAN as a rule word: its /24, its /64, or for
+ * an IPv4-mapped IPv6 address the /120 that is its IPv4 /24. None for
+ * other addresses in ::/64 (::1, ::): that /64 holds every mapped
+ * address. */
+static const char *ip_broad(apr_pool_t *p, const unsigned char *d, size_t len)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0,    0,
+                                             0, 0, 0, 0, 0xff, 0xff};
+    unsigned char net[16];
+    char buf[INET6_ADDRSTRLEN];
+    unsigned bits = len == 4 ? 24 : memcmp(d, mapped, 12) == 0 ? 120 : 64;
+
+    if (bits == 64 && memcmp(d, mapped, 8) == 0)
+        return NULL;
+    memcpy(net, d, len);
+    memset(net + bits / 8, 0, len - bits / 8);
+    if (mtls_san_ip_text(net, len, buf, sizeof(buf)) == NULL)
+        return NULL;
+    return apr_psprintf(p, "san=IP:%s/%u", buf, bits);
 }
 
 /* One SAN for the comment, with its rule word or why it has none. */
@@ -504,8 +544,12 @@ static void describe_san(apr_pool_t *p, san_t *s, int type, const char *name,
         s->shown = apr_pstrcat(p, name, ":", show(p, d, len), NULL);
     }
     s->why = san_no_rule(p, type, name, v, len);
-    if (s->why == NULL)
+    if (s->why == NULL) {
         s->word = san_word(p, name, v);
+        s->broad = type == GEN_DNS     ? dns_broad(p, v)
+                   : type == GEN_IPADD ? ip_broad(p, d, len)
+                                       : NULL;
+    }
 }
 
 typedef struct {
@@ -522,6 +566,7 @@ static void add_san(void *baton, int type, const unsigned char *d,
 
     s->word = NULL;
     s->why = NULL;
+    s->broad = NULL;
     s->rank = 9;
     for (i = 0; i < sizeof(san_types) / sizeof(san_types[0]); i++) {
         if (san_types[i].type == type) {
@@ -545,6 +590,7 @@ static apr_array_header_t *read_sans(apr_pool_t *p, X509 *cert)
         san_t *s = apr_array_push(b.sans);
         s->shown = "(malformed or repeated subjectAltName extension)";
         s->word = NULL;
+        s->broad = NULL;
         s->why = "the module matches no SAN of this certificate";
         s->rank = 9;
     }
@@ -780,6 +826,29 @@ static void san_alternatives(tool_t *t, const cert_t *c, const char *fp,
     }
 }
 
+/* The suffix and network rules around the SANs, commented out: they
+ * admit this certificate and others of the same CA in its domain or
+ * network. Each once, however many SANs share it. */
+static void broad_alternatives(tool_t *t, const cert_t *c, const char *fp)
+{
+    apr_hash_t *seen = apr_hash_make(t->p);
+    int i, n = 0;
+
+    for (i = 0; i < c->sans->nelts; i++) {
+        const san_t *s = &APR_ARRAY_IDX(c->sans, i, san_t);
+        if (s->broad == NULL ||
+            apr_hash_get(seen, s->broad, APR_HASH_KEY_STRING))
+            continue;
+        apr_hash_set(seen, s->broad, APR_HASH_KEY_STRING, "");
+        if (!n++)
+            line(t, "# Or more broadly, any name in its domain or address in "
+                    "its network, from the same CA:");
+        rule_line(t, "# ",
+                  apr_psprintf(t->p, "MTLSAllow %s issuer=%s", s->broad, fp),
+                  c->id);
+    }
+}
+
 /* The rule lines: the active one, the other choices as comments, and
  * last the certificate pin, which is active if nothing else is. */
 static void rule_lines(tool_t *t, const cert_t *c)
@@ -792,6 +861,7 @@ static void rule_lines(tool_t *t, const cert_t *c)
             t->p, "sha256:", mtls_fp_hex(t->p, c->id->issuer_fps), NULL);
         active = active_rule(t, c, fp);
         san_alternatives(t, c, fp, active);
+        broad_alternatives(t, c, fp);
     }
     else if (c->subject) {
         line(t, "# With --ca, a rule for this subject from its issuer:");

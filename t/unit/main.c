@@ -24,6 +24,7 @@ int main(void)
     test_icache(&k);
     test_rules(&k);
     test_sans(&k);
+    test_nets(&k);
     test_rulefile(&k);
 
     failed = unit_failures();

@@ -81,6 +81,7 @@ void test_identity(pki_t *k);
 void test_icache(const pki_t *k);
 void test_rules(const pki_t *k);
 void test_sans(const pki_t *k);
+void test_nets(const pki_t *k);
 void test_rulefile(const pki_t *k);
 
 #endif
