@@ -237,6 +237,10 @@ static void check_san(apr_pool_t *p, const mtls_identity_t *id,
         fprintf(stderr, "a repeated SAN extension admitted '%s'\n", rule);
         abort();
     }
+    /* A DNS value with a leading dot is a suffix rule: it matches names
+     * below it, not the SAN it was written from. */
+    if (s->type == GEN_DNS && s->len > 0 && s->v[0] == '.')
+        return;
     if (!repeated && !has_nul && !r) {
         fprintf(stderr, "the SAN '%s' is not matched by its rule\n", rule);
         abort();
