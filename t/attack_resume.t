@@ -41,18 +41,6 @@ host('c.test', 'trust-roots.crt', "MTLSAllow $alice issuer=sha256:" . $s->fp('FP
 host('d.test', 'trust-roots.crt', "MTLSAllow $alice issuer=sha256:" . $s->fp('FP_CA_B'));
 $s->start;
 
-# A client context with a session cache; every connection made with it
-# offers the one cached session, whatever the SNI.
-sub client_ctx {
-    my ($cert, $tls) = @_;
-    # The server certificate names localhost, not the hosts: no name check.
-    my $ctx = IO::Socket::SSL::SSL_Context->new(
-        client_ssl_opts($s->pki(''), cert => $cert, tls => $tls),
-        SSL_verifycn_scheme => 'none', SSL_session_cache_size => 4)
-      or die "SSL context: $IO::Socket::SSL::SSL_ERROR";
-    return $ctx;
-}
-
 # One GET /t/x with SNI $sni and Host $host (default: the SNI); returns
 # (status, resumed?). Status 0: no HTTP response.
 sub sni_get {
@@ -73,7 +61,7 @@ sub sni_get {
 }
 
 for my $v ('1.2', '1.3') {
-    my $ctx = client_ctx('alice-a', $v);
+    my $ctx = $s->session_ctx('alice-a', $v);
     my ($st, $re) = sni_get($ctx, 'a.test');
     is($st, 200, "TLS $v: alice (CA A) on a.test, full handshake: 200");
     ($st, $re) = sni_get($ctx, 'a.test');
@@ -87,7 +75,7 @@ for my $v ('1.2', '1.3') {
     is($st, 421, "TLS $v: SNI a.test, Host b.test: 421 Misdirected Request");
 
     # Same trust store, different pins: only this module tells them apart.
-    $ctx = client_ctx('alice-a', $v);
+    $ctx = $s->session_ctx('alice-a', $v);
     ($st) = sni_get($ctx, 'c.test');
     is($st, 200, "TLS $v: alice on c.test (pins CA A): 200");
     ($st, $re) = sni_get($ctx, 'c.test', 'd.test');
@@ -100,9 +88,9 @@ for my $v ('1.2', '1.3') {
        . "(resumed=$re)");
 
     # Control: the CA B client gets into b.test and d.test.
-    $ctx = client_ctx('alice-b', $v);
+    $ctx = $s->session_ctx('alice-b', $v);
     is((sni_get($ctx, 'b.test'))[0], 200, "TLS $v: alice (CA B) on b.test: 200");
-    $ctx = client_ctx('alice-b', $v);
+    $ctx = $s->session_ctx('alice-b', $v);
     is((sni_get($ctx, 'd.test'))[0], 200, "TLS $v: alice (CA B) on d.test: 200");
 }
 

@@ -38,15 +38,7 @@ my $ALICE = '"subject=CN=alice,O=Acme Inc.,C=US"';
 my $LOG = "$dir/access_log";
 
 # The CGI backend: the environment entries a consumer may have set.
-my $cgi = "$dir/cgi/demand.cgi";
-spew($cgi, <<'EOF');
-#!/bin/sh
-printf 'Content-Type: text/plain\r\n\r\n'
-printf 'backend=demand.cgi\n'
-tr '\000' '\n' <"/proc/$$/environ" | grep -E '^(REDIRECT_)?(MTLS_|SEEN_|HTTP_X_REQ_S=)' | LC_ALL=C sort
-exit 0
-EOF
-chmod 0755, $cgi or die "$cgi: $!";
+my $cgi = $s->write_env_cgi('demand.cgi', '^(REDIRECT_)?(MTLS_|SEEN_|HTTP_X_REQ_S=)');
 # An SSI page: mod_include reads the environment.
 $s->write_doc('ssi/index.shtml', qq{subject=<!--#echo var="MTLS_CLIENT_SUBJECT" -->\n});
 

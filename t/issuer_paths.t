@@ -55,15 +55,6 @@ host('all.test',           'trust-all.crt',      'on',  qw(FP_CA_A FP_CA_B FP_IN
 host('reissued.test',      'trust-reissued.crt', 'on',  qw(FP_CA_A FP_CA_A_REISSUED));
 $s->start;
 
-sub client_ctx {
-    my ($cert, $tls) = @_;
-    my $ctx = IO::Socket::SSL::SSL_Context->new(
-        client_ssl_opts($s->pki(''), cert => $cert, tls => $tls),
-        SSL_verifycn_scheme => 'none', SSL_session_cache_size => 4)
-      or die "SSL context: $IO::Socket::SSL::SSL_ERROR";
-    return $ctx;
-}
-
 # GET $path on a new connection to $sni with the client context $ctx
 # (which offers its cached session): (status, resumed?, client port).
 sub get {
@@ -115,7 +106,7 @@ for my $v ('1.2', '1.3') {
     for my $h (qw(roots-cache.test roots-tickets.test)) {
         my $how = $h =~ /cache/ ? 'session cache' : 'tickets';
         # (a) full handshake: alice of CA A, a sole CA of its name.
-        my $ctx = client_ctx('alice-a', $v);
+        my $ctx = $s->session_ctx('alice-a', $v);
         my $line = case("TLS $v $how: alice (CA A) full handshake, pin CA A",
                         $ctx, $h, '/FP_CA_A/', 200, 0);
         like($line, qr{1 $CHAIN}, "TLS $v $how: full handshake: one issuer, from the "
@@ -127,7 +118,7 @@ for my $v ('1.2', '1.3') {
         case("TLS $v $how: alice resumed again, pin CA A", $ctx, $h, '/FP_CA_A/', 200, 1);
 
         # The CA B client, full and resumed, the other way round.
-        $ctx = client_ctx('alice-b', $v);
+        $ctx = $s->session_ctx('alice-b', $v);
         case("TLS $v $how: alice (CA B) full handshake, pin CA A", $ctx, $h,
              '/FP_CA_A/', 403, 0);
         case("TLS $v $how: alice (CA B) resumed, pin CA B", $ctx, $h, '/FP_CA_B/', 200, 1);
@@ -135,7 +126,7 @@ for my $v ('1.2', '1.3') {
         # (d) carol sends int-a, which this store lacks: OpenSSL verifies
         # through it, but no trusted certificate issued carol (not ca-a,
         # whose certificate signed int-a, not hers).
-        $ctx = client_ctx('carol-int-chain', $v);
+        $ctx = $s->session_ctx('carol-int-chain', $v);
         $line = case("TLS $v $how: carol via an intermediate she sent, pin CA A",
                      $ctx, $h, '/FP_CA_A/', 403, 0);
         like($line, qr{0 trusted issuer\(s\) from the trust store},
@@ -148,7 +139,7 @@ for my $v ('1.2', '1.3') {
     # (d) the intermediate in the store: carol's issuer is int-a, whether
     # she sends it or not.
     for my $cert (qw(carol-int-chain carol-int)) {
-        my $ctx = client_ctx($cert, $v);
+        my $ctx = $s->session_ctx($cert, $v);
         my $line = case("TLS $v all: $cert full handshake, pin int-a", $ctx, 'all.test',
                         '/FP_INT_A/', 200, 0);
         like($line, qr{1 $CHAIN}, "TLS $v all: $cert: int-a from the verified chain");
@@ -160,7 +151,7 @@ for my $v ('1.2', '1.3') {
     # (e) two trusted CAs of one name that both issued alice: both pins
     # admit, on a full handshake (where the verified chain names one of
     # them) and resumed.
-    my $ctx = client_ctx('alice-a', $v);
+    my $ctx = $s->session_ctx('alice-a', $v);
     my $line = case("TLS $v reissued: alice full handshake, pin re-issued CA A", $ctx,
                     'reissued.test', '/FP_CA_A_REISSUED/', 200, 0);
     unlike($line, $CHAIN, "TLS $v reissued: two CAs of one name: not from the chain");
@@ -169,7 +160,7 @@ for my $v ('1.2', '1.3') {
          200, 1);
     case("TLS $v reissued: alice resumed, pin re-issued CA A", $ctx, 'reissued.test',
          '/FP_CA_A_REISSUED/', 200, 1);
-    $ctx = client_ctx('alice-a', $v);
+    $ctx = $s->session_ctx('alice-a', $v);
     case("TLS $v reissued: alice full handshake, pin CA A", $ctx, 'reissued.test',
          '/FP_CA_A/', 200, 0);
 }

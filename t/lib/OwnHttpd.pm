@@ -117,22 +117,35 @@ sub add_vhost {
     $self->add(ssl_vhost_lines(port => $self->{port}, pki => $self->{pki}, %o));
 }
 
-# A CGI script, $dir/cgi/env.cgi, that prints the MTLS_* and
-# REDIRECT_MTLS_* entries of the environment block exactly as httpd passed
-# it: /proc/$$/environ keeps duplicates, which a shell's env would merge.
-# The first line says that the backend ran.
+# A CGI script, $dir/cgi/$name (default env.cgi), that prints the
+# entries of the environment block whose names match $re (default the
+# MTLS_* and REDIRECT_MTLS_* ones), exactly as httpd passed it:
+# /proc/$$/environ keeps duplicates, which a shell's env would merge.
+# The first line ("backend=$name") says that the backend ran.
 sub write_env_cgi {
-    my ($self) = @_;
-    my $f = "$self->{dir}/cgi/env.cgi";
-    spew($f, <<'EOF');
-#!/bin/sh
-printf 'Content-Type: text/plain\r\n\r\n'
-printf 'backend=env.cgi\n'
-tr '\000' '\n' <"/proc/$$/environ" | grep -E '^(REDIRECT_)?MTLS_' | LC_ALL=C sort
-exit 0
-EOF
+    my ($self, $name, $re) = @_;
+    $name //= 'env.cgi';
+    $re   //= '^(REDIRECT_)?MTLS_';
+    my $f = "$self->{dir}/cgi/$name";
+    spew($f, "#!/bin/sh\n"
+           . q{printf 'Content-Type: text/plain\r\n\r\n'} . "\n"
+           . "printf 'backend=$name\\n'\n"
+           . q{tr '\000' '\n' <"/proc/$$/environ" | grep -E '} . $re
+           . q{' | LC_ALL=C sort} . "\nexit 0\n");
     chmod 0755, $f or die "$f: $!";
     return $f;
+}
+
+# A client context whose connections offer its one cached session,
+# whatever the SNI (the server certificate names localhost, not the
+# test's hosts: no name check).
+sub session_ctx {
+    my ($self, $cert, $tls) = @_;
+    my $ctx = IO::Socket::SSL::SSL_Context->new(
+        client_ssl_opts($self->{pki}, cert => $cert, tls => $tls),
+        SSL_verifycn_scheme => 'none', SSL_session_cache_size => 4)
+      or die "SSL context: $IO::Socket::SSL::SSL_ERROR";
+    return $ctx;
 }
 
 # A CGI script $file that prints the X-Client-Subject request header it
