@@ -4,7 +4,8 @@
  *
  *   decide()   the rules in scope against the certificate on the
  *              connection now: a decision, cached per request for its
- *              policy and identity;
+ *              policy and identity, and per connection (the memo) for
+ *              the next request with the same rules and certificate;
  *   take()     what an entry point makes of it: admitted, denied,
  *              pending (Require mtls), audited or unlisted, and the one
  *              log line of a refusal;
@@ -82,7 +83,7 @@ typedef struct {
 
 /* Per request, in r->request_config, allocated in r->pool; never shared
  * with another request (an internal redirect or subrequest gets its own
- * and looks up only what "Require mtls" granted, see state_inherit). */
+ * and looks up only what "Require mtls" granted, see inherited_grant). */
 typedef struct {
     request_rec *r;
     const mtls_conn_id_t *held;          /* the latest identity pinned to r */
