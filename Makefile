@@ -8,8 +8,10 @@ WARN = -Wall -Wextra -Werror
 MODULE = .libs/mod_mtls_authz.so
 # The module's code without httpd, which the tool, the unit tests and the
 # fuzz targets link.
-PURE_SRC = mtls_key.c mtls_dn.c mtls_identity.c mtls_rules.c mtls_file.c
-PURE_HDR = mtls_key.h mtls_dn.h mtls_identity.h mtls_rules.h mtls_file.h
+PURE_SRC = mtls_key.c mtls_dn.c mtls_identity.c mtls_rules.c mtls_file.c \
+    mtls_time.c mtls_policy.c
+PURE_HDR = mtls_key.h mtls_dn.h mtls_identity.h mtls_rules.h mtls_file.h \
+    mtls_time.h mtls_policy.h
 SRC = mod_mtls_authz.c mtls_conf.c mtls_ssl.c mtls_conn.c mtls_access.c \
     mtls_env.c $(PURE_SRC)
 HDR = mod_mtls_authz.h mtls_conf.h mtls_ssl.h mtls_conn.h mtls_access.h \

@@ -37,7 +37,11 @@ enum {
      * with its host bits clear (4 or 16 bytes). Never in an identity:
      * each IP SAN is masked to each configured length at match time. */
     MTLS_K_IP4_NET = 'n',
-    MTLS_K_IP6_NET = 'N'
+    MTLS_K_IP6_NET = 'N',
+    /* A serial number: the tag, '-' for a negative one, and the
+     * magnitude in big-endian bytes without leading zeros. Deny rules
+     * pair it with issuer=: serials are unique only per CA. */
+    MTLS_K_SERIAL = 'Z'
 };
 
 /* The longest network key: tag, length, 16 bytes. */

@@ -8,8 +8,19 @@
 #ifndef MTLS_RULES_H
 #define MTLS_RULES_H
 
+#include <apr_time.h>
+
 #include "mtls_identity.h"
 #include "mtls_key.h"
+
+/* What few rules have: kept apart so that a million plain rules do not
+ * pay for it. */
+typedef struct {
+    mtls_key_t serial;     /* MTLS_K_SERIAL key; data NULL: none */
+    apr_time_t not_before; /* 0: none */
+    apr_time_t not_after;  /* the first instant it no longer holds; 0: none */
+    int deny;              /* an MTLSDeny rule */
+} mtls_rule_ext_t;
 
 typedef struct mtls_rule_t mtls_rule_t;
 struct mtls_rule_t {
@@ -18,6 +29,7 @@ struct mtls_rule_t {
     const unsigned char *issuer; /* NULL: no issuer constraint */
     const unsigned char *cert;   /* NULL: no certificate pin */
     apr_array_header_t *sans;    /* mtls_key_t, all present; may be NULL */
+    const mtls_rule_ext_t *ext;  /* NULL: no serial, no window, allow */
     mtls_rule_t *next;           /* next rule indexed under the same key */
 };
 
@@ -28,8 +40,20 @@ typedef struct mtls_ruleset mtls_ruleset_t;
 typedef enum {
     MTLS_MISS_NONE = 0, /* matched */
     MTLS_MISS_NO_RULE,  /* no rule matched */
-    MTLS_MISS_ISSUER    /* a rule matched except for its issuer */
+    MTLS_MISS_ISSUER,   /* a rule matched except for its issuer */
+    MTLS_MISS_EXPIRED,  /* a rule matched except for its not_after */
+    MTLS_MISS_NOT_YET,  /* a rule matched except for its not_before */
+    MTLS_MISS_DENIED    /* a deny rule matched (mtls_policy.h) */
 } mtls_miss_e;
+
+/* The outcome of matching: the rule that matched, or why none did. */
+typedef struct {
+    const mtls_rule_t *rule; /* NULL: none matched */
+    mtls_miss_e miss;        /* MTLS_MISS_NONE exactly when rule is set */
+    /* EXPIRED and NOT_YET: the rule that matched but for its window;
+     * DENIED: the deny rule. Else NULL. */
+    const mtls_rule_t *near;
+} mtls_match_t;
 
 /* Called for each candidate rule tried, for debug logging. */
 typedef void mtls_trace_fn(void *baton, const mtls_rule_t *rule,
@@ -47,6 +71,10 @@ const char *mtls_san_parse(apr_pool_t *p, const char *text, mtls_key_t *out);
 const char *mtls_next_word(apr_pool_t *p, const char **line, char **word);
 
 mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p);
+/* A set of MTLSDeny rules: MTLSAllow syntax plus serial= (with issuer=);
+ * only whole rules (mtls_ruleset_add_rule), no issuer gate. */
+mtls_ruleset_t *mtls_ruleset_make_deny(apr_pool_t *p);
+int mtls_ruleset_is_deny(const mtls_ruleset_t *rs);
 const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
                                      const char *dn, const char *source);
 const char *mtls_ruleset_add_san(mtls_ruleset_t *rs, apr_pool_t *p,
@@ -79,7 +107,29 @@ int mtls_ruleset_n_rules(const mtls_ruleset_t *rs);
  * match (an MTLSAllow issuer= outside the scope's issuer gate), in p. */
 const char *mtls_ruleset_check(const mtls_ruleset_t *rs, apr_pool_t *p);
 
-/* The rule that admits id, or NULL with *miss saying why not. */
+/* Once a scope's rules are complete, at startup: sorts the instants at
+ * which its time-boxed rules start or end, for mtls_ruleset_span. */
+void mtls_ruleset_finish(mtls_ruleset_t *rs);
+
+/* Narrows [*lo, *hi) to the span around now in which no rule of rs
+ * starts or ends: a match at now holds for any instant of it. Returns 0
+ * if that cannot be told (rs has time-boxed rules and was not finished). */
+int mtls_ruleset_span(const mtls_ruleset_t *rs, apr_time_t now, apr_time_t *lo,
+                      apr_time_t *hi);
+
+/* Calls fn for each time-boxed rule of rs, in the order they were added. */
+typedef void mtls_window_fn(void *baton, const mtls_rule_t *rule);
+void mtls_ruleset_windows(const mtls_ruleset_t *rs, mtls_window_fn *fn,
+                          void *baton);
+
+/* The rule of rs that matches id at the instant now, or NULL; m says
+ * which and why (m->near for a rule outside its window). */
+const mtls_rule_t *mtls_ruleset_match_at(const mtls_ruleset_t *rs,
+                                         const mtls_identity_t *id,
+                                         apr_time_t now, mtls_trace_fn *trace,
+                                         void *baton, mtls_match_t *m);
+
+/* mtls_ruleset_match_at now, for tests and tools. */
 const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
                                       const mtls_identity_t *id,
                                       mtls_trace_fn *trace, void *baton,
