@@ -139,24 +139,40 @@ static const char *reader_line(reader_t *rd, apr_pool_t *p, apr_pool_t *ptemp,
     }
 }
 
-/* A line may be a pasted directive: "MTLSAllow <rule>". Any other
- * directive name would fail as a key=value word; say why instead. */
-static const char *strip_directive(apr_pool_t *p, const char **line)
+/* A line may be a pasted directive: "MTLSAllow <rule>" in an allow file,
+ * "MTLSDeny <rule>" in a deny file. The other one, or any other
+ * directive name, would fail as a key=value word or worse be taken for
+ * the wrong kind of rule; say why instead. */
+static const char *strip_directive(apr_pool_t *p, const mtls_ruleset_t *rs,
+                                   const char **line)
 {
     const char *s = *line, *e = s;
+    const char *own = mtls_ruleset_is_deny(rs) ? "MTLSDeny" : "MTLSAllow";
+    const char *other = mtls_ruleset_is_deny(rs) ? "MTLSAllow" : "MTLSDeny";
+    apr_size_t n;
+
     while (*e && !apr_isspace(*e))
         e++;
-    if (e - s == 9 && strncasecmp(s, "MTLSAllow", 9) == 0) {
+    n = (apr_size_t)(e - s);
+    if (n == strlen(own) && strncasecmp(s, own, n) == 0) {
         *line = e;
         return NULL;
     }
-    if (e - s > 9 && strncasecmp(s, "MTLSAllow", 9) == 0 &&
-        memchr(s, '=', (apr_size_t)(e - s)) == NULL)
+    if (n >= strlen(other) && strncasecmp(s, other, strlen(other)) == 0 &&
+        memchr(s, '=', n) == NULL)
+        return apr_psprintf(p,
+                            "%.*s is not allowed in %s rule file: it holds "
+                            "only %s rules",
+                            (int)n, s,
+                            mtls_ruleset_is_deny(rs) ? "a deny" : "an allow",
+                            own);
+    if (n > strlen(own) && strncasecmp(s, own, strlen(own)) == 0 &&
+        memchr(s, '=', n) == NULL)
         return apr_psprintf(p,
                             "%.*s is not allowed in a rule file: write each "
-                            "rule as MTLSAllow's arguments (subject=, san=, "
+                            "rule as %s's arguments (subject=, san=, "
                             "issuer=, cert=)",
-                            (int)(e - s), s);
+                            (int)n, s, own);
     return NULL;
 }
 
@@ -212,7 +228,7 @@ const char *mtls_rulefile_load(mtls_ruleset_t *rs, apr_pool_t *p,
             continue;
         apr_pool_clear(tmp);
         source = source_make(rs, path, plen, lineno);
-        err = strip_directive(tmp, &rule);
+        err = strip_directive(tmp, rs, &rule);
         if (err == NULL)
             err = mtls_ruleset_add_rule_tmp(rs, p, tmp, rule, source, &fp);
         if (err)

@@ -452,8 +452,32 @@ const char *mtls_identity_subject_text(apr_pool_t *p, const mtls_identity_t *id)
     return text;
 }
 
-/* Everything matching needs: subject and certificate keys, SANs and the
- * trusted issuers. */
+/* The serial number's key, for MTLSDeny issuer= serial=: '-' for a
+ * negative one, then the magnitude without leading zero bytes. */
+static void id_add_serial(apr_pool_t *p, mtls_identity_t *id, X509 *cert)
+{
+    const ASN1_INTEGER *sn = X509_get0_serialNumber(cert);
+    const unsigned char *d;
+    unsigned char *k;
+    int len, n = 0;
+
+    if (sn == NULL || (len = ASN1_STRING_length(sn)) < 0)
+        return;
+    d = ASN1_STRING_get0_data(sn);
+    while (len > 0 && *d == 0) {
+        d++;
+        len--;
+    }
+    k = apr_palloc(p, (apr_size_t)len + 2);
+    k[n++] = MTLS_K_SERIAL;
+    if (ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER)
+        k[n++] = '-';
+    memcpy(k + n, d, (apr_size_t)len);
+    id_add_key(id, (mtls_key_t){(const char *)k, (apr_size_t)(n + len)});
+}
+
+/* Everything matching needs: subject and certificate keys, SANs, the
+ * serial number and the trusted issuers. */
 static void add_full_identity(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
                               X509_STORE *store, const mtls_issuer_hint_t *hint)
 {
@@ -476,6 +500,7 @@ static void add_full_identity(apr_pool_t *p, mtls_identity_t *id, X509 *cert,
         san_baton b = {p, id};
         id->san_malformed = mtls_sans_each(cert, id_add_san, &b) < 0;
     }
+    id_add_serial(p, id, cert);
     if (store)
         find_issuers(p, id, cert, store, have_fp, hint);
 }

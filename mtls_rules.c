@@ -16,6 +16,7 @@
 #include "mtls_dn.h"
 #include "mtls_identity.h"
 #include "mtls_rules.h"
+#include "mtls_time.h"
 
 /* Rules indexed by one key each. URI prefixes are kept apart, keyed by
  * the raw prefix, so that a certificate's URI can be probed at each '/'
@@ -53,6 +54,12 @@ struct mtls_ruleset {
         const unsigned char *fp;
     } pins_seen[4];
     unsigned pins_next;
+    int deny; /* MTLSDeny rules: serial= allowed */
+    /* The time-boxed rules (mtls_rule_t *), and once finished the sorted
+     * distinct instants at which one starts or ends. */
+    apr_array_header_t *windowed;
+    apr_time_t *bounds;
+    int n_bounds, finished;
     /* The rules and their keys, packed into slabs from the ruleset's
      * pool (see arena_get). */
     apr_pool_t *pool;
@@ -257,6 +264,18 @@ mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p)
     rs->fps = apr_hash_make(p);
     rs->rule_issuers = apr_hash_make(p);
     return rs;
+}
+
+mtls_ruleset_t *mtls_ruleset_make_deny(apr_pool_t *p)
+{
+    mtls_ruleset_t *rs = mtls_ruleset_make(p);
+    rs->deny = 1;
+    return rs;
+}
+
+int mtls_ruleset_is_deny(const mtls_ruleset_t *rs)
+{
+    return rs->deny;
 }
 
 /* Memory that lives as long as rs. A million rules in 8 KiB pool blocks
@@ -560,64 +579,186 @@ static void pin_remember(mtls_ruleset_t *rs, const char *v,
     rs->pins_seen[i].fp = fp;
 }
 
-/* Parses one MTLSAllow line into r; words and messages in tmp. */
+/* serial=: hex digits, ':' between bytes allowed, an optional leading
+ * '-'; leading zeros do not count. Into MTLS_K_SERIAL's key. */
+#define MTLS_SERIAL_MAX 64 /* bytes; RFC 5280 allows 20 */
+static const char *serial_parse(mtls_ruleset_t *rs, apr_pool_t *tmp,
+                                const char *v, mtls_key_t *out)
+{
+    char hex[2 * MTLS_SERIAL_MAX + 1];
+    unsigned char key[2 + MTLS_SERIAL_MAX];
+    const char *s = v + (*v == '-');
+    int nh = 1, nk = 0, seen = 0, i; /* hex[0]: pads an odd count */
+
+    hex[0] = '0';
+    key[nk++] = MTLS_K_SERIAL;
+    if (*v == '-')
+        key[nk++] = '-';
+    for (; *s; s++) {
+        if (*s == ':' && seen && s[1] != '\0' && s[1] != ':')
+            continue;
+        seen = 1;
+        if (mtls_hex_digit(*s) < 0 || nh > 2 * MTLS_SERIAL_MAX)
+            return apr_psprintf(tmp,
+                                "serial=%s: expected up to %d hex digits, "
+                                "':' between bytes allowed",
+                                v, 2 * MTLS_SERIAL_MAX);
+        if (nh > 1 || *s != '0')
+            hex[nh++] = *s; /* leading zeros dropped */
+        else if (s[1] == '\0')
+            hex[nh++] = '0'; /* all zeros: serial 0 */
+    }
+    if (nh == 1)
+        return apr_psprintf(tmp, "serial=%s: expected hex digits", v);
+    for (i = nh % 2; i + 1 < nh; i += 2) {
+        int b = mtls_hex_digit(hex[i]) << 4 | mtls_hex_digit(hex[i + 1]);
+        if (b != 0 || nk > 1 + (*v == '-'))
+            key[nk++] = (unsigned char)b;
+    }
+    *out = key_copy(rs, (mtls_key_t){(const char *)key, (apr_size_t)nk});
+    return NULL;
+}
+
+/* What a line sets besides its constraints: serial= and the window,
+ * with the words as written for messages. */
+typedef struct {
+    mtls_rule_ext_t x;
+    const char *nb_text, *na_text;
+} rule_extra_t;
+
+/* not_before=, not_after= and (deny rules) serial=. Returns 1 and *err
+ * if word is one of them. */
+static int extra_word(mtls_ruleset_t *rs, apr_pool_t *tmp, const char *word,
+                      const char *v, rule_extra_t *e, const char **err)
+{
+    int nb = strcasecmp(word, "not_before") == 0;
+    *err = NULL;
+    if (nb || strcasecmp(word, "not_after") == 0) {
+        if (nb ? e->nb_text != NULL : e->na_text != NULL)
+            *err = apr_psprintf(tmp, "%s= given twice", word);
+        else if ((*err = mtls_time_parse(tmp, v, !nb,
+                                         nb ? &e->x.not_before
+                                            : &e->x.not_after)) != NULL)
+            *err = apr_psprintf(tmp, "%s=%s", word, *err);
+        else if (nb)
+            e->nb_text = v;
+        else
+            e->na_text = v;
+        return 1;
+    }
+    if (rs->deny && strcasecmp(word, "serial") == 0) {
+        if (e->x.serial.data)
+            *err = "serial= given twice";
+        else
+            *err = serial_parse(rs, tmp, v, &e->x.serial);
+        return 1;
+    }
+    return 0;
+}
+
+/* The message for an unknown key. */
+static const char *unknown_key(const mtls_ruleset_t *rs, apr_pool_t *tmp,
+                               const char *word)
+{
+    return apr_psprintf(tmp,
+                        "unknown key '%s' (use subject, san, issuer, cert%s, "
+                        "not_before or not_after)",
+                        word, rs->deny ? ", serial" : "");
+}
+
+/* One constraint word: subject=, san=, issuer= or cert=. */
+static const char *constraint_word(mtls_ruleset_t *rs, apr_pool_t *p,
+                                   apr_pool_t *tmp, mtls_rule_t *r,
+                                   const char *word, const char *v)
+{
+    const char *err;
+    mtls_key_t k;
+    int is_issuer = strcasecmp(word, "issuer") == 0;
+    unsigned char fp[MTLS_FP_LEN];
+
+    if (strcasecmp(word, "subject") == 0) {
+        if (r->subject.data)
+            return "subject= given twice";
+        if ((err = mtls_dn_parse_tmp(tmp, v, &k)) != NULL)
+            return apr_psprintf(tmp, "bad DN '%s': %s", v, err);
+        r->subject = key_copy(rs, k);
+        return NULL;
+    }
+    if (strcasecmp(word, "san") == 0) {
+        if ((err = mtls_san_parse(tmp, v, &k)) != NULL)
+            return err;
+        rule_add_san(p, r, key_copy(rs, k));
+        return NULL;
+    }
+    if (!is_issuer && strcasecmp(word, "cert") != 0)
+        return unknown_key(rs, tmp, word);
+    if (is_issuer ? r->issuer != NULL : r->cert != NULL)
+        return apr_psprintf(tmp, "%s= given twice", word);
+    if (is_issuer && (r->issuer = pin_seen(rs, v)) != NULL)
+        return NULL;
+    if ((err = mtls_fp_parse(tmp, v, fp)) != NULL)
+        return apr_psprintf(tmp, "%s=%s", word, err);
+    if (is_issuer) {
+        r->issuer = fp_intern(rs, p, fp);
+        pin_remember(rs, v, r->issuer);
+    }
+    else
+        r->cert = memcpy(arena_get(rs, MTLS_FP_LEN, 1), fp, MTLS_FP_LEN);
+    return NULL;
+}
+
+/* A line's extras, once all its words are read: serial= needs issuer=,
+ * a window must not be empty. Attached to r where there are any. */
+static const char *extra_finish(mtls_ruleset_t *rs, apr_pool_t *tmp,
+                                mtls_rule_t *r, const rule_extra_t *e)
+{
+    mtls_rule_ext_t *x;
+    if (e->x.serial.data && r->issuer == NULL)
+        return "serial= needs issuer=: a serial number is unique only "
+               "within one CA";
+    if (e->nb_text && e->na_text && e->x.not_before >= e->x.not_after)
+        return apr_psprintf(tmp, "not_before=%s is not before not_after=%s",
+                            e->nb_text, e->na_text);
+    if (!rs->deny && !e->nb_text && !e->na_text)
+        return NULL;
+    x = arena_get(rs, sizeof(*x), sizeof(void *));
+    *x = e->x;
+    x->deny = rs->deny;
+    r->ext = x;
+    return NULL;
+}
+
+/* Parses one MTLSAllow (or MTLSDeny) line into r; words and messages in
+ * tmp. */
 static const char *rule_parse(mtls_ruleset_t *rs, apr_pool_t *p,
                               apr_pool_t *tmp, mtls_rule_t *r, const char *line)
 {
+    rule_extra_t e;
     const char *err;
     char *word;
-    mtls_key_t k;
 
+    memset(&e, 0, sizeof(e));
     for (;;) {
-        char *eq, *v;
+        char *eq;
         if ((err = mtls_next_word(tmp, &line, &word)) != NULL)
             return err;
         if (word == NULL)
-            return NULL;
+            return extra_finish(rs, tmp, r, &e);
         eq = strchr(word, '=');
         if (eq == NULL)
             return apr_psprintf(tmp,
                                 "'%s': expected key=value with key "
-                                "subject, san, issuer or cert",
-                                word);
+                                "subject, san, issuer, cert%s, not_before or "
+                                "not_after",
+                                word, rs->deny ? ", serial" : "");
         *eq = '\0';
-        v = eq + 1;
-        if (strcasecmp(word, "subject") == 0) {
-            if (r->subject.data)
-                return "subject= given twice";
-            if ((err = mtls_dn_parse_tmp(tmp, v, &k)) != NULL)
-                return apr_psprintf(tmp, "bad DN '%s': %s", v, err);
-            r->subject = key_copy(rs, k);
-        }
-        else if (strcasecmp(word, "san") == 0) {
-            if ((err = mtls_san_parse(tmp, v, &k)) != NULL)
+        if (extra_word(rs, tmp, word, eq + 1, &e, &err)) {
+            if (err)
                 return err;
-            rule_add_san(p, r, key_copy(rs, k));
+            continue;
         }
-        else if (strcasecmp(word, "issuer") == 0 ||
-                 strcasecmp(word, "cert") == 0) {
-            int is_issuer = word[0] == 'i' || word[0] == 'I';
-            unsigned char fp[MTLS_FP_LEN];
-            if (is_issuer ? r->issuer != NULL : r->cert != NULL)
-                return apr_psprintf(tmp, "%s= given twice", word);
-            if (is_issuer && (r->issuer = pin_seen(rs, v)) != NULL)
-                continue;
-            if ((err = mtls_fp_parse(tmp, v, fp)) != NULL)
-                return apr_psprintf(tmp, "%s=%s", word, err);
-            if (is_issuer) {
-                r->issuer = fp_intern(rs, p, fp);
-                pin_remember(rs, v, r->issuer);
-            }
-            else
-                r->cert =
-                    memcpy(arena_get(rs, MTLS_FP_LEN, 1), fp, MTLS_FP_LEN);
-        }
-        else {
-            return apr_psprintf(tmp,
-                                "unknown key '%s' (use subject, san, "
-                                "issuer or cert)",
-                                word);
-        }
+        if ((err = constraint_word(rs, p, tmp, r, word, eq + 1)) != NULL)
+            return err;
     }
 }
 
@@ -638,13 +779,16 @@ static int san_rank(const mtls_key_t *k)
 }
 
 /* The key a rule is indexed under: its most selective constraint, a
- * certificate, then a subject, then a SAN by san_rank, then the issuer. */
+ * certificate, then a serial number, then a subject, then a SAN by
+ * san_rank, then the issuer. */
 static mtls_key_t rule_anchor(mtls_ruleset_t *rs, const mtls_rule_t *r)
 {
     mtls_key_t anchor = {NULL, 0}, k;
     int i;
     if (r->cert)
         return key_make(rs, MTLS_K_CERT, r->cert, MTLS_FP_LEN);
+    if (r->ext && r->ext->serial.data)
+        return r->ext->serial;
     if (r->subject.data)
         return subject_index(rs, &r->subject);
     for (i = 0; r->sans && i < r->sans->nelts; i++) {
@@ -673,6 +817,12 @@ const char *mtls_ruleset_add_rule_tmp(mtls_ruleset_t *rs, apr_pool_t *p,
         return "needs at least one of subject=, san=, issuer=, cert=";
     index_add(&rs->rules, anchor, r);
     rs->n_rules++;
+    if (r->ext && (r->ext->not_before || r->ext->not_after)) {
+        if (rs->windowed == NULL)
+            rs->windowed = apr_array_make(p, 4, sizeof(mtls_rule_t *));
+        APR_ARRAY_PUSH(rs->windowed, mtls_rule_t *) = r;
+        rs->finished = 0;
+    }
     if (r->cert)
         rs->pins_certs = 1;
     if (r->issuer && !apr_hash_get(rs->rule_issuers, r->issuer, MTLS_FP_LEN))
@@ -751,10 +901,27 @@ static int id_has_san(const mtls_identity_t *id, const mtls_key_t *k)
     return apr_hash_get(id->keyset, k->data, k->len) != NULL;
 }
 
-static mtls_miss_e rule_check(const mtls_rule_t *r, const mtls_identity_t *id)
+/* Is now outside r's window? */
+static mtls_miss_e window_check(const mtls_rule_ext_t *x, apr_time_t now)
+{
+    if (x->not_before && now < x->not_before)
+        return MTLS_MISS_NOT_YET;
+    if (x->not_after && now >= x->not_after)
+        return MTLS_MISS_EXPIRED;
+    return MTLS_MISS_NONE;
+}
+
+/* Does r match id at now? Its window is checked last, so that a miss
+ * names the window only if nothing else kept r from matching. */
+static mtls_miss_e rule_check(const mtls_rule_t *r, const mtls_identity_t *id,
+                              apr_time_t now)
 {
     int i;
     if (r->cert && !id_has(id, MTLS_K_CERT, r->cert, MTLS_FP_LEN))
+        return MTLS_MISS_NO_RULE;
+    if (r->ext && r->ext->serial.data &&
+        apr_hash_get(id->keyset, r->ext->serial.data, r->ext->serial.len) ==
+            NULL)
         return MTLS_MISS_NO_RULE;
     if (r->subject.data &&
         (id->subject_key.len != r->subject.len ||
@@ -766,28 +933,36 @@ static mtls_miss_e rule_check(const mtls_rule_t *r, const mtls_identity_t *id)
     }
     if (r->issuer && !id_has(id, MTLS_K_ISSUER, r->issuer, MTLS_FP_LEN))
         return MTLS_MISS_ISSUER;
-    return MTLS_MISS_NONE;
+    return r->ext ? window_check(r->ext, now) : MTLS_MISS_NONE;
 }
 
 typedef struct {
     const mtls_identity_t *id;
+    apr_time_t now;
     int issuer_ok;
     mtls_trace_fn *trace;
     void *baton;
     mtls_miss_e miss;
+    const mtls_rule_t *near; /* the first rule missed only by its window */
 } match_ctx;
 
 static const mtls_rule_t *try_chain(match_ctx *m, const mtls_rule_t *r)
 {
     for (; r; r = r->next) {
-        mtls_miss_e res = rule_check(r, m->id);
-        if (res == MTLS_MISS_NONE && !m->issuer_ok)
+        mtls_miss_e res = rule_check(r, m->id, m->now);
+        if (res != MTLS_MISS_NO_RULE && !m->issuer_ok)
             res = MTLS_MISS_ISSUER;
         if (m->trace)
             m->trace(m->baton, r, res);
         if (res == MTLS_MISS_NONE)
             return r;
-        if (res == MTLS_MISS_ISSUER)
+        /* The reason logged: a window over an issuer over no match. */
+        if ((res == MTLS_MISS_EXPIRED || res == MTLS_MISS_NOT_YET) &&
+            m->near == NULL) {
+            m->near = r;
+            m->miss = res;
+        }
+        else if (res == MTLS_MISS_ISSUER && m->near == NULL)
             m->miss = MTLS_MISS_ISSUER;
     }
     return NULL;
@@ -872,12 +1047,12 @@ static const mtls_rule_t *issuer_match(const mtls_ruleset_t *rs,
     return NULL;
 }
 
-const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
-                                      const mtls_identity_t *id,
-                                      mtls_trace_fn *trace, void *baton,
-                                      mtls_miss_e *miss)
+const mtls_rule_t *mtls_ruleset_match_at(const mtls_ruleset_t *rs,
+                                         const mtls_identity_t *id,
+                                         apr_time_t now, mtls_trace_fn *trace,
+                                         void *baton, mtls_match_t *res)
 {
-    match_ctx m = {id, 1, trace, baton, MTLS_MISS_NO_RULE};
+    match_ctx m = {id, now, 1, trace, baton, MTLS_MISS_NO_RULE, NULL};
     const mtls_rule_t *r = NULL, *by_issuer = NULL;
     int gated = apr_hash_count(rs->issuers) != 0;
     int names = !index_is_empty(&rs->names);
@@ -902,6 +1077,82 @@ const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
         else
             m.miss = MTLS_MISS_ISSUER;
     }
-    *miss = r ? MTLS_MISS_NONE : m.miss;
+    res->rule = r;
+    res->miss = r ? MTLS_MISS_NONE : m.miss;
+    res->near = r ? NULL : m.near;
     return r;
+}
+
+const mtls_rule_t *mtls_ruleset_match(const mtls_ruleset_t *rs,
+                                      const mtls_identity_t *id,
+                                      mtls_trace_fn *trace, void *baton,
+                                      mtls_miss_e *miss)
+{
+    mtls_match_t m;
+    const mtls_rule_t *r =
+        mtls_ruleset_match_at(rs, id, apr_time_now(), trace, baton, &m);
+    *miss = m.miss;
+    return r;
+}
+
+/* ---- time-boxed rules ---------------------------------------------------- */
+
+static int time_cmp(const void *a, const void *b)
+{
+    apr_time_t x = *(const apr_time_t *)a, y = *(const apr_time_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void mtls_ruleset_finish(mtls_ruleset_t *rs)
+{
+    int i, n = 0;
+    if (rs->windowed == NULL) {
+        rs->finished = 1;
+        return;
+    }
+    rs->bounds = apr_palloc(rs->pool, sizeof(apr_time_t) * 2 *
+                                          (apr_size_t)rs->windowed->nelts);
+    for (i = 0; i < rs->windowed->nelts; i++) {
+        const mtls_rule_ext_t *x =
+            APR_ARRAY_IDX(rs->windowed, i, const mtls_rule_t *)->ext;
+        if (x->not_before)
+            rs->bounds[n++] = x->not_before;
+        if (x->not_after)
+            rs->bounds[n++] = x->not_after;
+    }
+    qsort(rs->bounds, (size_t)n, sizeof(apr_time_t), time_cmp);
+    rs->n_bounds = n;
+    rs->finished = 1;
+}
+
+int mtls_ruleset_span(const mtls_ruleset_t *rs, apr_time_t now, apr_time_t *lo,
+                      apr_time_t *hi)
+{
+    int a = 0, b;
+    if (rs->windowed == NULL)
+        return 1;
+    if (!rs->finished)
+        return 0;
+    /* The first bound after now: a rule's window starts or ends there. */
+    b = rs->n_bounds;
+    while (a < b) {
+        int mid = a + (b - a) / 2;
+        if (rs->bounds[mid] <= now)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    if (a < rs->n_bounds && rs->bounds[a] < *hi)
+        *hi = rs->bounds[a];
+    if (a > 0 && rs->bounds[a - 1] > *lo)
+        *lo = rs->bounds[a - 1];
+    return 1;
+}
+
+void mtls_ruleset_windows(const mtls_ruleset_t *rs, mtls_window_fn *fn,
+                          void *baton)
+{
+    int i;
+    for (i = 0; rs->windowed && i < rs->windowed->nelts; i++)
+        fn(baton, APR_ARRAY_IDX(rs->windowed, i, const mtls_rule_t *));
 }

@@ -9,8 +9,9 @@
 #include <apr_pools.h>
 #include <apr_time.h>
 
-/* "YYYY-MM-DDTHH:MM:SSZ" and its NUL. */
-#define MTLS_TIME_TEXT_LEN 21
+/* "YYYY-MM-DDTHH:MM:SSZ" and its NUL, with room to spare (the year
+ * after 9999-12-31, and what the compiler cannot rule out). */
+#define MTLS_TIME_TEXT_LEN 64
 
 /* Parses "YYYY-MM-DD" or an RFC 3339 date-time
  * ("YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)", 'T' and 'Z' in either
