@@ -160,12 +160,11 @@ static const char *strip_directive(apr_pool_t *p, const mtls_ruleset_t *rs,
     }
     if (n >= strlen(other) && strncasecmp(s, other, strlen(other)) == 0 &&
         memchr(s, '=', n) == NULL)
-        return apr_psprintf(p,
-                            "%.*s is not allowed in %s rule file: it holds "
-                            "only %s rules",
-                            (int)n, s,
-                            mtls_ruleset_is_deny(rs) ? "a deny" : "an allow",
-                            own);
+        return apr_psprintf(
+            p,
+            "%.*s is not allowed in %s rule file: it holds "
+            "only %s rules",
+            (int)n, s, mtls_ruleset_is_deny(rs) ? "a deny" : "an allow", own);
     if (n > strlen(own) && strncasecmp(s, own, strlen(own)) == 0 &&
         memchr(s, '=', n) == NULL)
         return apr_psprintf(p,

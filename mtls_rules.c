@@ -636,9 +636,9 @@ static int extra_word(mtls_ruleset_t *rs, apr_pool_t *tmp, const char *word,
     if (nb || strcasecmp(word, "not_after") == 0) {
         if (nb ? e->nb_text != NULL : e->na_text != NULL)
             *err = apr_psprintf(tmp, "%s= given twice", word);
-        else if ((*err = mtls_time_parse(tmp, v, !nb,
-                                         nb ? &e->x.not_before
-                                            : &e->x.not_after)) != NULL)
+        else if ((*err = mtls_time_parse(
+                      tmp, v, !nb, nb ? &e->x.not_before : &e->x.not_after)) !=
+                 NULL)
             *err = apr_psprintf(tmp, "%s=%s", word, *err);
         else if (nb)
             e->nb_text = v;

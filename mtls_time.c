@@ -117,7 +117,7 @@ char *mtls_time_text(char buf[MTLS_TIME_TEXT_LEN], apr_time_t t)
     d = (int)(doy - (153 * mp + 2) / 5 + 1);
     m = (int)(mp < 10 ? mp + 3 : mp - 9);
     y = (int)(yoe + era * 400 + (m <= 2));
-    snprintf(buf, MTLS_TIME_TEXT_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ", y,
-             m, d, rem / 3600, rem / 60 % 60, rem % 60);
+    snprintf(buf, MTLS_TIME_TEXT_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d,
+             rem / 3600, rem / 60 % 60, rem % 60);
     return buf;
 }
