@@ -28,15 +28,18 @@
 #include "mtls_conf.h"
 #include "mtls_conn.h"
 #include "mtls_env.h"
+#include "mtls_policy.h"
 
 APLOG_USE_MODULE(mtls_authz);
 
-/* What the client must satisfy: the rules of the server configuration in
- * scope and every .htaccess gate. gates_alone: with no server rule in
- * scope, the gates decide (the enforcer itself came from an .htaccess);
- * otherwise no server rule means nobody passes. */
+/* What the client must satisfy: no deny rule in scope matches, and the
+ * rules of the server configuration in scope and every .htaccess gate
+ * admit it. gates_alone: with no server rule in scope, the gates decide
+ * (the enforcer itself came from an .htaccess); otherwise no server rule
+ * means nobody passes. */
 typedef struct {
     const mtls_ruleset_t *rules;
+    const apr_array_header_t *denies;
     const apr_array_header_t *gates;
     int gates_alone;
 } mtls_policy_t;
@@ -127,6 +130,7 @@ static mtls_policy_t policy_of(const mtls_dir_conf_t *dc, int ht_enforcer)
 {
     mtls_policy_t pol;
     pol.rules = mtls_ruleset_is_empty(dc->rules) ? NULL : dc->rules;
+    pol.denies = dc->denies;
     pol.gates = dc->gates;
     pol.gates_alone = ht_enforcer && pol.rules == NULL && pol.gates != NULL;
     return pol;
@@ -134,8 +138,8 @@ static mtls_policy_t policy_of(const mtls_dir_conf_t *dc, int ht_enforcer)
 
 static int same_policy(const mtls_policy_t *a, const mtls_policy_t *b)
 {
-    return a->rules == b->rules && a->gates == b->gates &&
-           a->gates_alone == b->gates_alone;
+    return a->rules == b->rules && a->denies == b->denies &&
+           a->gates == b->gates && a->gates_alone == b->gates_alone;
 }
 
 /* ---- the decision ------------------------------------------------------- */
@@ -143,46 +147,63 @@ static int same_policy(const mtls_policy_t *a, const mtls_policy_t *b)
 static void trace_rule(void *baton, const mtls_rule_t *rule, mtls_miss_e m)
 {
     request_rec *r = baton;
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "rule %s: %s", rule->source,
-                  m == MTLS_MISS_NONE     ? "matched"
-                  : m == MTLS_MISS_ISSUER ? "issuer not allowed"
-                                          : "no match");
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "%s %s: %s",
+                  rule->ext && rule->ext->deny ? "deny rule" : "rule",
+                  rule->source,
+                  m == MTLS_MISS_NONE      ? "matched"
+                  : m == MTLS_MISS_ISSUER  ? "issuer not allowed"
+                  : m == MTLS_MISS_EXPIRED ? "expired"
+                  : m == MTLS_MISS_NOT_YET ? "not yet valid"
+                                           : "no match");
 }
 
-static const char *miss_reason(mtls_miss_e miss)
+/* The deny rules and the server configuration's rules: *m says what
+ * admitted or refused. No rule at all in scope leaves m->miss NO_RULE
+ * and m->near NULL. */
+static void match_rules(request_rec *r, const mtls_policy_t *pol,
+                        const mtls_identity_t *id, mtls_match_t *m)
 {
-    return miss == MTLS_MISS_ISSUER ? "issuer not allowed" : "no rule matched";
+    mtls_trace_fn *trace = APLOGrdebug(r) ? trace_rule : NULL;
+    const apr_array_header_t *dn = pol->denies;
+    mtls_policy_match(pol->rules,
+                      dn ? (const mtls_ruleset_t *const *)dn->elts : NULL,
+                      dn ? dn->nelts : 0, id, r->request_time, trace, r, m);
 }
 
-/* Fills d's outcome for a verified identity; *miss says why it is not
- * admitted by the server configuration's rules. */
-static void match(request_rec *r, mtls_decision_t *d, const mtls_identity_t *id,
-                  mtls_miss_e *miss)
+/* What m says of d. */
+static void decided(request_rec *r, mtls_decision_t *d, const mtls_match_t *m)
+{
+    d->rule = m->rule;
+    if (m->rule == NULL)
+        d->reason = mtls_policy_reason(r->pool, m);
+}
+
+/* Fills d's outcome for a verified identity from m, what the deny rules
+ * and the server configuration's rules made of it, and the .htaccess
+ * gates. */
+static void match_gates(request_rec *r, mtls_decision_t *d,
+                        const mtls_identity_t *id, const mtls_match_t *m)
 {
     const mtls_policy_t *pol = &d->policy;
     mtls_trace_fn *trace = APLOGrdebug(r) ? trace_rule : NULL;
-    const mtls_rule_t *rule = NULL;
+    const mtls_rule_t *rule = m->rule;
     int i;
 
-    *miss = MTLS_MISS_NONE;
-    if (pol->rules) {
-        rule = mtls_ruleset_match(pol->rules, id, trace, r, miss);
-        if (rule == NULL) {
-            d->reason = miss_reason(*miss);
-            return;
-        }
+    if (rule == NULL && (pol->rules || m->miss == MTLS_MISS_DENIED)) {
+        decided(r, d, m);
+        return;
     }
-    else if (!pol->gates_alone) {
+    if (rule == NULL && !pol->gates_alone) {
         d->no_rule = 1;
         return;
     }
     for (i = 0; pol->gates && i < pol->gates->nelts; i++) {
-        mtls_miss_e gmiss;
-        const mtls_rule_t *g = mtls_ruleset_match(
-            APR_ARRAY_IDX(pol->gates, i, const mtls_ruleset_t *), id, trace, r,
-            &gmiss);
+        mtls_match_t gm;
+        const mtls_rule_t *g = mtls_ruleset_match_at(
+            APR_ARRAY_IDX(pol->gates, i, const mtls_ruleset_t *), id,
+            r->request_time, trace, r, &gm);
         if (g == NULL) {
-            d->reason = apr_pstrcat(r->pool, miss_reason(gmiss),
+            d->reason = apr_pstrcat(r->pool, mtls_policy_reason(r->pool, &gm),
                                     " (rules of an .htaccess)", NULL);
             return;
         }
@@ -192,28 +213,73 @@ static void match(request_rec *r, mtls_decision_t *d, const mtls_identity_t *id,
     d->rule = rule;
 }
 
-/* match(), remembered on the connection for the next request with the
- * same rules and certificate: a keep-alive request then costs a compare.
- * Only the server configuration's rules, without .htaccess gates, and
- * not while debug logging traces each rule tried. */
+/* The span of time in which what pol's rules decide at now holds: 0 if
+ * it cannot be told, or there are more deny sets than the memo keeps. */
+static int memo_span(const mtls_policy_t *pol, apr_time_t now,
+                     mtls_conn_memo_t *memo)
+{
+    int i, n = pol->denies ? pol->denies->nelts : 0;
+    memo->from = 0;
+    memo->until = APR_INT64_MAX;
+    if (n > MTLS_MEMO_DENIES ||
+        !mtls_ruleset_span(pol->rules, now, &memo->from, &memo->until))
+        return 0;
+    for (i = 0; i < n; i++) {
+        const mtls_ruleset_t *d =
+            APR_ARRAY_IDX(pol->denies, i, const mtls_ruleset_t *);
+        if (!mtls_ruleset_span(d, now, &memo->from, &memo->until))
+            return 0;
+        memo->denies[i] = d;
+    }
+    memo->n_denies = n;
+    return 1;
+}
+
+/* Does memo hold the decision of pol's rules at now? */
+static int memo_hit(const mtls_conn_memo_t *memo, const mtls_policy_t *pol,
+                    apr_time_t now)
+{
+    int i, n = pol->denies ? pol->denies->nelts : 0;
+    if (memo->rules != pol->rules || memo->n_denies != n || now < memo->from ||
+        now >= memo->until)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (memo->denies[i] !=
+            APR_ARRAY_IDX(pol->denies, i, const mtls_ruleset_t *))
+            return 0;
+    }
+    return 1;
+}
+
+/* The rules' decision, remembered on the connection for the next request
+ * with the same rules and certificate in the same span of time: a
+ * keep-alive request then costs a compare. Only the server
+ * configuration's rules, without .htaccess gates, and not while debug
+ * logging traces each rule tried. */
 static void match_memo(request_rec *r, mtls_decision_t *d)
 {
     mtls_conn_memo_t *memo = NULL;
-    mtls_miss_e miss;
+    mtls_match_t m;
 
     if (d->policy.rules && d->policy.gates == NULL && !APLOGrdebug(r))
         memo = mtls_conn_memo(r, d->h);
-    if (memo && memo->rules == d->policy.rules) {
-        d->rule = memo->rule;
-        if (d->rule == NULL)
-            d->reason = miss_reason(memo->miss);
+    if (memo && memo_hit(memo, &d->policy, r->request_time)) {
+        m.rule = memo->rule;
+        m.miss = memo->miss;
+        m.near = memo->near;
+        decided(r, d, &m);
         return;
     }
-    match(r, d, d->h->id, &miss);
+    match_rules(r, &d->policy, d->h->id, &m);
+    match_gates(r, d, d->h->id, &m);
     if (memo) {
+        memo->rules = NULL;
+        if (!memo_span(&d->policy, r->request_time, memo))
+            return;
         memo->rules = d->policy.rules;
-        memo->rule = d->rule;
-        memo->miss = miss;
+        memo->rule = m.rule;
+        memo->miss = m.miss;
+        memo->near = m.near;
     }
 }
 

@@ -12,6 +12,7 @@
 #include "http_core.h"
 #include "mtls_conf.h"
 #include "mtls_file.h"
+#include "mtls_time.h"
 
 APLOG_USE_MODULE(mtls_authz);
 
@@ -58,32 +59,33 @@ void *mtls_dir_create(apr_pool_t *p, char *dir)
     return dc;
 }
 
-/* The .htaccess gates of base, then those of add. */
-static const apr_array_header_t *merge_gates(apr_pool_t *p,
-                                             const mtls_dir_conf_t *base,
-                                             const mtls_dir_conf_t *add)
+/* Rulesets of base, then those of add: .htaccess gates, deny rules. */
+static const apr_array_header_t *merge_sets(apr_pool_t *p,
+                                            const apr_array_header_t *base,
+                                            const apr_array_header_t *add)
 {
     apr_array_header_t *g;
-    if (add->gates == NULL)
-        return base->gates;
-    if (base->gates == NULL)
-        return add->gates;
-    g = apr_array_copy(p, base->gates);
-    apr_array_cat(g, add->gates);
+    if (add == NULL || add == base)
+        return base;
+    if (base == NULL)
+        return add;
+    g = apr_array_copy(p, base);
+    apr_array_cat(g, add);
     return g;
 }
 
 /* Every field of mtls_dir_conf_t is listed here: an unset field (UNSET or
  * NULL) inherits, a set one replaces, so a child scope of the server
  * configuration can turn enforcement back Off and a scope's rules replace
- * the inherited ones. What an .htaccess sets cannot weaken anything (its
+ * the inherited ones; deny rules add up. What an .htaccess sets cannot
+ * weaken anything (its
  * directives refuse Off and Audit; its rules only add gates), and an
  * .htaccess that turns on enforcement already on leaves it the server's. */
 static int dir_unset(const mtls_dir_conf_t *dc)
 {
     return dc->enforce == MTLS_UNSET && dc->mode == MTLS_UNSET &&
            dc->export_env == MTLS_UNSET && dc->rules == NULL &&
-           dc->ht_rules == NULL && dc->gates == NULL;
+           dc->ht_rules == NULL && dc->gates == NULL && dc->denies == NULL;
 }
 
 void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
@@ -111,7 +113,8 @@ void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
     dc->export_env =
         add->export_env != MTLS_UNSET ? add->export_env : base->export_env;
     dc->rules = add->rules ? add->rules : base->rules;
-    dc->gates = merge_gates(p, base, add);
+    dc->gates = merge_sets(p, base->gates, add->gates);
+    dc->denies = merge_sets(p, base->denies, add->denies);
     return dc;
 }
 
@@ -479,6 +482,44 @@ static const char *add_rule(cmd_parms *cmd, void *dcfg, const char *args)
     return NULL;
 }
 
+/* This scope's deny rules. Not from an .htaccess, not even where
+ * AllowOverrideList names the directive: a deny list is the server
+ * configuration's. */
+static const char *deny_scope(cmd_parms *cmd, mtls_dir_conf_t *dc,
+                              mtls_ruleset_t **rs)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_LIMIT | NOT_IN_HTACCESS);
+    if (err == NULL)
+        err = nul_check(cmd);
+    if (err)
+        return err;
+    if (dc->deny_rules == NULL) {
+        apr_array_header_t *d =
+            apr_array_make(cmd->pool, 1, sizeof(mtls_ruleset_t *));
+        dc->deny_rules = mtls_ruleset_make_deny(cmd->pool);
+        APR_ARRAY_PUSH(d, mtls_ruleset_t *) = dc->deny_rules;
+        dc->denies = d;
+        APR_ARRAY_PUSH(srv_conf(cmd->server)->rulesets, mtls_ruleset_t *) =
+            dc->deny_rules;
+    }
+    *rs = dc->deny_rules;
+    return NULL;
+}
+
+static const char *add_deny(cmd_parms *cmd, void *dcfg, const char *args)
+{
+    mtls_ruleset_t *rs;
+    const char *err = deny_scope(cmd, dcfg, &rs);
+    if (err)
+        return err;
+    err = mtls_ruleset_add_rule(rs, cmd->pool, args, source_of(cmd), NULL);
+    if (err)
+        return directive_error(cmd, err);
+    if (mtls_ruleset_pins_certs(rs))
+        cert_pins = 1;
+    return NULL;
+}
+
 static void file_pin(void *baton, const unsigned char *fp, const char *source)
 {
     record_pin(baton, fp, source);
@@ -495,14 +536,37 @@ static const char *set_export_env(cmd_parms *cmd, void *dcfg, int on)
     return NULL;
 }
 
-/* Like one MTLSAllow directive per line of the file. The file is read
- * whenever the configuration is, so a graceful restart re-reads it. */
+/* Rules from a file into rs (cmd->info: "deny" for MTLSDenyFile). */
+static const char *load_rule_file(cmd_parms *cmd, mtls_ruleset_t *rs,
+                                  const char *path)
+{
+    int n = 0;
+    const char *err =
+        mtls_rulefile_load(rs, cmd->pool, cmd->temp_pool, path,
+                           mtls_ruleset_is_deny(rs) ? NULL : file_pin, cmd, &n);
+    if (err)
+        return directive_error(cmd, err);
+    if (mtls_ruleset_pins_certs(rs))
+        cert_pins = 1;
+    /* No server: while the configuration is read, only that reaches
+     * stderr (at startup) or the main error log (on restart). */
+    if (n == 0)
+        ap_log_error(
+            APLOG_MARK, APLOG_WARNING, 0, NULL, "%s %s (%s) has no rule: %s",
+            cmd->cmd->name, path, source_of(cmd),
+            mtls_ruleset_is_deny(rs) ? "it refuses nobody"
+                                     : "no client passes where it applies");
+    return NULL;
+}
+
+/* Like one MTLSAllow (MTLSDeny) directive per line of the file. The file
+ * is read whenever the configuration is, so a graceful restart re-reads
+ * it. */
 static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
 {
     const char *path = ap_server_root_relative(cmd->pool, arg);
     mtls_ruleset_t *rs;
     const char *err = ap_check_cmd_context(cmd, NOT_IN_LIMIT | NOT_IN_HTACCESS);
-    int n = 0;
 
     /* Not even where AllowOverrideList names it: it would let .htaccess
      * authors read any file the server can read, and re-read it on every
@@ -512,21 +576,13 @@ static const char *add_rule_file(cmd_parms *cmd, void *dcfg, const char *arg)
     if (path == NULL || *arg == '\0')
         return directive_error(
             cmd, apr_psprintf(cmd->pool, "'%s': invalid path", arg));
-    rs = scope_rules(cmd, dcfg);
-    err = mtls_rulefile_load(rs, cmd->pool, cmd->temp_pool, path, file_pin, cmd,
-                             &n);
-    if (err)
-        return directive_error(cmd, err);
-    if (mtls_ruleset_pins_certs(rs))
-        cert_pins = 1;
-    /* No server: while the configuration is read, only that reaches
-     * stderr (at startup) or the main error log (on restart). */
-    if (n == 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, NULL,
-                     "MTLSAllowFile %s (%s) has no rule: no "
-                     "client passes where it applies",
-                     path, source_of(cmd));
-    return NULL;
+    if (cmd->info != NULL) {
+        if ((err = deny_scope(cmd, dcfg, &rs)) != NULL)
+            return err;
+    }
+    else
+        rs = scope_rules(cmd, dcfg);
+    return load_rule_file(cmd, rs, path);
 }
 
 #define MTLS_CONTEXT (RSRC_CONF | ACCESS_CONF | OR_AUTHCFG)
@@ -552,7 +608,9 @@ const command_rec mtls_cmds[] = {
     AP_INIT_RAW_ARGS("MTLSAllow", add_rule, NULL, MTLS_CONTEXT,
                      "key=value...: one rule whose every constraint must "
                      "hold; keys subject=<DN>, san=<type>:<value>, "
-                     "issuer=sha256:<hex>, cert=sha256:<hex> (default none)"),
+                     "issuer=sha256:<hex>, cert=sha256:<hex>, and "
+                     "not_before=/not_after=<date> for a time-boxed rule "
+                     "(default none)"),
     /* Not in .htaccess: what CGI scripts and SSI see is the server
      * configuration's choice, as with SSLOptions +StdEnvVars. */
     AP_INIT_FLAG("MTLSExportEnv", set_export_env, NULL, RSRC_CONF | ACCESS_CONF,
@@ -564,6 +622,17 @@ const command_rec mtls_cmds[] = {
      * server can read, and re-read it on every request. */
     AP_INIT_TAKE1("MTLSAllowFile", add_rule_file, NULL, RSRC_CONF | ACCESS_CONF,
                   "<path>: MTLSAllow rules from a file, one per line, # "
+                  "comments; relative to ServerRoot (default none)"),
+    /* Not in .htaccess: a deny list is the server configuration's, and
+     * nothing below it may drop one. */
+    AP_INIT_RAW_ARGS("MTLSDeny", add_deny, NULL, RSRC_CONF | ACCESS_CONF,
+                     "key=value...: refuse the clients this rule matches, "
+                     "before any MTLSAllow* rule; MTLSAllow's keys and "
+                     "serial=<hex> (with issuer=); nested scopes add to the "
+                     "deny rules they inherit (default none)"),
+    AP_INIT_TAKE1("MTLSDenyFile", add_rule_file, "deny",
+                  RSRC_CONF | ACCESS_CONF,
+                  "<path>: MTLSDeny rules from a file, one per line, # "
                   "comments; relative to ServerRoot (default none)"),
     {NULL}};
 
@@ -634,6 +703,63 @@ static int refuse_dead_rules(server_rec *s, apr_pool_t *ptemp)
         }
     }
     return 0;
+}
+
+/* ---- time-boxed rules at startup ----------------------------------------- */
+
+#define MTLS_WINDOW_NOTICE apr_time_from_sec(7 * 86400)
+#define MTLS_WINDOW_LINES 20
+
+typedef struct {
+    server_rec *s;
+    apr_time_t now;
+    int expired, expiring;
+} window_report_t;
+
+/* A rule that has ended, or ends within a week: the operator should
+ * know before a client finds out. */
+static void report_window(void *baton, const mtls_rule_t *rule)
+{
+    window_report_t *w = baton;
+    apr_time_t end = rule->ext->not_after;
+    const char *kind = rule->ext->deny ? "deny rule" : "rule";
+    char t[MTLS_TIME_TEXT_LEN];
+
+    if (end == 0 || end > w->now + MTLS_WINDOW_NOTICE)
+        return;
+    if (end <= w->now && w->expired++ < MTLS_WINDOW_LINES)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                     "%s %s expired at %s: it no longer matches any client",
+                     kind, rule->source, mtls_time_text(t, end));
+    else if (end > w->now && w->expiring++ < MTLS_WINDOW_LINES)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                     "%s %s expires at %s, within 7 days", kind, rule->source,
+                     mtls_time_text(t, end));
+}
+
+/* Sorts each ruleset's window bounds (for the per-connection memo) and
+ * reports the rules that ended or end soon. */
+static void finish_rulesets(server_rec *s)
+{
+    window_report_t w = {s, apr_time_now(), 0, 0};
+    server_rec *vs;
+    int i;
+    for (vs = s; vs; vs = vs->next) {
+        const apr_array_header_t *sets = srv_conf(vs)->rulesets;
+        for (i = 0; i < sets->nelts; i++) {
+            mtls_ruleset_t *rs = APR_ARRAY_IDX(sets, i, mtls_ruleset_t *);
+            mtls_ruleset_finish(rs);
+            mtls_ruleset_windows(rs, report_window, &w);
+        }
+    }
+    if (w.expired > MTLS_WINDOW_LINES)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "... and %d more rules that expired",
+                     w.expired - MTLS_WINDOW_LINES);
+    if (w.expiring > MTLS_WINDOW_LINES)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "... and %d more rules that expire within 7 days",
+                     w.expiring - MTLS_WINDOW_LINES);
 }
 
 /* ---- Require lines that others may bypass ------------------------------- */
@@ -941,6 +1067,7 @@ int mtls_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     }
     if (refuse_dead_rules(s, ptemp))
         return !OK;
+    finish_rulesets(s);
     check_requires(s, pconf, ptemp);
     return OK;
 }

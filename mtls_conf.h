@@ -26,7 +26,12 @@ typedef struct {
     int enforce_ht; /* enforce == 1 came from an .htaccess, not the server */
     int mode;       /* MTLS_UNSET, MTLS_MODE_ENFORCE or _AUDIT */
     int export_env; /* MTLSExportEnv: MTLS_UNSET, 0 or 1 */
-    mtls_ruleset_t *rules;    /* the server configuration's; NULL: none */
+    mtls_ruleset_t *rules; /* the server configuration's; NULL: none */
+    /* MTLSDeny rules: this scope's own, and (const mtls_ruleset_t *) every
+     * scope's in effect here, enclosing ones first. A scope adds to what
+     * it inherits and can never drop any. NULL: none. */
+    mtls_ruleset_t *deny_rules;
+    const apr_array_header_t *denies;
     mtls_ruleset_t *ht_rules; /* this .htaccess file's own; also a gate */
     /* const mtls_ruleset_t *: the rules of every .htaccess in scope; a
      * client must pass each. NULL: none. */

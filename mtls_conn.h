@@ -45,15 +45,24 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
 int mtls_conn_still(request_rec *r, const mtls_conn_id_t *held);
 
 /* One decision remembered per connection, so that the next request on
- * it with the same rules costs a comparison: keyed on the rules (which
- * live as long as the configuration, and so the connection) and on the
- * connection's current handle, whose replacement clears it. Written and
- * read only by the thread serving the connection: never for HTTP/2
- * streams, which share the connection across threads. */
+ * it with the same rules costs a comparison.
+ * - Keyed on: the allow rules and the deny rules (which live as long as
+ *   the configuration, and so the connection), the connection's current
+ *   handle, and a span of time in which no time-boxed rule of them starts
+ *   or ends.
+ * - Invalidated by: the handle's replacement (which clears it); a request
+ *   time outside the span.
+ * - Changed by: the thread serving the connection, never for HTTP/2
+ *   streams, which share the connection across threads. */
+#define MTLS_MEMO_DENIES 4
 typedef struct {
-    const void *rules;              /* NULL: empty */
+    const void *rules; /* NULL: empty */
+    const void *denies[MTLS_MEMO_DENIES];
+    int n_denies;
+    apr_time_t from, until;         /* it holds for from <= t < until */
     const struct mtls_rule_t *rule; /* what admitted, or NULL */
     int miss;                       /* else why not */
+    const struct mtls_rule_t *near; /* and which rule it names */
 } mtls_conn_memo_t;
 
 /* r's connection's memo, valid for held, or NULL where there is none
