@@ -12,6 +12,8 @@
 #include "mtls_file.h"
 #include "mtls_identity.h"
 #include "mtls_key.h"
+#include "mtls_policy.h"
 #include "mtls_rules.h"
+#include "mtls_time.h"
 
 #endif

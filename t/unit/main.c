@@ -26,6 +26,7 @@ int main(void)
     test_sans(&k);
     test_nets(&k);
     test_rulefile(&k);
+    test_policy(&k);
 
     failed = unit_failures();
     /* Everything freed, so that leak detection (SANITIZE=1) sees only

@@ -83,5 +83,6 @@ void test_rules(const pki_t *k);
 void test_sans(const pki_t *k);
 void test_nets(const pki_t *k);
 void test_rulefile(const pki_t *k);
+void test_policy(const pki_t *k);
 
 #endif
