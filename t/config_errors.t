@@ -123,11 +123,11 @@ my @cases = (
 
     # MTLSAllow
     ['allow-unknown-key', 'MTLSAllow foo=bar',
-     q{MTLSAllow: unknown key 'foo' (use subject, san, issuer or cert)}],
+     q{MTLSAllow: unknown key 'foo' (use subject, san, issuer, cert, not_before or not_after)}],
     ['allow-empty-key', 'MTLSAllow =x',
-     q{MTLSAllow: unknown key '' (use subject, san, issuer or cert)}],
+     q{MTLSAllow: unknown key '' (use subject, san, issuer, cert, not_before or not_after)}],
     ['allow-no-key', 'MTLSAllow justaword',
-     q{MTLSAllow: 'justaword': expected key=value with key subject, san, issuer or cert}],
+     q{MTLSAllow: 'justaword': expected key=value with key subject, san, issuer, cert, not_before or not_after}],
     ['allow-nothing', 'MTLSAllow',
      q{MTLSAllow: needs at least one of subject=, san=, issuer=, cert=}],
     ['allow-bad-subject', 'MTLSAllow subject=CN=a;',
