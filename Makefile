@@ -20,7 +20,7 @@ APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/includ
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
 # Every C file of ours that clang-format keeps in shape.
-FORMAT_SRC = $(SRC) $(HDR) $(TOOL_SRC) $(UNIT_SRC) $(UNIT_HDR) $(TESTLIB_SRC) \
+FORMAT_SRC = $(SRC) $(HDR) $(TOOL_SRC) $(TOOL_HDR) $(UNIT_SRC) $(UNIT_HDR) $(TESTLIB_SRC) \
     $(TESTLIB_HDR) t/probe/mod_mtls_probe.c soak/client.c $(FUZZ_SRC) \
     fuzz/fuzz_common.h
 # What the unit tests and the fuzz targets share (t/lib/): the
@@ -34,7 +34,10 @@ UNIT_SRC = t/unit/main.c t/unit/unit.c t/unit/unit_dn.c t/unit/unit_identity.c \
     t/unit/unit_policy.c
 UNIT_HDR = t/unit/unit.h
 TOOL = $(BUILD)/mtls-authz-rule
-TOOL_SRC = tools/mtls-authz-rule.c
+TOOL_SRC = tools/mtls-authz-rule.c tools/tool_util.c tools/tool_dn.c \
+    tools/tool_allow.c tools/tool_deny.c tools/tool_config.c \
+    tools/tool_check.c tools/tool_report.c
+TOOL_HDR = tools/tool.h
 
 # SANITIZE=1: the module, the unit tests and the probe module are built
 # with ASan and UBSan, and the suite runs httpd with the ASan runtime
@@ -123,7 +126,7 @@ deps:
 
 # The certificate -> rule tool: the module's own parser and matcher
 # ($(PURE_SRC)) check every rule it prints.
-$(TOOL): $(TOOL_SRC) $(PURE_SRC) $(PURE_HDR) Makefile
+$(TOOL): $(TOOL_SRC) $(TOOL_HDR) $(PURE_SRC) $(PURE_HDR) Makefile
 	@mkdir -p $(BUILD)
 	$(CC) $(WARN) -O2 -g $(CFLAGS) $(APR_CFLAGS) -I. -o $@ $(TOOL_SRC) \
 	    $(PURE_SRC) $(LDFLAGS) $(APR_LIBS) -lcrypto
