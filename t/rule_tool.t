@@ -12,6 +12,8 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use FindBin ();
+use JSON::PP ();
+use POSIX ();
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs free_port slurp spew run_cmd must_run
   describe_status case_dir head_lines ssl_vhost_lines config_test start_server
@@ -122,7 +124,19 @@ my @issuers = (
     ['issuer-int', 'int-a.crt', 'carol-int-chain', 'alice-a'],
 );
 
-plan tests => 5 * @cases + 4 * @issuers + 40;
+# --deny: [name, tool arguments, refused client, a client that the same
+#  lines must still admit]. revoked-a holds alice-a's very names: only
+#  its certificate and serial number set it apart.
+my @denies = (
+    ['deny-alice-a', ['--ca', 'trust-all.crt', 'alice-a.crt'], 'alice-a', 'alice-b'],
+    ['deny-revoked', ['--ca', 'ca-a.crt', 'revoked-a.crt'], 'revoked-a', 'alice-a'],
+    ['deny-carol',   ['carol-int-chain.crt'], 'carol-int-chain', 'alice-a'],
+    ['deny-bob',     ['--ca', 'ca-a.crt', 'bob-a.crt'], 'bob-a', 'alice-a'],
+    ['deny-nul-cn',  ['--ca', 'ca-a.crt', 'nul-cn.crt'], 'nul-cn', 'alice-a'],
+    ['deny-nofp',    ['alice-a.crt'], 'alice-a', 'alice-b'],
+);
+
+plan tests => 5 * @cases + 4 * @issuers + 5 * @denies + 40 + 34;
 
 # A suffix or network alternative admits every name in a domain or
 # address in a network, the other client of a case too: it must admit
@@ -172,6 +186,35 @@ for my $c (@issuers) {
     push @requests, [$name, $loc, $lines[0] // '', $client, $other];
 }
 
+# Each printed MTLSDeny line, active or commented out, in a location
+# that admits every client of the PKI's CAs: the certificate it was made
+# from gets 403, the other client 200.
+my @deny_requests;
+my $ALL_CAS = "MTLSAllowIssuerFingerprint sha256:$FP{FP_CA_A} sha256:$FP{FP_CA_B} "
+  . "sha256:$FP{FP_INT_A}";
+for my $c (@denies) {
+    my ($name, $args, $client, $other) = @$c;
+    my ($rc, $out, $err) = tool('--deny', @$args);
+    push @all_output, $out;
+    is($rc, 0, "$name: mtls-authz-rule --deny @$args exits 0") or diag($err);
+    my @active = grep { /^MTLSDeny / } split /\n/, $out;
+    my @alts = map { s/^# //r } grep { /^# MTLSDeny / && !/<issuing CA>/ } split /\n/, $out;
+    ok(@active == 1 && $active[0] =~ /^MTLSDeny cert=sha256:[0-9a-f]{64}$/,
+       "$name: exactly one active line, MTLSDeny cert=sha256:...") or diag($out);
+    ok(!grep({ !/^(#|MTLSDeny )/ } split /\n/, $out)
+         && (@alts == 1) == ($name ne 'deny-nofp')
+         && !grep({ !/^MTLSDeny issuer=sha256:[0-9a-f]{64} serial=[0-9A-F]+$/ } @alts),
+       "$name: every other line is a comment, the issuer + serial line among them "
+       . '(unless the issuer is unknown)') or diag($out);
+    my $k = 0;
+    for my $rule (@active, @alts) {
+        my $loc = "/d/$name/" . $k++ . '/';
+        push @conf, "    <Location $loc>", '        MTLSAuthz On', "        $ALL_CAS",
+          "        $rule", '    </Location>';
+        push @deny_requests, [$name, $loc, $rule, $client, $other];
+    }
+}
+
 # No line may end in a backslash (httpd joins the next line to it, even
 # to a comment) or in a space (an editor may trim it into one).
 my @bad = grep { /[\\\s]$/ } map { split /\n/ } @all_output;
@@ -187,11 +230,24 @@ spew($conf, join("\n",
     # A rule that let ${HOME} through would name this instead.
     'Define HOME /nonexistent',
     qq{SSLSessionCache "shmcb:$DIR/ssl_scache(512000)"},
-    qq{AliasMatch "^/r/" "$T_DIR/htdocs/ok.txt"},
+    qq{AliasMatch "^/[rd]/" "$T_DIR/htdocs/ok.txt"},
     qq{<Directory "$T_DIR/htdocs">},
     '    Require all granted',
     '</Directory>',
     ssl_vhost_lines(port => $port, pki => $PKI), @conf, '</VirtualHost>') . "\n");
+
+# The line of httpd.conf that each MTLSDeny landed on, for the log line
+# that must name it.
+{
+    my @all = split /\n/, slurp($conf);
+    my %loc_line;
+    my $cur;
+    for my $i (0 .. $#all) {
+        $cur = $1 if $all[$i] =~ /^\s+<Location (\S+)>/;
+        $loc_line{$cur} = $i + 1 if defined $cur && $all[$i] =~ /^\s+MTLSDeny /;
+    }
+    $_->[5] = $loc_line{$_->[1]} for @deny_requests;
+}
 
 my ($st, $t_out) = config_test($HTTPD, $conf, 30);
 ok($st == 0 && $t_out =~ /Syntax OK/,
@@ -230,12 +286,42 @@ for my $c (@cases, @issuers) {
 }
 diag(join "\n", @fail) if @fail;
 
+my (%denied, %spared, @dfail);
+for my $r (@deny_requests) {
+    my ($name, $loc, $rule, $client, $other) = @$r;
+    my $a = $pid ? https_status($PKI, $port, "${loc}x", $client) : 0;
+    my $b = $pid ? https_status($PKI, $port, "${loc}x", $other) : 0;
+    $denied{$name} //= 1;
+    $spared{$name} //= 1;
+    if ($a != 403) { $denied{$name} = 0; push @dfail, "$loc [$rule] $client: $a, want 403" }
+    if ($b != 200) { $spared{$name} = 0; push @dfail, "$loc [$rule] $other: $b, want 200" }
+}
+for my $c (@denies) {
+    my ($name, undef, $client, $other) = @$c;
+    my $n = grep { $_->[0] eq $name } @deny_requests;
+    ok($n && $denied{$name}, "$name: all $n printed deny lines refuse $client (403)");
+    ok($n && $spared{$name}, "$name: and admit $other (200)");
+}
+diag(join "\n", @dfail) if @dfail;
+
 if ($pid) {
     my (undef, $killed) = stop_server($pid, 15);
     ok(!$killed, 'httpd stops on SIGTERM');
 }
 else {
     ok(0, 'httpd stops on SIGTERM (it never started)');
+}
+{
+    # Each refusal names the printed line that made it.
+    my $log = slurp("$DIR/error_log");
+    my @unnamed;
+    for my $r (@deny_requests) {
+        my $want = "client denied by server configuration: $r->[1]x: denied by $conf:"
+          . ($r->[5] // '?') . ';';
+        push @unnamed, "$r->[1]x: no line with '$want'" if index($log, $want) < 0;
+    }
+    ok(@deny_requests && !@unnamed, 'every 403 of a deny line is logged as "denied by" its '
+       . 'file:line') or diag(join "\n", @unnamed);
 }
 
 # ---- golden output ------------------------------------------------------------
@@ -446,4 +532,230 @@ for my $e (@errors) {
        '--help: exit 0, usage and exit codes');
     ($rc, $out) = tool('--version');
     ok($rc == 0 && $out =~ /^mtls-authz-rule \d+\.\d+ /, '--version: exit 0, the version');
+}
+
+# ---- --deny: golden -------------------------------------------------------------
+
+# The serial as openssl prints it: the deny line must name it so.
+must_run("$DIR/serial.out", 'serial', 'openssl', 'x509', '-in', "$PKI/alice-a.crt", '-noout',
+         '-serial');
+my ($SERIAL_ALICE) = slurp("$DIR/serial.out") =~ /^serial=([0-9A-F]+)$/m;
+{
+    my $want = <<"EOF2";
+# mtls-authz-rule --deny: alice-a.crt --ca trust-all.crt
+# subject: CN=alice,O=Acme Inc.,C=US
+# issuer:  CN=Test CA A,O=MTLS Test
+#          sha256:$A (from trust-all.crt)
+# serial:  @{[$SERIAL_ALICE // '?']}
+# Refuse this one certificate:
+MTLSDeny cert=sha256:$FP{FP_CERT_ALICE_A}
+# Or the same by its issuer and serial number (as a CRL names it):
+# MTLSDeny issuer=sha256:$A serial=@{[$SERIAL_ALICE // '?']}
+EOF2
+    my ($rc, $out, $err) = tool('--deny', '--ca', 'trust-all.crt', 'alice-a.crt');
+    ok($SERIAL_ALICE && $rc == 0 && $out eq $want, 'golden: --deny alice-a --ca trust-all.crt, '
+       . 'byte for byte') or diag("exit $rc\n$err--- got\n$out--- want\n$want");
+}
+
+# ---- --check and --diff on hand-made configurations --------------------------------
+
+# Dates days away from today (UTC), and what a date means as not_before
+# (its first second) and as not_after (the rule ends with the next day).
+sub day { POSIX::strftime('%Y-%m-%d', gmtime(time + $_[0] * 86400)) }
+sub start_of { "$_[0]T00:00:00Z" }
+my ($W1, $W2, $W2_END) = (day(30), day(60), start_of(day(61)));
+my $CK = "$DIR/check";
+mkdir $CK or die "$CK: $!";
+
+# The serial of a certificate, lowercase with colons: the parser's other
+# spelling.
+sub serial_of {
+    my ($name) = @_;
+    must_run("$CK/serial.out", 'serial', 'openssl', 'x509', '-in', "$PKI/$name.crt", '-noout',
+             '-serial');
+    my ($hex) = slurp("$CK/serial.out") =~ /^serial=([0-9A-F]+)$/m or die "no serial of $name";
+    return lc join ':', $hex =~ /(..)/g;
+}
+my ($SER_REVOKED, $SER_UPPER) = (serial_of('revoked-a'), serial_of('upper-a'));
+
+spew("$CK/allow.txt", <<"EOF2");
+"subject=CN=alice,O=Acme Inc.,C=US" issuer=sha256:$A
+MTLSAllow "subject=CN=bob,O=Acme Inc.,C=US" issuer=sha256:$A
+san=DNS:dave.example.com issuer=sha256:$A not_before=$W1 not_after=$W2
+san=URI:spiffe://example.org/ns/prod issuer=sha256:$I not_after=2020-06-30
+"subject=CN=wild" issuer=sha256:$A
+EOF2
+spew("$CK/deny.txt", <<"EOF2");
+# revoked
+MTLSDeny issuer=sha256:$A serial=$SER_REVOKED
+issuer=sha256:$A serial=$SER_UPPER
+EOF2
+my $chk1 = <<"EOF2";
+# hand-made
+MTLSAllowFile allow.txt
+MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}
+MTLSDenyFile deny.txt
+EOF2
+spew("$CK/chk1.conf", $chk1);
+# The same without the deny by cert, with a deny by subject.
+spew("$CK/chk2.conf", $chk1 =~ s/^MTLSDeny cert=.*\n//mr
+     . qq{MTLSDeny "subject=CN=wild"\n});
+
+my @CHECK = ('--check', '--config', "$CK/chk1.conf", '--ca', 'trust-all.crt');
+my @certs = qw(alice-a bob-a revoked-a upper-a dave-a carol-int-chain alice-b wildcard
+  self-signed multi-rdn);
+{
+    my ($rc, $out, $err) = tool(@CHECK, map { "$_.crt" } @certs);
+    my $want = <<"EOF2";
+alice-a.crt: admit: rule $CK/allow.txt:1 (subject, issuer)
+bob-a.crt: refuse: denied by $CK/chk1.conf:3 (cert)
+revoked-a.crt: refuse: denied by $CK/deny.txt:2 (issuer, serial)
+upper-a.crt: refuse: denied by $CK/deny.txt:3 (issuer, serial)
+dave-a.crt: refuse: rule $CK/allow.txt:3 not yet valid until @{[start_of($W1)]}
+carol-int-chain.crt: refuse: rule $CK/allow.txt:4 expired at 2020-07-01T00:00:00Z
+alice-b.crt: refuse: issuer not allowed
+wildcard.crt: admit: rule $CK/allow.txt:5 (subject, issuer)
+self-signed.crt: refuse: not verified: self-signed certificate
+multi-rdn.crt: refuse: no rule matched
+EOF2
+    ok($rc == 4 && $out eq $want && $err eq '',
+       '--check: one line per certificate: the rule and what matched, or why refused; exit 4')
+      or diag("exit $rc\n$err--- got\n$out--- want\n$want");
+}
+{
+    my ($rc, $out, $err) = tool(@CHECK, 'alice-a.crt', 'wildcard.crt');
+    ok($rc == 0 && $out =~ /\A(?:[^\n]*: admit: [^\n]*\n){2}\z/,
+       '--check: every certificate admitted: exit 0') or diag("exit $rc\n$err$out");
+}
+
+# A window: before, on its first second, on its last day, after it.
+my @windows = (
+    [day(29), "refuse: rule $CK/allow.txt:3 not yet valid until " . start_of($W1)],
+    [$W1, "admit: rule $CK/allow.txt:3 (san=DNS:dave.example.com, issuer, from "
+          . start_of($W1) . ", until $W2_END)"],
+    ["${W2}T23:59:59+00:00", "admit: rule $CK/allow.txt:3 (san=DNS:dave.example.com, "
+          . 'issuer, from ' . start_of($W1) . ", until $W2_END)"],
+    [day(61), "refuse: rule $CK/allow.txt:3 expired at $W2_END"],
+);
+for my $w (@windows) {
+    my ($at, $want) = @$w;
+    my ($rc, $out, $err) = tool(@CHECK, '--at', $at, 'dave-a.crt');
+    ok($rc == ($want =~ /^admit/ ? 0 : 4) && $out eq "dave-a.crt: $want\n",
+       "--check --at $at: dave-a: $want") or diag("exit $rc\n$err$out");
+}
+{
+    # --at is the verification time too.
+    my ($rc, $out) = tool(@CHECK, '--at', '2000-01-01', 'alice-a.crt');
+    is($out, "alice-a.crt: refuse: not verified: certificate is not yet valid\n",
+       '--check --at before the certificate: not verified');
+    ($rc, $out) = tool(@CHECK, '--at=' . day(3700), 'alice-a.crt');
+    is($out, "alice-a.crt: refuse: not verified: certificate has expired\n",
+       '--check --at= after the certificate: not verified');
+}
+
+# TSV and JSON: a file name with a quote, a tab and a backslash in it.
+my $odd = qq{$CK/we"ird\tname\\.crt};
+symlink("$PKI/alice-a.crt", $odd) or die "$odd: $!";
+{
+    my ($rc, $out, $err) = tool(@CHECK, '--format', 'tsv', 'bob-a.crt', $odd);
+    my @rows = map { [split /\t/, $_, -1] } split /\n/, $out;
+    my $esc = $odd =~ s/\\/\\\\/gr =~ s/\t/\\t/gr;
+    ok($rc == 4 && @rows == 3 && !grep({ @$_ != 4 } @rows)
+         && join('|', @{ $rows[0] }) eq 'cert|decision|rule|reason'
+         && join('|', @{ $rows[1] }) eq "bob-a.crt|refuse|$CK/chk1.conf:3|denied by $CK/chk1.conf:3 (cert)"
+         && join('|', @{ $rows[2] }) eq "$esc|admit|$CK/allow.txt:1|subject, issuer",
+       '--format tsv: a header, four columns, tab and backslash escaped') or diag("exit $rc\n$err$out");
+}
+{
+    my ($rc, $out, $err) = tool(@CHECK, '--format=json', '--at', "${W1}T12:00:00+02:00",
+                                'dave-a.crt', 'self-signed.crt', $odd);
+    my $doc = eval { JSON::PP->new->decode($out) };
+    my $c = $doc ? $doc->{certificates} : [];
+    ok($rc == 4 && $doc && $doc->{config} eq "$CK/chk1.conf" && $doc->{at} eq "${W1}T10:00:00Z"
+         && @$c == 3,
+       '--format json: one document with the configuration, the instant in UTC, '
+       . 'three certificates') or diag("exit $rc\n$err$out\n$@");
+    is_deeply($c->[0] // {}, {cert => 'dave-a.crt', subject => 'CN=dave,OU=Payments,O=Acme Inc.,C=US',
+                        decision => 'admit', rule => "$CK/allow.txt:3",
+                        constraints => ['san=DNS:dave.example.com', 'issuer',
+                                        'from ' . start_of($W1), "until $W2_END"],
+                        reason => undef}, 'json: an admitted certificate');
+    is_deeply($c->[1] // {}, {cert => 'self-signed.crt', subject => 'CN=alice,O=Acme Inc.,C=US',
+                        decision => 'refuse', rule => undef, constraints => [],
+                        reason => 'not verified: self-signed certificate'},
+              'json: a refused one');
+    is($c->[2] ? $c->[2]{cert} : '', $odd, 'json: the odd file name, escaped and read back');
+}
+
+# --diff: only the certificates whose decision changed.
+{
+    my @diff = ('--diff', "$CK/chk1.conf", "$CK/chk2.conf", '--ca', 'trust-all.crt');
+    my ($rc, $out, $err) = tool(@diff, map { "$_.crt" } @certs);
+    my $n = () = $chk1 =~ /\n/g;
+    my $want = <<"EOF2";
+bob-a.crt: refuse -> admit: was denied by $CK/chk1.conf:3 (cert); now rule $CK/allow.txt:2 (subject, issuer)
+wildcard.crt: admit -> refuse: was rule $CK/allow.txt:5 (subject, issuer); now denied by $CK/chk2.conf:$n (subject)
+EOF2
+    ok($rc == 4 && $out eq $want, '--diff: the two certificates whose decision changed, '
+       . 'old and new; exit 4') or diag("exit $rc\n$err--- got\n$out--- want\n$want");
+    ($rc, $out, $err) = tool(@diff, '--format', 'json', map { "$_.crt" } @certs);
+    my $doc = eval { JSON::PP->new->decode($out) };
+    ok($rc == 4 && $doc && @{ $doc->{changed} } == 2
+         && $doc->{changed}[0]{old}{decision} eq 'refuse'
+         && $doc->{changed}[0]{new}{rule} eq "$CK/allow.txt:2",
+       '--diff --format json: the changes as one document') or diag("exit $rc\n$err$out");
+    ($rc, $out, $err) = tool(@diff, 'alice-a.crt', 'revoked-a.crt', 'self-signed.crt');
+    ok($rc == 0 && $out eq '', '--diff: no decision changed: nothing printed, exit 0')
+      or diag("exit $rc\n$err$out");
+}
+
+# Errors: exit 2 with file:line, nothing on stdout; usage errors exit 1.
+my @config_errors = (
+    ['an unknown directive', "MTLSAllowFile allow.txt\nSSLVerifyClient require\n",
+     qr{^mtls-authz-rule: \Q$CK\E/e\d+\.conf:2: 'SSLVerifyClient' is not a rule}],
+    ['a bad key', "MTLSAllow san=DNS:x bogus=1\n",
+     qr{\.conf:1: MTLSAllow: unknown key 'bogus'}],
+    ['MTLSAllow in a deny file', "MTLSDenyFile allow.txt\n",
+     qr{\.conf:1: MTLSDenyFile: \Q$CK\E/allow\.txt:2: MTLSAllow is not allowed in a deny rule file}],
+    ['serial= without issuer=', "\n# x\nMTLSDeny san=DNS:x serial=01\n",
+     qr{\.conf:3: MTLSDeny: serial= needs issuer=}],
+    ['an inverted window', "MTLSAllow san=DNS:x not_before=2027-01-02 not_after=2027-01-01\n",
+     qr{\.conf:1: MTLSAllow: not_before=2027-01-02 is not before not_after=2027-01-01}],
+    ['a missing rule file', "MTLSAllowFile nosuch.txt\n",
+     qr{\.conf:1: MTLSAllowFile: \Q$CK\E/nosuch\.txt: cannot read}],
+    ['a value-less directive', "MTLSAllowSubject\n", qr{\.conf:1: MTLSAllowSubject: needs at least one value}],
+    ['an issuer pin outside the gate', "MTLSAllow san=DNS:x issuer=sha256:$A\n"
+       . "MTLSAllowIssuerFingerprint sha256:$B\n",
+     qr{the rule at \Q$CK\E/e\d+\.conf:1 pins issuer=sha256:$A, which is not one of the MTLSAllowIssuerFingerprint}],
+);
+my $ne = 0;
+for my $e (@config_errors) {
+    my ($what, $text, $re) = @$e;
+    my $f = "$CK/e" . ++$ne . '.conf';
+    spew($f, $text);
+    my ($rc, $out, $err) = tool('--check', '--config', $f, '--ca', 'ca-a.crt', 'alice-a.crt');
+    ok($rc == 2 && $out eq '' && $err =~ $re, "--config with $what: exit 2, says where")
+      or diag("exit $rc\nstdout: $out\nstderr: $err");
+}
+my @usage = (
+    ['--check without --config', ['--check', '--ca', 'ca-a.crt', 'alice-a.crt'],
+     qr/--check needs --config FILE/],
+    ['--check without --ca', ['--check', '--config', "$CK/chk1.conf", 'alice-a.crt'],
+     qr/need --ca FILE/],
+    ['a bad --at', [@CHECK, '--at', 'tomorrow', 'alice-a.crt'], qr/--at 'tomorrow': .*not a date/],
+    ['a bad --format', [@CHECK, '--format', 'xml', 'alice-a.crt'], qr/--format 'xml': expected text, tsv or json/],
+    ['--diff with one file', ['--diff', "$CK/chk1.conf"], qr/--diff needs two files/],
+    ['--deny with --check', ['--deny', @CHECK, 'alice-a.crt'], qr/one of --issuer, --deny, --check, --diff at a time/],
+    ['--at without --check', ['--at', '2027-01-01', 'alice-a.crt'], qr/go with --check or --diff/],
+);
+for my $u (@usage) {
+    my ($what, $args, $re) = @$u;
+    my ($rc, $out, $err) = tool(@$args);
+    ok($rc == 1 && $out eq '' && $err =~ $re, "$what: exit 1, says why")
+      or diag("exit $rc\nstdout: $out\nstderr: $err");
+}
+{
+    my ($rc, $out, $err) = tool(@CHECK, 'alice-a.crt', 'nosuch.crt');
+    ok($rc == 2 && $out eq '' && $err =~ /nosuch\.crt: No such file/,
+       '--check with a missing certificate: exit 2, nothing printed') or diag("exit $rc\n$out$err");
 }

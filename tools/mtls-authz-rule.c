@@ -73,12 +73,12 @@ static const char usage_text[] =
     "be used, a SAN + issuer; without a known issuer, the certificate's\n"
     "own fingerprint (cert=). The other choices follow as comments.\n"
     "\n"
-    "Exit status: 0 printed (--check: every certificate admitted; --diff:\n"
-    "no decision changed); 1 usage error; 2 a file is missing, is not a\n"
+    "Exit status: 0 printed; 1 usage error; 2 a file is missing, is not a\n"
     "certificate, or is not what the option needs, or a --config line is\n"
     "wrong (nothing printed); 3 a rule failed its own check (a bug:\n"
-    "nothing printed); 4 --check: some certificate is refused; --diff:\n"
-    "some decision changed.\n";
+    "nothing printed); 4 printed, and --check refused some certificate or\n"
+    "--diff found some decision changed (with 0 every certificate was\n"
+    "admitted, no decision changed).\n";
 
 /* ---- the command line ------------------------------------------------- */
 
