@@ -559,9 +559,11 @@ EOF2
 
 # ---- --check and --diff on hand-made configurations --------------------------------
 
-# Dates days away from today (UTC), and what a date means as not_before
-# (its first second) and as not_after (the rule ends with the next day).
-sub day { POSIX::strftime('%Y-%m-%d', gmtime(time + $_[0] * 86400)) }
+# Dates days away from today (UTC), all from one reading of the clock,
+# and what a date means as not_before (its first second) and as
+# not_after (the rule ends with the next day).
+my $T0 = time;
+sub day { POSIX::strftime('%Y-%m-%d', gmtime($T0 + $_[0] * 86400)) }
 sub start_of { "$_[0]T00:00:00Z" }
 my ($W1, $W2, $W2_END) = (day(30), day(60), start_of(day(61)));
 my $CK = "$DIR/check";
