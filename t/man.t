@@ -68,7 +68,7 @@ sub command_table {
     my %define;
     $define{$1} = $2 while $src =~ /^#define\s+(\w+)\s+\(?([^\n]*?)\)?\s*$/mg;
     my @cmds;
-    while ($table =~ /AP_INIT_(\w+)\(\s*"(\w+)"\s*,\s*\w+\s*,\s*\w+\s*,\s*([^,]+?)\s*,
+    while ($table =~ /AP_INIT_(\w+)\(\s*"(\w+)"\s*,\s*\w+\s*,\s*(?:\w+|"[^"]*")\s*,\s*([^,]+?)\s*,
                       \s*((?:"(?:[^"\\]|\\.)*"\s*)+)\)/gsx) {
         my ($kind, $name, $ctx, $help) = ($1, $2, $3, $4);
         $ctx = $define{$ctx} if defined $define{$ctx};
