@@ -8,7 +8,7 @@ use Apache::Test qw(-withtestmore);
 use Apache::TestRequest qw(GET);
 
 my @directives = qw(MTLSAuthz MTLSAuthzMode MTLSAllowSubject MTLSAllowSAN
-  MTLSAllowIssuerFingerprint MTLSAllow MTLSAllowFile MTLSExportEnv);
+  MTLSAllowIssuerFingerprint MTLSAllow MTLSAllowFile MTLSExportEnv MTLSForwardHeaders);
 
 plan tests => 2 + @directives;
 
