@@ -5,9 +5,9 @@
  * mtls_conf.c (directives, startup checks), mtls_ssl.c (what mod_ssl
  * tells), mtls_conn.c (the identity of a connection's certificate),
  * mtls_access.c (the decision), mtls_env.c (variables for admitted
- * requests), and, without httpd, mtls_identity.c (certificate to keys),
- * mtls_rules.c / mtls_dn.c (rules and matching), mtls_file.c (rule
- * files). */
+ * requests), mtls_headers.c (MTLSForwardHeaders), and, without httpd,
+ * mtls_identity.c (certificate to keys), mtls_rules.c / mtls_dn.c (rules and
+ * matching), mtls_file.c (rule files). */
 
 #include "httpd.h"
 #include "http_config.h"
@@ -22,6 +22,7 @@
 #include "mtls_access.h"
 #include "mtls_conf.h"
 #include "mtls_conn.h"
+#include "mtls_headers.h"
 #include "mtls_ssl.h"
 
 static const authz_provider require_mtls = {
@@ -51,6 +52,12 @@ static void register_hooks(apr_pool_t *p)
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "mtls",
                               AUTHZ_PROVIDER_VERSION, &require_mtls,
                               AP_AUTH_INTERNAL_PER_CONF);
+
+    /* MTLSForwardHeaders: the client's lookalikes go once the
+     * configuration is known, before any access check can refuse the
+     * request (an error document shares its request headers). */
+    ap_hook_header_parser(mtls_headers_early, NULL, NULL,
+                          APR_HOOK_REALLY_FIRST);
 
     /* Before mod_rewrite's fixups, which read the identity variables,
      * and mod_dir's, which may fast-redirect to a subrequest; again just

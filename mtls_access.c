@@ -11,7 +11,8 @@
  *              log line of a refusal;
  *   access     MTLSAuthz On (mtls_access_checker, _ex);
  *   authz      Require mtls (mtls_require_check);
- *   fixups     settle(): what an admitted request exports, decided again
+ *   fixups     settle(): what an admitted request exports (variables,
+ *              and MTLSForwardHeaders' request headers), decided again
  *              where its configuration or certificate changed;
  *   logging    mtls_log_transaction: the namespace as this module left it.
  */
@@ -28,6 +29,7 @@
 #include "mtls_conf.h"
 #include "mtls_conn.h"
 #include "mtls_env.h"
+#include "mtls_headers.h"
 #include "mtls_policy.h"
 
 APLOG_USE_MODULE(mtls_authz);
@@ -103,6 +105,7 @@ typedef struct {
     const mtls_rule_t *rule;
     const mtls_conn_id_t *id;
     mtls_env_mark_t env;
+    mtls_hdr_mark_t hdr; /* MTLSForwardHeaders' request headers */
 } mtls_req_t;
 
 static mtls_req_t *state_get(request_rec *r)
@@ -671,8 +674,8 @@ static int settle(request_rec *r, mtls_req_t *st)
 {
     mtls_policy_t pol;
     mtls_asker_t a;
-    mtls_decision_t *d;
-    mtls_outcome_e o;
+    mtls_decision_t *d = NULL;
+    mtls_outcome_e o = OUTCOME_NONE;
 
     scrub(r);
     st->settled = 1;
@@ -684,10 +687,7 @@ static int settle(request_rec *r, mtls_req_t *st)
         d = st->gate_d;
         o = OUTCOME_ADMITTED;
     }
-    else if (!settle_policy(r, st, &pol, &a)) {
-        return DECLINED;
-    }
-    else {
+    else if (settle_policy(r, st, &pol, &a)) {
         d = decide(r, st, &pol);
         o = take(r, st, d, &a);
     }
@@ -700,7 +700,20 @@ static int settle(request_rec *r, mtls_req_t *st)
         st->rule = d->rule;
         st->id = d->h;
     }
+    /* Refused, audited or admitted by another Require line: the
+     * lookalikes go all the same, and only an admission sets any. */
+    mtls_headers_settle(r, st->id, &st->hdr);
     return o == OUTCOME_DENIED ? HTTP_FORBIDDEN : DECLINED;
+}
+
+/* A request the module has nothing to settle for: nothing of its own in
+ * the namespace, nor in its request headers. */
+static int settle_none(request_rec *r)
+{
+    mtls_hdr_mark_t none;
+    scrub(r);
+    mtls_headers_settle(r, NULL, &none);
+    return DECLINED;
 }
 
 /* Fixups run only for requests that passed the access phase. First, so
@@ -710,10 +723,8 @@ int mtls_fixups(request_rec *r)
 {
     mtls_req_t *st = fixup_state(r);
     int i;
-    if (st == NULL) {
-        scrub(r);
-        return DECLINED;
-    }
+    if (st == NULL)
+        return settle_none(r);
     /* Another Require line admitted r: its pending denials were none. */
     for (i = 0; st->pending && i < st->pending->nelts; i++)
         ap_log_rerror(
@@ -733,7 +744,7 @@ static int unsettled(request_rec *r, mtls_req_t *st)
 {
     return !st->settled || st->conf != r->per_dir_config ||
            (st->rule && !mtls_conn_still(r, st->id)) ||
-           !mtls_env_intact(r, &st->env);
+           !mtls_env_intact(r, &st->env) || !mtls_headers_intact(r, &st->hdr);
 }
 
 /* Later in fixups (just before mod_headers', and last): mod_dir's fast
@@ -746,10 +757,8 @@ int mtls_fixups_recheck(request_rec *r)
     const mtls_conn_id_t *before;
     int rc;
 
-    if (st == NULL) {
-        scrub(r);
-        return DECLINED;
-    }
+    if (st == NULL)
+        return settle_none(r);
     before = st->id;
     if (!unsettled(r, st))
         return DECLINED;
@@ -775,6 +784,7 @@ int mtls_fixups_recheck(request_rec *r)
         st->rule = NULL;
         st->id = NULL;
         st->env.n = 0;
+        mtls_headers_settle(r, NULL, &st->hdr);
         return HTTP_FORBIDDEN;
     }
     return rc;

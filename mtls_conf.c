@@ -56,6 +56,7 @@ void *mtls_dir_create(apr_pool_t *p, char *dir)
     dc->enforce = MTLS_UNSET;
     dc->mode = MTLS_UNSET;
     dc->export_env = MTLS_UNSET;
+    dc->forward = MTLS_UNSET;
     return dc;
 }
 
@@ -84,8 +85,9 @@ static const apr_array_header_t *merge_sets(apr_pool_t *p,
 static int dir_unset(const mtls_dir_conf_t *dc)
 {
     return dc->enforce == MTLS_UNSET && dc->mode == MTLS_UNSET &&
-           dc->export_env == MTLS_UNSET && dc->rules == NULL &&
-           dc->ht_rules == NULL && dc->gates == NULL && dc->denies == NULL;
+           dc->export_env == MTLS_UNSET && dc->forward == MTLS_UNSET &&
+           dc->rules == NULL && dc->ht_rules == NULL && dc->gates == NULL &&
+           dc->denies == NULL;
 }
 
 void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
@@ -112,6 +114,7 @@ void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
     dc->mode = add->mode != MTLS_UNSET ? add->mode : base->mode;
     dc->export_env =
         add->export_env != MTLS_UNSET ? add->export_env : base->export_env;
+    dc->forward = add->forward != MTLS_UNSET ? add->forward : base->forward;
     dc->rules = add->rules ? add->rules : base->rules;
     dc->gates = merge_sets(p, base->gates, add->gates);
     dc->denies = merge_sets(p, base->denies, add->denies);
@@ -536,6 +539,32 @@ static const char *set_export_env(cmd_parms *cmd, void *dcfg, int on)
     return NULL;
 }
 
+/* MTLSForwardHeaders: not from an .htaccess, not even where
+ * AllowOverrideList names it. What a backend is told about the client
+ * is the server configuration's choice, as with MTLSExportEnv; and Off
+ * there would hand the backend again whatever the client sends under
+ * these names, which no .htaccess may do. */
+static const char *set_forward(cmd_parms *cmd, void *dcfg, const char *arg)
+{
+    mtls_dir_conf_t *dc = dcfg;
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_LIMIT | NOT_IN_HTACCESS);
+    if (err == NULL)
+        err = nul_check(cmd);
+    if (err)
+        return err;
+    if (strcasecmp(arg, "rfc9440") == 0)
+        dc->forward = MTLS_FWD_RFC9440;
+    else if (strcasecmp(arg, "xfcc") == 0)
+        dc->forward = MTLS_FWD_XFCC;
+    else if (strcasecmp(arg, "off") == 0)
+        dc->forward = MTLS_FWD_OFF;
+    else
+        return directive_error(
+            cmd, apr_psprintf(cmd->pool, "'%s': expected rfc9440, xfcc or off",
+                              arg));
+    return NULL;
+}
+
 /* Rules from a file into rs (cmd->info: "deny" for MTLSDenyFile). */
 static const char *load_rule_file(cmd_parms *cmd, mtls_ruleset_t *rs,
                                   const char *path)
@@ -618,6 +647,15 @@ const command_rec mtls_cmds[] = {
                  "request into its environment, for CGI, SSI, PHP and "
                  "%{...}e (default Off: %{...}s and expressions read them "
                  "on demand)"),
+    /* Not in .htaccess: what a backend learns is the server
+     * configuration's choice (see set_forward). */
+    AP_INIT_TAKE1("MTLSForwardHeaders", set_forward, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "rfc9440|xfcc|off: the admitted client's certificate as "
+                  "request headers for a proxied backend (RFC 9440 "
+                  "Client-Cert and Client-Cert-Chain, or Envoy's "
+                  "X-Forwarded-Client-Cert), after removing every request "
+                  "header that could pass for one of them (default off)"),
     /* Not in .htaccess: it would let .htaccess authors read any file the
      * server can read, and re-read it on every request. */
     AP_INIT_TAKE1("MTLSAllowFile", add_rule_file, NULL, RSRC_CONF | ACCESS_CONF,

@@ -16,6 +16,11 @@
 #define MTLS_MODE_ENFORCE 0
 #define MTLS_MODE_AUDIT 1
 
+/* MTLSForwardHeaders */
+#define MTLS_FWD_OFF 0
+#define MTLS_FWD_RFC9440 1 /* Client-Cert, Client-Cert-Chain */
+#define MTLS_FWD_XFCC 2    /* X-Forwarded-Client-Cert */
+
 /* Per-directory configuration. What an .htaccess file sets can only
  * narrow what it inherits: it may turn enforcement on but never off, ask
  * for Enforce but never Audit, and its rules are gates that a client must
@@ -26,6 +31,7 @@ typedef struct {
     int enforce_ht; /* enforce == 1 came from an .htaccess, not the server */
     int mode;       /* MTLS_UNSET, MTLS_MODE_ENFORCE or _AUDIT */
     int export_env; /* MTLSExportEnv: MTLS_UNSET, 0 or 1 */
+    int forward;    /* MTLSForwardHeaders: MTLS_UNSET or MTLS_FWD_* */
     mtls_ruleset_t *rules; /* the server configuration's; NULL: none */
     /* MTLSDeny rules: this scope's own, and (const mtls_ruleset_t *) every
      * scope's in effect here, enclosing ones first. A scope adds to what
@@ -73,6 +79,9 @@ int mtls_conf_alias_negated(const char *name);
 
 /* MTLSExportEnv of a merged configuration (default Off). */
 #define mtls_dir_export_env(dc) ((dc)->export_env == 1)
+
+/* MTLSForwardHeaders of a merged configuration (default off). */
+#define mtls_dir_forward(dc) ((dc)->forward > 0 ? (dc)->forward : MTLS_FWD_OFF)
 
 /* MTLSAuthzMode of a merged configuration. */
 #define mtls_dir_audit(dc) ((dc)->mode == MTLS_MODE_AUDIT)

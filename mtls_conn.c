@@ -232,6 +232,25 @@ int mtls_conn_still(request_rec *r, const mtls_conn_id_t *held)
            SSL_get_verify_result(cc->ssl) == cc->cur_verr;
 }
 
+STACK_OF(X509) *
+    mtls_conn_verified_chain(request_rec *r, const mtls_conn_id_t *held)
+{
+    conn_rec *c = r->connection;
+    const mtls_conn_t *cc = conn_get(c->master ? c->master : c);
+    STACK_OF(X509) * chain;
+
+    if (cc == NULL || cc->ssl == NULL || held == NULL || held->unverified ||
+        !mtls_conn_still(r, held))
+        return NULL;
+    /* chain[0] is the peer object of the handshake that built it (see
+     * mtls_ssl_chain_issuer). */
+    chain = SSL_get0_verified_chain(cc->ssl);
+    if (chain == NULL || sk_X509_num(chain) < 1 ||
+        sk_X509_value(chain, 0) != held->id->cert)
+        return NULL;
+    return chain;
+}
+
 mtls_conn_memo_t *mtls_conn_memo(request_rec *r, const mtls_conn_id_t *held)
 {
     mtls_conn_t *cc;

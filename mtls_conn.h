@@ -44,6 +44,15 @@ mtls_conn_status_e mtls_conn_identity(request_rec *r,
  * within a request that already holds it. */
 int mtls_conn_still(request_rec *r, const mtls_conn_id_t *held);
 
+/* The chain OpenSSL built and verified, leaf first, in the handshake
+ * that delivered held's certificate on r's connection; NULL where held
+ * is not verified or no longer the connection's, or where that chain is
+ * not known: a resumed session has none, and an abbreviated
+ * renegotiation keeps an older handshake's (whose leaf is another
+ * object). Owned by the SSL; never what the client merely sent. */
+STACK_OF(X509) *
+    mtls_conn_verified_chain(request_rec *r, const mtls_conn_id_t *held);
+
 /* One decision remembered per connection, so that the next request on
  * it with the same rules costs a comparison.
  * - Keyed on: the allow rules and the deny rules (which live as long as

@@ -173,6 +173,11 @@ my @cases = (
     ['authz-maybe', 'MTLSAuthz maybe', q{MTLSAuthz must be On or Off}],
     ['authz-no-arg', 'MTLSAuthz', qr/^MTLSAuthz (must be On or Off|takes one argument)/m],
 
+    # MTLSForwardHeaders: one of three words
+    ['forward-on', 'MTLSForwardHeaders on',
+     q{MTLSForwardHeaders: 'on': expected rfc9440, xfcc or off}],
+    ['forward-no-arg', 'MTLSForwardHeaders', qr/^MTLSForwardHeaders takes one argument/m],
+
     # the same errors in other sections
     ['where-directory', 'MTLSAllowSAN foo:bar',
      q{MTLSAllowSAN: unknown SAN type 'foo'}, 'directory'],
@@ -198,6 +203,8 @@ my @cases = (
      'limitexcept'],
     ['limit-file', 'MTLSAllowFile rules.txt',
      q{MTLSAllowFile cannot occur within <Limit> or <LimitExcept> section}, 'limitexcept'],
+    ['limit-forward', 'MTLSForwardHeaders rfc9440',
+     q{MTLSForwardHeaders cannot occur within <Limit> or <LimitExcept> section}, 'limit'],
 );
 
 # ---- positive controls --------------------------------------------------------
@@ -222,9 +229,11 @@ my @good = (
         '    MTLSAllow san=DNS:.partner.example san=IP:10.20.0.0/16',
         "    MTLSAllow cert=sha256:$HEX issuer=sha256:$COLON_UC",
         "    MTLSAllow   ISSUER=sha256:$HEX2   ",
+        '    MTLSForwardHeaders rfc9440',
         '</Location>',
         '<Location /all/off>',
         '    MTLSAuthz Off',
+        '    MTLSForwardHeaders off',
         '</Location>',
         '<LocationMatch "^/m/">',
         '    MTLSAuthz On',
@@ -245,6 +254,7 @@ my @good = (
         '    ServerName vhost.example',
         '    MTLSAuthz On',
         '    MTLSAllowSAN DNS:vhost.example',
+        '    MTLSForwardHeaders XFCC',
         '    <Location /v>',
         "        MTLSAllow san=DNS:v.example cert=sha256:$HEX2",
         '    </Location>',

@@ -17,7 +17,7 @@ use File::Path qw(make_path);
 use FindBin ();
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs slurp spew free_port kill_group run_cmd must_run curl_args
-  case_dir head_lines start_server stop_server pins start_wsgi_backend wsgi_answer);
+  case_dir head_lines start_server stop_server pins start_wsgi_backend wsgi_answer wsgi_certs);
 
 my %at = locate(__FILE__);
 my ($HTTPD, $T_DIR, $TOP, $PKI) = @at{qw(httpd t_dir top pki)};
@@ -251,7 +251,9 @@ if (my $h = start_recipe('audit', PARTNER_CA => $FP{FP_CA_A})) {
 # CGI-style servers it reads '-' and '_' in header names as the same, so
 # a client's X-Client_Subject and the proxy's X-Client-Subject land in the
 # same HTTP_X_CLIENT_SUBJECT (values joined with ','). It answers with its
-# HTTP_X_CLIENT_* variables and counts the requests it gets.
+# HTTP_X_CLIENT_* variables and counts the requests it gets; it decodes
+# the RFC 9440 Client-Cert and Client-Cert-Chain it gets as certificates
+# and reports their SHA-256.
 
 # GET with curl, returning (status, body).
 sub curl_body { (curl(@_))[0, 2] }
@@ -280,6 +282,11 @@ sub curl_body { (curl(@_))[0, 2] }
         my $count = sub {
             slurp("$bdir/backend.count") =~ /^(\d+)$/m ? $1 : 'none';
         };
+        # What MTLSForwardHeaders rfc9440 sends for alice: her
+        # certificate, and CA A's as the verified chain.
+        my $certs = join "\n", 'Client-Cert Client-Cert-Chain',
+          "HTTP_CLIENT_CERT 0 sha256=$FP{FP_CERT_ALICE_A} subject=CN=alice,O=Acme Inc.,C=US",
+          "HTTP_CLIENT_CERT_CHAIN 0 sha256=$FP{FP_CA_A} subject=CN=Test CA A,O=MTLS Test";
         # alice with the request headers @hdr (curl -H syntax; "Name;"
         # is an empty value): she gets the backend's answer, and the
         # backend's X-Client-* variables are exactly %alice plus %more.
@@ -295,8 +302,13 @@ sub curl_body { (curl(@_))[0, 2] }
             is_deeply($vars, { %alice, %$more },
                       "proxy-identity: alice, $what: the backend's HTTP_X_CLIENT_* are the proxy's")
               or diag($body);
-            is_deeply([ grep { !/^X-Client_Admin:/ } @$raw ], \@sent,
+            is_deeply([ grep { /^X[-_]Client[-_]/i && !/^X-Client_Admin:/ } @$raw ], \@sent,
                       "proxy-identity: alice, $what: it got the proxy's three header lines, no other")
+              or diag($body);
+            my $c = wsgi_certs($body);
+            is(join("\n", "@{ $c->{names} }", map { my $k = $_; map { "$k $_" } @{ $c->{cert}{$k} } }
+                      sort keys %{ $c->{cert} }), $certs,
+               "proxy-identity: alice, $what: her Client-Cert and Client-Cert-Chain alone")
               or diag($body);
         };
         is($count->(), 0, 'proxy-identity: the backend counts requests, none yet');
@@ -309,7 +321,12 @@ sub curl_body { (curl(@_))[0, 2] }
                       'X-CLIENT_RULE: forged',
                       'X-Client-Cert_SHA256: ' . ('0' x 64),
                       'x_CLIENT-cert_sha256: ' . ('1' x 64));
-        $alice->("sending '$_'", {}, $_) for @forged;
+        # bob's certificate, as a client would forge Client-Cert.
+        my ($bob64) = slurp("$PKI/bob-a.crt") =~ /-----BEGIN CERTIFICATE-----\s*(.*?)-----END/s;
+        (my $bob_sf = ":$bob64:") =~ s/\s+//g;
+        push @forged, "Client_Cert: $bob_sf", "client-cert-chain: $bob_sf",
+          "X-Forwarded-Client-Cert: Hash=$FP{FP_CERT_BOB_A}";
+        $alice->("sending '" . substr($_, 0, 60) . "'", {}, $_) for @forged;
         $alice->('sending all of these together', {}, @forged);
         # Empty values: wsgiref would still join them in (",CN=alice...").
         $alice->('sending empty X_Client_Subject and X-Client_Rule', {},

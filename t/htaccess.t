@@ -88,6 +88,16 @@ my @rows = (
      ['MTLSExportEnv On'], {'alice-a' => 500, 'bob-a' => 500},
      qr/MTLSExportEnv cannot occur within htaccess files/,
      "None\n        AllowOverrideList MTLSExportEnv"],
+    # MTLSForwardHeaders: what a backend is told is the server
+    # configuration's; off would hand it the client's headers again
+    ['forward-off', 'Location', ['MTLSAuthz On', "MTLSAllowSubject $ALICE",
+                                 'MTLSForwardHeaders rfc9440'],
+     ['MTLSForwardHeaders off'], {'alice-a' => 500, 'bob-a' => 500},
+     qr/MTLSForwardHeaders not allowed here/, 'All'],
+    ['list-forward', 'Directory', ['MTLSAuthz On', "MTLSAllowSubject $ALICE"],
+     ['MTLSForwardHeaders xfcc'], {'alice-a' => 500, 'bob-a' => 500},
+     qr/MTLSForwardHeaders cannot occur within htaccess files/,
+     "None\n        AllowOverrideList MTLSForwardHeaders"],
     # Require mtls: in an .htaccess its own rules decide where the server
     # configuration has none; Require lines themselves are mod_authz_core's,
     # which lets an .htaccess replace a <Directory>'s but not a <Location>'s.

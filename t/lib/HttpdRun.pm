@@ -32,7 +32,7 @@ our @EXPORT_OK = qw(locate missing_prereqs assert_prereqs free_port port_open sl
   spew spawn wait_for kill_group run_cmd must_run describe_status case_dir new_case
   head_lines user_lines module_lines no_ssl_modules ssl_vhost_lines ssl_vhost
   write_conf config_test start_server stop_server client_ssl_opts https_status
-  curl_args log_since log_wait pins $CRASH start_wsgi_backend wsgi_answer);
+  curl_args log_since log_wait pins $CRASH start_wsgi_backend wsgi_answer wsgi_certs);
 
 # ---- where things are ------------------------------------------------------
 
@@ -530,7 +530,8 @@ sub start_wsgi_backend {
 }
 
 # The backend's answer: ({ HTTP_X_CLIENT_NAME => value }, [ "Name: value"
-# for each X?Client? header line it received ]).
+# for each header line it received of the names it reports: X?Client?*,
+# Client?Cert*, X?Forwarded?Client?Cert ]).
 sub wsgi_answer {
     my ($body) = @_;
     my (%vars, @headers);
@@ -539,6 +540,25 @@ sub wsgi_answer {
         elsif (/^(HTTP_X_CLIENT_\w+)=(.*)$/) { $vars{$1} = $2 }
     }
     return (\%vars, \@headers);
+}
+
+# What the backend made of the certificate headers it received:
+# { vars => { HTTP_CLIENT_CERT* and HTTP_X_FORWARDED_CLIENT_CERT => value },
+#   cert => { HTTP_CLIENT_CERT(_CHAIN) => [ "N sha256=HEX subject=DN" ...,
+#             or "invalid: WHY" ] },
+#   xfcc => [ "N Key=value" ..., or "invalid: WHY" ],
+#   names => [ the names of the header lines that produced them, as
+#              received ] }.
+sub wsgi_certs {
+    my ($body) = @_;
+    my %r = (vars => {}, cert => {}, xfcc => [], names => []);
+    for (split /\n/, $body // '') {
+        if (/^(HTTP_(?:CLIENT_CERT\w*|X_FORWARDED_CLIENT_CERT))=(.*)$/) { $r{vars}{$1} = $2 }
+        elsif (/^cert: (\w+) (.*)$/) { push @{ $r{cert}{$1} }, $2 }
+        elsif (/^xfcc: (.*)$/)       { push @{ $r{xfcc} }, $1 }
+        elsif (/^header: ([^:]+):/ && $1 !~ /^x[-_]client[-_]/i) { push @{ $r{names} }, $1 }
+    }
+    return \%r;
 }
 
 1;

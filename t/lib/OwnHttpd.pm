@@ -200,7 +200,11 @@ sub log_mark { -s "$_[0]{dir}/error_log" || 0 }
 
 sub log_since { HttpdRun::log_since("$_[0]{dir}/error_log", $_[1]) }
 
-# One request on a new connection: (status, head, body). %o: cert, sni
+# A client's certificate and key: a PKI name, or a path without .pem.
+sub cert_pem { $_[1] =~ m{^/} ? "$_[1].pem" : $_[0]->pki("$_[1].pem") }
+
+# One request on a new connection: (status, head, body). %o: cert (a PKI
+# name, or a path without .pem), sni
 # (undef: none; default localhost), host (default localhost), method
 # (default GET; POST sends a small form), headers (extra header lines).
 sub request {
@@ -210,8 +214,8 @@ sub request {
         exists $o{sni} ? (defined $o{sni} ? (SSL_hostname => $o{sni}) : ())
                        : (SSL_hostname => 'localhost'),
         SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_NONE(),
-        defined $o{cert} ? (SSL_cert_file => $self->pki("$o{cert}.pem"),
-                            SSL_key_file  => $self->pki("$o{cert}.pem")) : (),
+        defined $o{cert} ? (SSL_cert_file => $self->cert_pem($o{cert}),
+                            SSL_key_file  => $self->cert_pem($o{cert})) : (),
     ) or return (0, "connect: $IO::Socket::SSL::SSL_ERROR", '');
     my $method = $o{method} // 'GET';
     my $host = $o{host} // 'localhost';
