@@ -348,8 +348,9 @@ sub today_case {
 # under test): (file, its line number).
 sub conf {
     my ($cdir, $port, @body) = @_;
+    spew("$cdir/ok.txt", "ok\n");
     return write_conf("$cdir/httpd.conf", head_lines(%at, dir => $cdir, port => $port),
-        ssl_vhost({port => $port, pki => $at{pki}}, @body));
+        ssl_vhost({port => $port, pki => $at{pki}}, qq{    Alias /x "$cdir/ok.txt"}, @body));
 }
 
 sub loc_lines {
@@ -448,6 +449,7 @@ for my $c (@bad) {
     my $in2 = $NOW + 2 * $DAY;
     spew($rules, "# rules\n$D not_after=" . rfc($H_AGO) . "\n$D not_after=" . rfc($in3, 60)
          . "\n$D not_after=$MONTH_ON\n");
+    # $loc: the line of <Location /x>; the rules follow it.
     my ($file, $loc) = conf($cdir, $port,
         '>>    <Location /x>', '        MTLSAuthz On',
         "        MTLSAllow $A not_after=" . rfc($H_AGO),
