@@ -155,6 +155,14 @@ my $INNER_DENY = $s->add_location('/outer/inner/',
 $s->write_doc('outer/plain/index.html', "plain\n");
 $s->add_location('/outer/plain/', 'DirectoryIndex index.html');
 
+# A deny in a <Directory> still refuses where a <Location> (merged after
+# it) sets its own allow rules for the same files.
+$s->write_doc('dirdeny/index.html', "dirdeny\n");
+$s->add(qq{    <Directory "$dir/docs/dirdeny">});
+my $DIR_DENY = $s->rule_at($s->add("        MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}"));
+$s->add('    </Directory>');
+$s->add_location('/dirdeny/', 'MTLSAuthz On', qq{MTLSAllowSubject "$ALICE_DN" "$BOB_DN"});
+
 # Require mtls, Require not mtls, Audit
 my $REQ_DENY = loc('req', 'Require mtls', $ALLOW, ">>MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}");
 # Require not mtls: a client the rules list is refused; a denied client
@@ -286,6 +294,10 @@ check('/outer/plain/', 'alice-a', 200, undef, '/outer/plain/ (inherits all)');
 check('/outer/plain/', 'bob-a', 403, denied_re('/outer/plain/', $OUTER_DENY, 'bob-a'),
       '/outer/plain/');
 
+check('/dirdeny/', 'alice-a', 200, undef, "<Location> with its own rules over a <Directory>'s deny");
+check('/dirdeny/', 'bob-a', 403, denied_re('/dirdeny/', $DIR_DENY, 'bob-a'),
+      "<Location> with its own rules over a <Directory>'s deny");
+
 # Require mtls
 check('/req/', 'alice-a', 200, undef, 'Require mtls');
 check('/req/', 'bob-a', 403, denied_re('/req/', $REQ_DENY, 'bob-a'), 'Require mtls');
@@ -333,22 +345,35 @@ $k->add_location('/kr/', 'Require mtls', $ALLOW);
 my $K_RDENY = $k->add_location('/kr/deny/', ">>MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}");
 my $K_AUDIT = $k->add_location('/ka/audit/', 'MTLSAuthzMode Audit',
                                ">>MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}");
+# Deep nesting: from /kn/a/b/c/ on a request has more deny sets (the
+# host's and one per level) than the memo keeps; each level's answer
+# must still be its own.
+$k->add_location('/kn/', 'MTLSAuthz On', $ALLOW, "MTLSDeny cert=sha256:$FP{FP_CERT_UPPER_A}");
+$k->add_location('/kn/a/', 'MTLSDeny san=DNS:carol.example.com');
+$k->add_location('/kn/a/b/', "MTLSDeny cert=sha256:$FP{FP_CERT_ALICE_A}");
+$k->add_location('/kn/a/b/c/', "MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}");
+$k->add_location('/kn/a/b/c/d/', 'MTLSDeny san=DNS:nobody.example.com');
 $k->add('</VirtualHost>');
-$k->write_doc("$_/index.html", "$_\n") for qw(ka ka/deny ka/other kr kr/deny ka/audit);
+$k->write_doc("$_/index.html", "$_\n")
+  for qw(ka ka/deny ka/other kr kr/deny ka/audit kn kn/a kn/a/b kn/a/b/c kn/a/b/c/d);
 $k->start;
 
 my %KWANT = (
     'alice-a' => {'/ka/' => 200, '/ka/deny/' => 200, '/ka/other/' => 403, '/kr/' => 200,
-                  '/kr/deny/' => 200, '/ka/audit/' => 200},
+                  '/kr/deny/' => 200, '/ka/audit/' => 200, '/kn/' => 200, '/kn/a/' => 200,
+                  '/kn/a/b/' => 403, '/kn/a/b/c/' => 403, '/kn/a/b/c/d/' => 403},
     'bob-a'   => {'/ka/' => 200, '/ka/deny/' => 403, '/ka/other/' => 200, '/kr/' => 200,
-                  '/kr/deny/' => 403, '/ka/audit/' => 200},
+                  '/kr/deny/' => 403, '/ka/audit/' => 200, '/kn/' => 200, '/kn/a/' => 200,
+                  '/kn/a/b/' => 200, '/kn/a/b/c/' => 403, '/kn/a/b/c/d/' => 403},
     'dave-a'  => {'/ka/' => 403, '/ka/deny/' => 403, '/ka/other/' => 403, '/kr/' => 403,
-                  '/kr/deny/' => 403, '/ka/audit/' => 200},
+                  '/kr/deny/' => 403, '/ka/audit/' => 200, '/kn/' => 403, '/kn/a/' => 403,
+                  '/kn/a/b/' => 403, '/kn/a/b/c/' => 403, '/kn/a/b/c/d/' => 403},
 );
 # Each path twice in a row, then alternating.
 my @KORDER = qw(/ka/ /ka/ /ka/deny/ /ka/deny/ /ka/ /ka/deny/ /ka/other/ /ka/deny/ /ka/other/
                 /ka/ /kr/ /kr/deny/ /kr/ /kr/deny/ /kr/deny/ /ka/deny/ /kr/ /ka/audit/ /ka/
-                /ka/audit/ /ka/deny/ /ka/audit/);
+                /ka/audit/ /ka/deny/ /ka/audit/ /kn/ /kn/a/ /kn/a/b/ /kn/a/b/c/ /kn/a/b/c/d/
+                /kn/a/b/c/d/ /kn/a/b/c/ /kn/a/b/ /kn/a/ /kn/ /kn/a/b/c/d/ /kn/a/b/ /kn/ /ka/deny/);
 my $KLOG = $k->dir . '/error_log';
 for my $cert (sort keys %KWANT) {
     for my $path (sort keys %{ $KWANT{$cert} }) {
