@@ -130,6 +130,14 @@ my @cases = (
                    '>>MTLSDeny san=DNS:alice.example.com san=IP:192.0.2.7',
                    'MTLSDeny san=DNS:bob.example.com san=IP:192.0.2.7'],
      {'alice-a' => 403, 'bob-a' => 200}, ['alice-a']],
+    # A whole CA.
+    ['d-issuer', ['MTLSAuthz On', $ALLOW, ">>MTLSDeny issuer=sha256:$FP{FP_CA_B}"],
+     {'alice-a' => 200, 'alice-b' => 403, 'bob-a' => 200}, ['alice-b']],
+    # An issuer gate over the allow rules is no gate over the deny rules:
+    # a deny naming a CA of the gate refuses, and is no startup error.
+    ['d-gate', ['MTLSAuthz On', "MTLSAllowIssuerFingerprint sha256:$FP{FP_CA_A} sha256:$FP{FP_CA_B}",
+                qq{>>MTLSDeny "subject=$ALICE_DN" issuer=sha256:$FP{FP_CA_B}}],
+     {'alice-a' => 200, 'alice-b' => 403, 'bob-a' => 200}, ['alice-b']],
     # The allow rules of this scope would admit bob; the deny is checked first.
     ['d-before-allow', ['MTLSAuthz On', qq{MTLSAllow "subject=$BOB_DN"},
                         ">>MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}"],
@@ -240,6 +248,12 @@ for my $row (@ht) {
     $s->add("    </$where>");
 }
 $s->add('</VirtualHost>');
+# Another name-based host on the same port: the first host's deny does
+# not reach it, the main server's does.
+$s->add_vhost(name => 'b.test');
+$s->add_location('/b/', 'MTLSAuthz On', $ALLOW);
+$s->add('</VirtualHost>');
+$s->write_doc('b/index.html', "b\n");
 $s->start;
 my $LOG = "$dir/error_log";
 
@@ -298,6 +312,17 @@ check('/dirdeny/', 'alice-a', 200, undef, "<Location> with its own rules over a 
 check('/dirdeny/', 'bob-a', 403, denied_re('/dirdeny/', $DIR_DENY, 'bob-a'),
       "<Location> with its own rules over a <Directory>'s deny");
 
+# The other host
+for my $c (['alice-a', 200], ['dave-a', 200], ['upper-a', 403]) {
+    my ($cert, $want) = @$c;
+    my $mark = $s->log_mark;
+    is($s->status('/b/', cert => $cert, sni => 'b.test', host => 'b.test'), $want,
+       "host b.test (no deny of its own): $cert gets $want");
+    next unless $want == 403;
+    my $re = denied_re('/b/', $MAIN_DENY, $cert);
+    like(log_wait($LOG, $mark, $re), $re, "host b.test: the main server's deny refuses $cert");
+}
+
 # Require mtls
 check('/req/', 'alice-a', 200, undef, 'Require mtls');
 check('/req/', 'bob-a', 403, denied_re('/req/', $REQ_DENY, 'bob-a'), 'Require mtls');
@@ -345,6 +370,9 @@ $k->add_location('/kr/', 'Require mtls', $ALLOW);
 my $K_RDENY = $k->add_location('/kr/deny/', ">>MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}");
 my $K_AUDIT = $k->add_location('/ka/audit/', 'MTLSAuthzMode Audit',
                                ">>MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}");
+# The only serial= rule of the server: a connection whose first requests
+# went elsewhere must still be matched by its serial number.
+$k->add_location('/ka/serial/', "MTLSDeny issuer=sha256:$FP{FP_CA_A} serial=$SERIAL{'bob-a'}");
 # Deep nesting: from /kn/a/b/c/ on a request has more deny sets (the
 # host's and one per level) than the memo keeps; each level's answer
 # must still be its own.
@@ -355,25 +383,29 @@ $k->add_location('/kn/a/b/c/', "MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}");
 $k->add_location('/kn/a/b/c/d/', 'MTLSDeny san=DNS:nobody.example.com');
 $k->add('</VirtualHost>');
 $k->write_doc("$_/index.html", "$_\n")
-  for qw(ka ka/deny ka/other kr kr/deny ka/audit kn kn/a kn/a/b kn/a/b/c kn/a/b/c/d);
+  for qw(ka ka/deny ka/other kr kr/deny ka/audit ka/serial kn kn/a kn/a/b kn/a/b/c kn/a/b/c/d);
 $k->start;
 
 my %KWANT = (
     'alice-a' => {'/ka/' => 200, '/ka/deny/' => 200, '/ka/other/' => 403, '/kr/' => 200,
                   '/kr/deny/' => 200, '/ka/audit/' => 200, '/kn/' => 200, '/kn/a/' => 200,
-                  '/kn/a/b/' => 403, '/kn/a/b/c/' => 403, '/kn/a/b/c/d/' => 403},
+                  '/kn/a/b/' => 403, '/kn/a/b/c/' => 403, '/kn/a/b/c/d/' => 403,
+                  '/ka/serial/' => 200},
     'bob-a'   => {'/ka/' => 200, '/ka/deny/' => 403, '/ka/other/' => 200, '/kr/' => 200,
                   '/kr/deny/' => 403, '/ka/audit/' => 200, '/kn/' => 200, '/kn/a/' => 200,
-                  '/kn/a/b/' => 200, '/kn/a/b/c/' => 403, '/kn/a/b/c/d/' => 403},
+                  '/kn/a/b/' => 200, '/kn/a/b/c/' => 403, '/kn/a/b/c/d/' => 403,
+                  '/ka/serial/' => 403},
     'dave-a'  => {'/ka/' => 403, '/ka/deny/' => 403, '/ka/other/' => 403, '/kr/' => 403,
                   '/kr/deny/' => 403, '/ka/audit/' => 200, '/kn/' => 403, '/kn/a/' => 403,
-                  '/kn/a/b/' => 403, '/kn/a/b/c/' => 403, '/kn/a/b/c/d/' => 403},
+                  '/kn/a/b/' => 403, '/kn/a/b/c/' => 403, '/kn/a/b/c/d/' => 403,
+                  '/ka/serial/' => 403},
 );
 # Each path twice in a row, then alternating.
-my @KORDER = qw(/ka/ /ka/ /ka/deny/ /ka/deny/ /ka/ /ka/deny/ /ka/other/ /ka/deny/ /ka/other/
+my @KORDER = qw(/ka/ /ka/ /ka/serial/ /ka/serial/ /ka/ /ka/deny/ /ka/deny/ /ka/ /ka/deny/ /ka/other/ /ka/deny/ /ka/other/
                 /ka/ /kr/ /kr/deny/ /kr/ /kr/deny/ /kr/deny/ /ka/deny/ /kr/ /ka/audit/ /ka/
                 /ka/audit/ /ka/deny/ /ka/audit/ /kn/ /kn/a/ /kn/a/b/ /kn/a/b/c/ /kn/a/b/c/d/
-                /kn/a/b/c/d/ /kn/a/b/c/ /kn/a/b/ /kn/a/ /kn/ /kn/a/b/c/d/ /kn/a/b/ /kn/ /ka/deny/);
+                /kn/a/b/c/d/ /kn/a/b/c/ /kn/a/b/ /kn/a/ /kn/ /kn/a/b/c/d/ /kn/a/b/ /kn/ /ka/deny/
+                /ka/serial/);
 my $KLOG = $k->dir . '/error_log';
 for my $cert (sort keys %KWANT) {
     for my $path (sort keys %{ $KWANT{$cert} }) {
@@ -495,7 +527,8 @@ for my $c (@bad) {
     my ($cdir, $port) = new_case($at{cfg}, 'deny-graceful', 'rules');
     my $rules = "$cdir/rules/deny.txt";
     my $elog = "$cdir/error_log";
-    spew($rules, "# denied\nMTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}\n");
+    # First bob by issuer and serial: no cert= rule in the configuration.
+    spew($rules, "# denied\nMTLSDeny issuer=sha256:$FP{FP_CA_A} serial=$SERIAL{'bob-a'}\n");
     my ($file) = conf($cdir, $port, '    <Location /x>', '        MTLSAuthz On',
                       "        $ALLOW", '        MTLSDenyFile rules/deny.txt', '    </Location>');
     my ($pid, $why) = start_server($HTTPD, $file, $port, 20, $elog);
@@ -508,9 +541,10 @@ for my $c (@bad) {
         is($get->('bob-a'), 403, 'graceful: bob is denied by the file');
         is($get->('alice-a'), 200, 'graceful: alice is admitted');
 
-        # Deny alice by issuer and serial instead of bob; SIGUSR1 itself
-        # (what httpd -k graceful sends once its check has passed).
-        spew($rules, "# denied\nissuer=sha256:$FP{FP_CA_A} serial=$SERIAL{'alice-a'}\n");
+        # Then alice by her certificate instead (the first cert= rule of
+        # the configuration); SIGUSR1 itself (what httpd -k graceful sends
+        # once its check has passed).
+        spew($rules, "# denied\ncert=sha256:$FP{FP_CERT_ALICE_A}\n");
         my $mark = -s $elog;
         kill 'USR1', $pid;
         my $log = log_wait($elog, $mark, qr/resuming normal operations/, 30);
