@@ -522,6 +522,61 @@ for my $c (@bad) {
       or diag($out);
 }
 
+# ---- serial numbers at their edges ------------------------------------------------
+# Leaves of the test PKI's CA A with chosen serial numbers (mkpki.sh's
+# are random and positive): one whose DER has a sign byte (80FF0102 is
+# 00 80 FF 01 02), 1, 5, -5 and 0. Each location denies one spelling;
+# only the certificate with that number is refused.
+{
+    my ($sdir, $sport) = new_case($at{cfg}, 'deny-serials', 'certs');
+    my $pki = $at{pki};
+    my $out = "$sdir/openssl.out";
+    HttpdRun::must_run($out, 'openssl req', 'openssl', 'req', '-new', '-newkey', 'ec',
+        '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', "$sdir/certs/leaf.key",
+        '-subj', '/CN=serial-test', '-out', "$sdir/certs/leaf.csr");
+    spew("$sdir/certs/ext", "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+         . "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:serial.example.com\n");
+    my %serial = ('s-high' => '0x80FF0102', 's-one' => '1', 's-five' => '5', 's-neg' => '-5',
+                  's-zero' => '0');
+    for my $name (sort keys %serial) {
+        HttpdRun::must_run($out, "openssl x509 $name", 'openssl', 'x509', '-req',
+            '-in', "$sdir/certs/leaf.csr", '-CA', "$pki/ca-a.crt", '-CAkey', "$pki/ca-a.key",
+            '-set_serial', $serial{$name}, '-days', '2', '-extfile', "$sdir/certs/ext",
+            '-out', "$sdir/certs/$name.crt");
+        spew("$sdir/certs/$name.pem", slurp("$sdir/certs/$name.crt") . slurp("$sdir/certs/leaf.key"));
+    }
+    chmod 0644, glob("$sdir/certs/*");
+    # [location, serial= value, the certificate it refuses (undef: none)]
+    my @rows = (['high', '80FF0102', 's-high'], ['high-zeros', '00:80:ff:01:02', 's-high'],
+                ['high-prefix', '80FF01', undef], ['high-longer', '80FF010200', undef],
+                ['one', '1', 's-one'], ['one-zeros', '000001', 's-one'],
+                ['five', '05', 's-five'], ['neg', '-05', 's-neg'], ['neg-short', '-5', 's-neg'],
+                ['zero', '0', 's-zero'], ['zero-zeros', '00:00', 's-zero']);
+    spew("$sdir/ok.txt", "ok\n");
+    my @body = (qq{    AliasMatch "^/s-[a-z-]+/\$" "$sdir/ok.txt"});
+    for my $r (@rows) {
+        push @body, "    <Location /s-$r->[0]/>", '        MTLSAuthz On', '        MTLSAllowSAN DNS:serial.example.com',
+          "        MTLSDeny issuer=sha256:$FP{FP_CA_A} serial=$r->[1]", '    </Location>';
+    }
+    my ($file) = write_conf("$sdir/httpd.conf", head_lines(%at, dir => $sdir, port => $sport),
+                            ssl_vhost({port => $sport, pki => $pki}, @body));
+    my ($pid, $why) = start_server($HTTPD, $file, $sport, 20, "$sdir/error_log");
+    ok($pid, 'serials: httpd starts') or diag($why, slurp("$sdir/start.out"));
+    if ($pid) {
+        for my $r (@rows) {
+            my ($loc, $value, $refused) = @$r;
+            for my $cert (sort keys %serial) {
+                my $want = defined $refused && $refused eq $cert ? 403 : 200;
+                is(HttpdRun::https_status($pki, $sport, "/s-$loc/", "$sdir/certs/$cert"), $want,
+                   "serials: serial=$value; $cert (serial $serial{$cert}) gets $want");
+            }
+        }
+        stop_server($pid);
+        my @crash = grep { /$CRASH/ } split /\n/, slurp("$sdir/error_log");
+        ok(!@crash, 'serials: no crash in the error log') or diag(join "\n", @crash);
+    }
+}
+
 # ---- MTLSDenyFile on graceful restart -------------------------------------------
 {
     my ($cdir, $port) = new_case($at{cfg}, 'deny-graceful', 'rules');
