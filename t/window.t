@@ -177,6 +177,17 @@ my @cases = (
     ['deny-expired-only', ['MTLSAuthz On', qq{MTLSAllowSubject "$ALICE_DN"},
                            "MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A} not_after=$YESTERDAY"],
      {'bob-a' => [403, 'no rule matched'], 'alice-a' => [200]}],
+    # The first instant a time can name: a rule that ended then has
+    # ended, like any other.
+    ['epoch-end', ['MTLSAuthz On', ">>MTLSAllow $A not_after=1970-01-01T00:00:00Z"],
+     {'alice-a' => [403, 'rule SRC expired at 1970-01-01T00:00:00Z']}],
+    ['epoch-end-offset', ['MTLSAuthz On', ">>MTLSAllow $A not_after=1970-01-01T01:00:00+01:00"],
+     {'alice-a' => [403, 'rule SRC expired at 1970-01-01T00:00:00Z']}],
+    ['epoch-end-deny', ['MTLSAuthz On', $ALLOW,
+                        "MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A} not_after=1970-01-01T00:00:00Z"],
+     {'bob-a' => [200]}],
+    ['epoch-start', ['MTLSAuthz On', ">>MTLSAllow $A not_before=1970-01-01T00:00:00Z"],
+     {'alice-a' => [200]}],
     # Require mtls and Audit
     ['req-expired', ['Require mtls', ">>MTLSAllow $A not_after=" . rfc($H_AGO)],
      {'alice-a' => [403, 'rule SRC expired at ' . zulu($H_AGO)]}],
@@ -187,6 +198,33 @@ my %SRC;
 for my $c (@cases) {
     $s->write_doc("$c->[0]/index.html", "$c->[0]\n");
     $SRC{ $c->[0] } = $s->add_location("/$c->[0]/", @{ $c->[1] });
+}
+# .htaccess files with time-boxed rules: [name, server lines in its
+#  <Directory>, .htaccess lines, { cert => [status, log regex] }]
+my $HT_SUFFIX = qr/(?: \(rules of an \.htaccess\))?/;
+my @ht = (
+    ['ht-expired', [], ['MTLSAuthz On', "MTLSAllow $A not_after=$YESTERDAY"],
+     {'alice-a' => [403, qr/: rule \S+\/ht-expired\/\.htaccess:2 expired at \Q$YESTERDAY_END\E$HT_SUFFIX; subject "\Q$ALICE_DN\E"/]}],
+    ['ht-in', [], ['Require mtls', "MTLSAllow $A not_before=" . rfc($H_AGO) . ' not_after=' . rfc($H_AHEAD)],
+     {'alice-a' => [200], 'bob-a' => [403]}],
+    ['ht-gate-not-yet', ['MTLSAuthz On', qq{MTLSAllowSubject "$ALICE_DN" "$BOB_DN"}],
+     ["MTLSAllow $A not_before=$LATER"],
+     {'alice-a' => [403, qr/: rule \S+\/ht-gate-not-yet\/\.htaccess:1 not yet valid until \Q$LATER_START\E$HT_SUFFIX; subject "\Q$ALICE_DN\E"/],
+      'bob-a' => [403]}],
+    ['ht-gate-in', ['MTLSAuthz On', qq{MTLSAllowSubject "$ALICE_DN" "$BOB_DN"}],
+     ["MTLSAllow $A not_before=$MONTH_AGO not_after=" . rfc($H_AHEAD)],
+     {'alice-a' => [200], 'bob-a' => [403]}],
+    ['ht-inverted', [], ['MTLSAuthz On', "MTLSAllow $A not_before=$LATER not_after=$YESTERDAY"],
+     {'alice-a' => [500, qr/\.htaccess: MTLSAllow: not_before=\Q$LATER\E is not before not_after=\Q$YESTERDAY\E/]}],
+    ['ht-bad-time', [], ['MTLSAuthz On', "MTLSAllow $A not_after=2027-02-30"],
+     {'alice-a' => [500, qr/\.htaccess: MTLSAllow: .*2027-02-30/]}],
+);
+for my $row (@ht) {
+    my ($name, $server, $lines) = @$row;
+    $s->write_doc("$name/index.html", "$name\n");
+    $s->write_htaccess($name, @$lines);
+    $s->add(qq{    <Directory "$dir/docs/$name">}, '        AllowOverride AuthConfig',
+            (map { "        $_" } @$server), '    </Directory>');
 }
 $s->write_doc('audit/index.html', "audit\n");
 my $AUDIT_SRC = $s->add_location('/audit/', 'MTLSAuthz On', 'MTLSAuthzMode Audit',
@@ -216,6 +254,20 @@ for my $c (@cases) {
     is($s->status('/audit/', cert => 'alice-a'), 200, 'Audit: a rule not yet valid: admitted');
     my $re = qr/\[mtls_authz:warn\] .*AUDIT \(admitted\): \Q$DENY: \/audit\/: rule $AUDIT_SRC not yet valid until $LATER_START; subject "$ALICE_DN"\E/;
     like(log_wait($LOG, $mark, $re), $re, 'Audit: logged as AUDIT, naming the rule and its start');
+}
+like(slurp("$dir/start.out"), qr/\Q$SRC{'epoch-end'} expired at 1970-01-01T00:00:00Z: it no longer matches any client\E/,
+     'start: the rule that ended at 1970-01-01T00:00:00Z is warned about as expired');
+for my $row (@ht) {
+    my ($name, $server, $lines, $want) = @$row;
+    for my $cert (sort keys %$want) {
+        my ($code, $re) = @{ $want->{$cert} };
+        my $mark = $s->log_mark;
+        is($s->status("/$name/", cert => $cert), $code,
+           "$name (server: @$server; .htaccess: @$lines): $cert gets $code");
+        next unless $re;
+        my $log = log_wait($LOG, $mark, $re);
+        like($log, $re, "$name: $cert: the error log says why") or diag($log);
+    }
 }
 # The rule files' expired and not-yet lines at startup (start.out: stderr).
 like(slurp("$dir/start.out"), qr/\Q$ALLOW_FILE:2 expired at $YESTERDAY_END: it no longer matches any client\E/,
@@ -423,6 +475,31 @@ for my $c (@bad) {
     ok(!$pid && defined $xst && $xst != 0, "$name: httpd refuses to start ("
        . (defined $xst ? describe_status($xst) : $why) . ')');
     like(slurp("$cdir/start.out"), $want, "$name: and says why on stderr");
+}
+
+# The last day a time can name, with an offset west of UTC: the instant
+# is in the year 10000. Refused, or printed as that instant in full.
+{
+    my ($cdir, $port) = new_case($at{cfg}, 'window-year-10000', 'rules');
+    my $v = '9999-12-31T23:00:00-12:00';
+    my ($file, $line) = conf($cdir, $port, loc_lines('MTLSAuthz On', ">>MTLSAllow $A not_before=$v"));
+    my ($st, $out) = config_test($HTTPD, $file, 60);
+    if ($st != 0) {
+        like($out, qr/Syntax error on line $line of \Q$file\E:\n.*\Q$v\E/,
+             "not_before=$v: refused, naming the line and the value");
+    }
+    else {
+        my $elog = "$cdir/error_log";
+        my ($pid, $why) = start_server($HTTPD, $file, $port, 20, $elog);
+        my $mark = -s $elog;
+        my $got = $pid ? HttpdRun::https_status($at{pki}, $port, '/x', 'alice-a') : "not started: $why";
+        my $re = qr/\Qrule $file:$line not yet valid until 10000-01-01T11:00:00Z;\E/;
+        my $log = $pid ? log_wait($elog, $mark, $re) : '';
+        stop_server($pid) if $pid;
+        ok($got eq '403' && $log =~ $re,
+           "not_before=$v accepted: alice gets 403 ($got), and the line names 10000-01-01T11:00:00Z")
+          or diag($log);
+    }
 }
 
 # Windows that are fine: a leap day, a one-day window (not_before and
