@@ -138,6 +138,13 @@ my @cases = (
     ['d-gate', ['MTLSAuthz On', "MTLSAllowIssuerFingerprint sha256:$FP{FP_CA_A} sha256:$FP{FP_CA_B}",
                 qq{>>MTLSDeny "subject=$ALICE_DN" issuer=sha256:$FP{FP_CA_B}}],
      {'alice-a' => 200, 'alice-b' => 403, 'bob-a' => 200}, ['alice-b']],
+    # <If> sections are merged last: their denies add up too.
+    ['d-if', ['MTLSAuthz On', $ALLOW, '<If "%{REQUEST_URI} =~ m#^/d-if/#">',
+              ">>    MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}", '</If>'],
+     {'alice-a' => 200, 'bob-a' => 403}, ['bob-a']],
+    ['d-if-false', ['MTLSAuthz On', $ALLOW, '<If "false">',
+                    "    MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}", '</If>'],
+     {'alice-a' => 200, 'bob-a' => 200}, []],
     # The allow rules of this scope would admit bob; the deny is checked first.
     ['d-before-allow', ['MTLSAuthz On', qq{MTLSAllow "subject=$BOB_DN"},
                         ">>MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}"],
@@ -179,11 +186,27 @@ loc('req-not', '<RequireAll>', '    Require all granted', '    Require not mtls'
     qq{MTLSAllowSubject "$ALICE_DN" "$BOB_DN"}, "MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}");
 my $AUDIT_DENY = loc('audit', 'MTLSAuthz On', 'MTLSAuthzMode Audit', $ALLOW,
                      ">>MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}");
+# The identity of a client that a deny refuses is nobody's, even where
+# Audit mode or another Require line lets the request through: no
+# MTLS_* variable, from the environment or on demand.
+my @ENV_HDRS = ('Header always set X-Rule "%{MTLS_AUTHZ_RULE}e"',
+                'Header always set X-Subject "%{MTLS_CLIENT_SUBJECT}s"', 'MTLSExportEnv On');
+my %ENV_ALLOW;
+$ENV_ALLOW{'audit-env'} = loc('audit-env', 'MTLSAuthz On', 'MTLSAuthzMode Audit', ">>$ALLOW",
+                              "MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}", @ENV_HDRS);
+$ENV_ALLOW{'any-env'} = loc('any-env', '<RequireAny>', '    Require mtls', '    Require ip 127.0.0.1 ::1',
+                            '</RequireAny>', ">>$ALLOW", "MTLSDeny cert=sha256:$FP{FP_CERT_BOB_A}",
+                            @ENV_HDRS);
 
 # .htaccess: [name, <Directory> or <Location> or undef, server lines
 #  (>> marks the deny a 403 must name), .htaccess lines, { cert =>
 #  status }, log regex, AllowOverride (default AuthConfig)]
-my $NOT_HT = sub { my $d = shift; qr/\Q$d\E (not allowed here|cannot occur within htaccess files)/ };
+# httpd's own refusals (an <If> of an .htaccess has one of its own) or
+# the module's.
+my $NOT_HT = sub {
+    my $d = shift;
+    qr/\Q$d\E (not allowed here|cannot occur within htaccess files|not allowed in <If> context)/;
+};
 my $DENY_FILE = "$dir/ht-deny.txt";
 spew($DENY_FILE, "cert=sha256:$FP{FP_CERT_ALICE_A}\n");
 my @ht = (
@@ -193,6 +216,9 @@ my @ht = (
     ['ht-deny-loc', 'Location', ['MTLSAuthz On', $ALLOW],
      ["MTLSDeny cert=sha256:$FP{FP_CERT_ALICE_A}"], {'alice-a' => 500, 'bob-a' => 500},
      $NOT_HT->('MTLSDeny')],
+    ['ht-deny-if', 'Directory', ['MTLSAuthz On', $ALLOW],
+     ['<If "true">', "MTLSDeny cert=sha256:$FP{FP_CERT_ALICE_A}", '</If>'],
+     {'alice-a' => 500, 'bob-a' => 500}, $NOT_HT->('MTLSDeny')],
     ['ht-denyfile', 'Directory', ['MTLSAuthz On', $ALLOW],
      ["MTLSDenyFile $DENY_FILE"], {'alice-a' => 500, 'bob-a' => 500},
      $NOT_HT->('MTLSDenyFile')],
@@ -336,6 +362,19 @@ check('/audit/', 'alice-a', 200, undef, 'Audit');
 check('/audit/', 'bob-a', 200,
       qr/\[mtls_authz:warn\] .*\QAUDIT (admitted): $DENY: \/audit\/: denied by $AUDIT_DENY; subject "$BOB_DN"\E/,
       'Audit: the deny is logged, the client admitted');
+
+# The identity of a denied client
+for my $name (sort keys %ENV_ALLOW) {
+    for my $cert ('alice-a', 'bob-a') {
+        my ($st, $head) = $s->request("/$name/", cert => $cert);
+        my ($rule, $subj) = map { OwnHttpd::var_header($head, $_) } 'X-Rule', 'X-Subject';
+        my $admitted = $cert eq 'alice-a';
+        is($st, 200, "$name: $cert gets 200 (" . ($admitted ? 'the rules admit' : 'denied, let through') . ')');
+        is("$rule|$subj", $admitted ? "$ENV_ALLOW{$name}|$ALICE_DN" : '|',
+           "$name: $cert: MTLS_AUTHZ_RULE and MTLS_CLIENT_SUBJECT are "
+           . ($admitted ? 'the allow rule and the subject' : 'unset'));
+    }
+}
 
 # .htaccess
 for my $row (@ht) {
