@@ -149,6 +149,11 @@ my @cases = (
     ['not-yet-window', ['MTLSAuthz On',
                         ">>MTLSAllow $A not_before=" . rfc($H_AHEAD) . " not_after=$MONTH_ON"],
      {'alice-a' => [403, 'rule SRC not yet valid until ' . zulu($H_AHEAD)]}],
+    # The window is the reason only if nothing else kept the rule from
+    # matching: alice from CA B misses by her issuer.
+    ['expired-issuer', ['MTLSAuthz On', ">>MTLSAllow $A issuer=sha256:$FP{FP_CA_A} not_after=$YESTERDAY"],
+     {'alice-a' => [403, "rule SRC expired at $YESTERDAY_END"],
+      'alice-b' => [403, 'issuer not allowed']}],
     # An expired rule and a valid one for alice; only an expired one for bob.
     ['mixed', ['MTLSAuthz On', "MTLSAllow $A not_after=$YESTERDAY",
                "MTLSAllow $A not_before=" . rfc($H_AGO), ">>MTLSAllow $B not_after=$YESTERDAY"],
