@@ -1,13 +1,18 @@
 # MTLSDeny and MTLSDenyFile in a real httpd with mod_ssl, against the
 # test PKI's certificates:
-#   - a deny by cert=, by issuer= + serial=, by subject=, by each SAN type
-#     refuses the client it names (403, "denied by <file>:<line>") and no
-#     other client of the same rules;
+#   - a deny by cert=, by issuer= + serial=, by subject=, by each SAN type,
+#     of a whole CA, refuses the client it names (403, "denied by
+#     <file>:<line>") and no other client of the same rules; serial
+#     numbers at their edges (sign byte, 0, negative, leading zeros);
 #   - deny rules are additive across scopes: the main server's, the
-#     virtual host's and an enclosing <Location>'s still refuse in a
-#     nested <Location> that replaces the allow rules with its own;
+#     virtual host's, a <Directory>'s and an enclosing <Location>'s still
+#     refuse in a nested <Location> that replaces the allow rules with its
+#     own, and <If> sections add theirs; another host gets the main
+#     server's but not the first host's;
 #   - under Require mtls (403), Require not mtls (a denied client is not
-#     listed) and in Audit mode (admitted, logged AUDIT);
+#     listed) and in Audit mode (admitted, logged AUDIT); a denied client
+#     that Audit mode or another Require line lets through has no MTLS_*
+#     identity;
 #   - never in .htaccess (not even through AllowOverrideList), and an
 #     .htaccess cannot lift an inherited deny with its own rules, Require
 #     lines or Satisfy Any;
@@ -27,7 +32,7 @@ use FindBin ();
 use Time::HiRes qw(time sleep);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate slurp spew new_case describe_status head_lines ssl_vhost
-  write_conf config_test start_server stop_server run_cmd wait_for log_wait $CRASH);
+  write_conf config_test start_server stop_server run_cmd log_wait $CRASH);
 use OwnHttpd ();
 
 my %at = locate(__FILE__);
@@ -673,7 +678,7 @@ for my $c (@bad) {
              'graceful: and says why');
         is($get->('alice-a'), 403, 'graceful: the running server still denies alice');
         is($get->('bob-a'), 200, 'graceful: and admits bob');
-        my $x = stop_server($pid);
+        stop_server($pid);
         my @crash = grep { /$CRASH/ } split /\n/, slurp($elog);
         ok(!@crash, 'graceful: no crash in the error log') or diag(join "\n", @crash);
     }

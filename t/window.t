@@ -6,8 +6,9 @@
 # is made to believe another time.
 #   - inside the window: 200; expired: 403, "rule <file>:<line> expired at
 #     <T>"; not yet valid: 403, "rule <file>:<line> not yet valid until
-#     <T>"; on MTLSAllow lines, in an MTLSAllowFile, under Require mtls
-#     and in Audit mode;
+#     <T>"; on MTLSAllow lines, in an MTLSAllowFile, in .htaccess files,
+#     under Require mtls and in Audit mode; at the edges a time can name
+#     (1970-01-01T00:00:00Z, an offset that puts 9999-12-31 in 10000);
 #   - the date-only forms: not_after=<today> still admits today,
 #     not_before=<today> already does (a case that crosses midnight UTC
 #     while it runs is run again);
@@ -29,7 +30,6 @@ use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use FindBin ();
 use POSIX qw(strftime);
-use Time::HiRes ();
 use Time::Local qw(timegm);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate slurp spew new_case describe_status head_lines ssl_vhost
