@@ -723,6 +723,10 @@ static const char *extra_finish(mtls_ruleset_t *rs, apr_pool_t *tmp,
         return NULL;
     x = arena_get(rs, sizeof(*x), sizeof(void *));
     *x = e->x;
+    /* 0 is "no end": an end at the epoch itself is its first microsecond,
+     * which prints the same. (A start at the epoch is no bound at all.) */
+    if (e->na_text && x->not_after == 0)
+        x->not_after = 1;
     x->deny = rs->deny;
     r->ext = x;
     return NULL;
