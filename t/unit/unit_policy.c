@@ -188,6 +188,19 @@ static void windows(const pki_t *k)
     check(mtls_ruleset_span(rs, parsed("2028-01-01", 0), &lo, &hi) &&
               lo == parsed("2027-03-31", 1) && hi == APR_INT64_MAX,
           "window: after the last bound the decision holds for ever");
+    check(
+        mtls_ruleset_match_at(allow_set("subject=\"CN=alice,O=Acme Inc.,C=US\" "
+                                        "not_after=1970-01-01T00:00:00Z"),
+                              k->id, apr_time_now(), NULL, NULL, &m) == NULL &&
+            m.miss == MTLS_MISS_EXPIRED &&
+            strcmp(mtls_policy_reason(pool, &m),
+                   "rule allow.conf:1 expired at 1970-01-01T00:00:00Z") == 0,
+        "window: a rule that ended at the epoch has ended");
+    deny_set("subject=CN=x not_before=1970-01-01T00:00:00Z "
+             "not_after=1970-01-01T00:00:00Z",
+             &err);
+    check(err_has(err, "is not before"),
+          "window: an empty window at the epoch is refused");
     deny_set("subject=CN=x not_before=2027-02-01 not_after=2027-01-31", &err);
     check(err_has(err, "not_before=2027-02-01 is not before "
                        "not_after=2027-01-31"),
