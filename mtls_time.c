@@ -53,22 +53,39 @@ static apr_int64_t parse_date(const char *s)
     return days_from_civil(y, m, d);
 }
 
+/* ".fraction" at *s, if any: microseconds (digits past the sixth do not
+ * count). 0 if a '.' has no digit. */
+static int parse_fraction(const char **s, apr_int64_t *usec)
+{
+    const char *f = *s;
+    int n = 0;
+    *usec = 0;
+    if (*f != '.')
+        return 1;
+    if (f[1] < '0' || f[1] > '9')
+        return 0;
+    for (f++; *f >= '0' && *f <= '9'; f++, n++) {
+        if (n < 6)
+            *usec = *usec * 10 + (*f - '0');
+    }
+    for (; n < 6; n++)
+        *usec *= 10;
+    *s = f;
+    return 1;
+}
+
 /* "HH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" at s: seconds into the day in UTC
- * (may fall outside 0..86399 by the offset); 0 if malformed. A leap
- * second (:60) counts as :59. */
-static int parse_clock(const char *s, apr_int64_t *secs)
+ * (may fall outside 0..86399 by the offset) and microseconds; 0 if
+ * malformed. A leap second (:60) counts as :59. */
+static int parse_clock(const char *s, apr_int64_t *secs, apr_int64_t *usec)
 {
     int h, mi, se, oh, om;
     if (!digits(s, 2, &h) || s[2] != ':' || !digits(s + 3, 2, &mi) ||
         s[5] != ':' || !digits(s + 6, 2, &se) || h > 23 || mi > 59 || se > 60)
         return 0;
     s += 8;
-    if (*s == '.') {
-        if (s[1] < '0' || s[1] > '9')
-            return 0;
-        for (s++; *s >= '0' && *s <= '9'; s++)
-            ;
-    }
+    if (!parse_fraction(&s, usec))
+        return 0;
     *secs = h * 3600 + mi * 60 + (se == 60 ? 59 : se);
     if ((*s == 'Z' || *s == 'z') && s[1] == '\0')
         return 1;
@@ -83,12 +100,12 @@ const char *mtls_time_parse(apr_pool_t *p, const char *text, int end_of_day,
                             apr_time_t *out)
 {
     apr_int64_t days = strlen(text) >= 10 ? parse_date(text) : -1;
-    apr_int64_t secs = 0;
+    apr_int64_t secs = 0, usec = 0;
 
     if (days >= 0 && text[10] == '\0')
         secs = end_of_day ? 86400 : 0;
     else if (days < 0 || (text[10] != 'T' && text[10] != 't') ||
-             !parse_clock(text + 11, &secs))
+             !parse_clock(text + 11, &secs, &usec))
         return apr_psprintf(p,
                             "'%s' is not a date (YYYY-MM-DD) or an RFC 3339 "
                             "time (YYYY-MM-DDTHH:MM:SSZ) from 1970 to 9999",
@@ -96,7 +113,7 @@ const char *mtls_time_parse(apr_pool_t *p, const char *text, int end_of_day,
     secs += days * 86400;
     if (secs < 0)
         return apr_psprintf(p, "'%s' is before 1970", text);
-    *out = apr_time_from_sec(secs);
+    *out = apr_time_from_sec(secs) + usec;
     return NULL;
 }
 
