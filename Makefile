@@ -21,8 +21,8 @@ APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build
 # Every C file of ours that clang-format keeps in shape.
 FORMAT_SRC = $(SRC) $(HDR) $(TOOL_SRC) $(TOOL_HDR) $(UNIT_SRC) $(UNIT_HDR) $(TESTLIB_SRC) \
-    $(TESTLIB_HDR) t/probe/mod_mtls_probe.c soak/client.c $(FUZZ_SRC) \
-    fuzz/fuzz_common.h
+    $(TESTLIB_HDR) t/probe/mod_mtls_probe.c t/probe/mod_mtls_clock.c \
+    soak/client.c $(FUZZ_SRC) fuzz/fuzz_common.h
 # What the unit tests and the fuzz targets share (t/lib/): the
 # certificate builder and the one header through which they include the
 # module's.
@@ -145,12 +145,19 @@ $(BUILD)/mod_mtls_probe.so: t/probe/mod_mtls_probe.c mod_mtls_authz.h \
 	$(CC) $(WARN) -shared -fPIC -g $(SAN_FLAGS) $(shell $(APXS) -q EXTRA_CPPFLAGS) \
 	    -I$(shell $(APXS) -q INCLUDEDIR) $(APR_CFLAGS) -I. -o $@ $<
 
+# Test-only: a request's time from its X-Test-Clock header.
+$(BUILD)/mod_mtls_clock.so: t/probe/mod_mtls_clock.c $(BUILD)/flags
+	@mkdir -p $(BUILD)
+	$(CC) $(WARN) -shared -fPIC -g $(SAN_FLAGS) $(shell $(APXS) -q EXTRA_CPPFLAGS) \
+	    -I$(shell $(APXS) -q INCLUDEDIR) $(APR_CFLAGS) -I. -o $@ $<
+
 unit: $(BUILD)/unit
 	$(BUILD)/unit
 
 test:
 	@sh scripts/deps.sh $(if $(filter 1,$(SANITIZE)),sanitize)
-	@$(MAKE) --no-print-directory all $(BUILD)/unit $(BUILD)/mod_mtls_probe.so
+	@$(MAKE) --no-print-directory all $(BUILD)/unit $(BUILD)/mod_mtls_probe.so \
+	    $(BUILD)/mod_mtls_clock.so
 	@MTLS_SANITIZE=$(SANITIZE) sh scripts/run-tests.sh
 
 # libFuzzer targets (fuzz/): clang with ASan and UBSan.
@@ -178,7 +185,7 @@ fuzz-smoke:
 valgrind:
 	@sh scripts/deps.sh valgrind
 	@$(MAKE) --no-print-directory SANITIZE= all $(BUILD)/unit \
-	    $(BUILD)/mod_mtls_probe.so
+	    $(BUILD)/mod_mtls_probe.so $(BUILD)/mod_mtls_clock.so
 	@MTLS_VALGRIND=1 sh scripts/run-tests.sh
 
 # Load time and memory of a 100,000-line MTLSAllowFile (N=... to change).
