@@ -11,7 +11,9 @@ MODULE = .libs/mod_mtls_authz.so
 PURE_SRC = mtls_key.c mtls_dn.c mtls_identity.c mtls_rules.c mtls_file.c \
     mtls_time.c mtls_policy.c
 PURE_HDR = mtls_key.h mtls_dn.h mtls_identity.h mtls_rules.h mtls_file.h \
-    mtls_time.h mtls_policy.h
+    mtls_time.h mtls_policy.h mtls_version.h
+# The version, from the one place it is written (mtls_version.h).
+VERSION := $(shell sed -n 's/^\#define MTLS_AUTHZ_VERSION "\(.*\)"$$/\1/p' mtls_version.h)
 SRC = mod_mtls_authz.c mtls_conf.c mtls_ssl.c mtls_conn.c mtls_access.c \
     mtls_env.c $(PURE_SRC)
 HDR = mod_mtls_authz.h mtls_conf.h mtls_ssl.h mtls_conn.h mtls_access.h \
