@@ -60,7 +60,7 @@ FUZZ_HDR = fuzz/fuzz_common.h fuzz/fuzz_cert_ca.h
 
 .PHONY: all install deps test unit demo soak soak-smoke bench bench-smoke \
     bench-allowfile clean format check-format fuzz fuzz-smoke fuzz-build \
-    valgrind FORCE
+    valgrind deb FORCE
 
 all: $(MODULE) $(TOOL)
 
@@ -118,6 +118,14 @@ install: all
 	    echo "    LoadModule mtls_authz_module $(LIBEXECDIR)/mod_mtls_authz.so"; \
 	fi
 
+# The Debian package (HACKING.md, "The Debian package"): `make deb` builds
+# libapache2-mod-mtls-authz_$(VERSION)_ARCH.deb here from debian/ (in a
+# copy of the tree under build/deb/), checks that debian/changelog is for
+# $(VERSION), and runs lintian (no error, no warning).
+deb:
+	@sh scripts/deps.sh deb
+	@sh scripts/deb.sh
+
 # Checks the system packages; installs missing ones with apt-get (as root)
 # after saying so, or lists them and stops.
 deps:
@@ -127,7 +135,7 @@ deps:
 # ($(PURE_SRC)) check every rule it prints.
 $(TOOL): $(TOOL_SRC) $(PURE_SRC) $(PURE_HDR) Makefile
 	@mkdir -p $(BUILD)
-	$(CC) $(WARN) -O2 -g $(CFLAGS) $(APR_CFLAGS) -I. -o $@ $(TOOL_SRC) \
+	$(CC) $(WARN) -O2 -g $(CPPFLAGS) $(CFLAGS) $(APR_CFLAGS) -I. -o $@ $(TOOL_SRC) \
 	    $(PURE_SRC) $(LDFLAGS) $(APR_LIBS) -lcrypto
 
 # Unit tests of the pure code (rules, DN, rule files), without httpd.
@@ -234,4 +242,5 @@ check-format:
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \
 	    t/conf/apache_test_config.pm t/conf/extra.conf t/conf/*.inc \
-	    t/conf/modperl_inc.pl t/TEST t/htdocs/index.html
+	    t/conf/modperl_inc.pl t/TEST t/htdocs/index.html \
+	    libapache2-mod-mtls-authz_*.deb
