@@ -60,7 +60,7 @@ FUZZ_HDR = fuzz/fuzz_common.h fuzz/fuzz_cert_ca.h
 
 .PHONY: all install deps test unit demo soak soak-smoke bench bench-smoke \
     bench-allowfile clean format check-format fuzz fuzz-smoke fuzz-build \
-    valgrind deb FORCE
+    valgrind deb deb-check FORCE
 
 all: $(MODULE) $(TOOL)
 
@@ -121,10 +121,15 @@ install: all
 # The Debian package (HACKING.md, "The Debian package"): `make deb` builds
 # libapache2-mod-mtls-authz_$(VERSION)_ARCH.deb here from debian/ (in a
 # copy of the tree under build/deb/), checks that debian/changelog is for
-# $(VERSION), and runs lintian (no error, no warning).
+# $(VERSION), and runs lintian (no error, no warning). `make deb-check`
+# (root) installs it in a throwaway Debian root under build/deb-check/,
+# sends TLS client-certificate requests through it, and removes it.
 deb:
 	@sh scripts/deps.sh deb
 	@sh scripts/deb.sh
+
+deb-check: deb
+	@bash scripts/deb-check.sh
 
 # Checks the system packages; installs missing ones with apt-get (as root)
 # after saying so, or lists them and stops.
@@ -239,8 +244,10 @@ format:
 check-format:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
+# --one-file-system: never into a mount (make deb-check's root mounts
+# /proc while it runs, and unmounts it even on failure).
 clean:
-	rm -rf .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \
+	rm -rf --one-file-system .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \
 	    t/conf/apache_test_config.pm t/conf/extra.conf t/conf/*.inc \
 	    t/conf/modperl_inc.pl t/TEST t/htdocs/index.html \
 	    libapache2-mod-mtls-authz_*.deb
