@@ -56,7 +56,9 @@ $s->add('</VirtualHost>');
 $s->start;
 
 my $line = qr/mod_mtls_authz\/\Q$VERSION\E loaded \(OpenSSL /;
-my $log = log_wait("$dir/error_log", 0, $line, 10);
+# httpd listens before it has finished starting: every startup line is
+# written once it says "resuming normal operations".
+my $log = log_wait("$dir/error_log", 0, qr/resuming normal operations/, 20);
 my @lines = grep { /mod_mtls_authz\/\S+ loaded/ } split /\n/, $log;
 is(scalar @lines, 1, 'httpd started: one startup line of the module') or diag($log);
 like($lines[0] // '', $line, "the startup line names version $VERSION and OpenSSL");
@@ -65,7 +67,7 @@ like($lines[0] // '', qr/\[mtls_authz:debug\]/, 'it is logged at level debug');
 # A graceful restart reads the configuration again: one more line.
 my $mark = $s->log_mark;
 kill 'USR1', $s->{pid};
-$log = log_wait("$dir/error_log", $mark, qr/resuming normal operations/, 20);
+$log = log_wait("$dir/error_log", $mark, qr/SIGUSR1 received(?s:.*)resuming normal operations/, 20);
 @lines = grep { /mod_mtls_authz\/\S+ loaded/ } split /\n/, $log;
 is(scalar @lines, 1, 'after a graceful restart: one more startup line') or diag($log);
 like($lines[0] // '', $line, "it names version $VERSION too");
