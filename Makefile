@@ -11,7 +11,9 @@ MODULE = .libs/mod_mtls_authz.so
 PURE_SRC = mtls_key.c mtls_dn.c mtls_identity.c mtls_rules.c mtls_file.c \
     mtls_time.c mtls_policy.c
 PURE_HDR = mtls_key.h mtls_dn.h mtls_identity.h mtls_rules.h mtls_file.h \
-    mtls_time.h mtls_policy.h
+    mtls_time.h mtls_policy.h mtls_version.h
+# The version, from the one place it is written (mtls_version.h).
+VERSION := $(shell sed -n 's/^\#define MTLS_AUTHZ_VERSION "\(.*\)"$$/\1/p' mtls_version.h)
 SRC = mod_mtls_authz.c mtls_conf.c mtls_ssl.c mtls_conn.c mtls_access.c \
     mtls_env.c mtls_headers.c $(PURE_SRC)
 HDR = mod_mtls_authz.h mtls_conf.h mtls_ssl.h mtls_conn.h mtls_access.h \
@@ -61,7 +63,7 @@ FUZZ_HDR = fuzz/fuzz_common.h fuzz/fuzz_cert_ca.h
 
 .PHONY: all install deps test unit demo soak soak-smoke bench bench-smoke \
     bench-allowfile clean format check-format fuzz fuzz-smoke fuzz-build \
-    valgrind FORCE
+    valgrind deb deb-check FORCE
 
 all: $(MODULE) $(TOOL)
 
@@ -119,6 +121,19 @@ install: all
 	    echo "    LoadModule mtls_authz_module $(LIBEXECDIR)/mod_mtls_authz.so"; \
 	fi
 
+# The Debian package (HACKING.md, "The Debian package"): `make deb` builds
+# libapache2-mod-mtls-authz_$(VERSION)_ARCH.deb here from debian/ (in a
+# copy of the tree under build/deb/), checks that debian/changelog is for
+# $(VERSION), and runs lintian (no error, no warning). `make deb-check`
+# (root) installs it in a throwaway Debian root under build/deb-check/,
+# sends TLS client-certificate requests through it, and removes it.
+deb:
+	@sh scripts/deps.sh deb
+	@sh scripts/deb.sh
+
+deb-check: deb
+	@bash scripts/deb-check.sh
+
 # Checks the system packages; installs missing ones with apt-get (as root)
 # after saying so, or lists them and stops.
 deps:
@@ -128,7 +143,7 @@ deps:
 # ($(PURE_SRC)) check every rule it prints.
 $(TOOL): $(TOOL_SRC) $(TOOL_HDR) $(PURE_SRC) $(PURE_HDR) Makefile
 	@mkdir -p $(BUILD)
-	$(CC) $(WARN) -O2 -g $(CFLAGS) $(APR_CFLAGS) -I. -o $@ $(TOOL_SRC) \
+	$(CC) $(WARN) -O2 -g $(CPPFLAGS) $(CFLAGS) $(APR_CFLAGS) -I. -o $@ $(TOOL_SRC) \
 	    $(PURE_SRC) $(LDFLAGS) $(APR_LIBS) -lcrypto
 
 # Unit tests of the pure code (rules, DN, rule files), without httpd.
@@ -239,7 +254,10 @@ format:
 check-format:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
+# --one-file-system: never into a mount (make deb-check's root mounts
+# /proc while it runs, and unmounts it even on failure).
 clean:
-	rm -rf .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \
+	rm -rf --one-file-system .libs *.la *.lo *.slo *.o $(BUILD) t/pki/out t/logs t/conf/httpd.conf \
 	    t/conf/apache_test_config.pm t/conf/extra.conf t/conf/*.inc \
-	    t/conf/modperl_inc.pl t/TEST t/htdocs/index.html
+	    t/conf/modperl_inc.pl t/TEST t/htdocs/index.html \
+	    libapache2-mod-mtls-authz_*.deb

@@ -13,6 +13,7 @@
 #include "mtls_conf.h"
 #include "mtls_file.h"
 #include "mtls_time.h"
+#include "mtls_version.h"
 
 APLOG_USE_MODULE(mtls_authz);
 
@@ -1172,5 +1173,11 @@ int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
             return !OK;
         }
     }
+    /* Which build is running, once per configuration (not for the first
+     * pass at startup, which httpd throws away). */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                     "mod_mtls_authz/%s loaded (%s)", MTLS_AUTHZ_VERSION,
+                     OpenSSL_version(OPENSSL_VERSION));
     return OK;
 }

@@ -5,6 +5,8 @@
 #
 # Usage: sh scripts/deps.sh [GROUP...]
 #   bench     the benchmark's tools (make bench, bench-smoke, bench-allowfile)
+#   deb       the Debian package's build, lintian and the throwaway root
+#             of its check (make deb, deb-check)
 #   fuzz      clang and libFuzzer (make fuzz, fuzz-smoke)
 #   sanitize  the ASan/UBSan runtimes (make test SANITIZE=1)
 #   valgrind  valgrind (make valgrind)
@@ -39,10 +41,24 @@ valgrind:/usr/bin/valgrind
 gnuplot-nox:/usr/bin/gnuplot
 time:/usr/bin/time
 "
+# make deb: dpkg-buildpackage with debhelper and dh_apache2 (apache2-dev,
+# above); apache2-ssl-dev for mod_ssl_openssl.h, which makes dh_apache2
+# tie the package to mod_ssl's OpenSSL ABI (the module shares mod_ssl's
+# SSL objects); lintian. make deb-check: debootstrap and the archive's
+# keyring for the throwaway root.
+deb="
+dpkg-dev:/usr/bin/dpkg-buildpackage
+debhelper:/usr/bin/dh
+apache2-ssl-dev:/usr/include/apache2/mod_ssl_openssl.h
+lintian:/usr/bin/lintian
+debootstrap:/usr/sbin/debootstrap
+debian-archive-keyring:/usr/share/keyrings/debian-archive-keyring.gpg
+"
 
 for group in "$@"; do
     case $group in
     bench) need="$need $bench" ;;
+    deb) need="$need $deb" ;;
     fuzz)
         # The file is under a versioned directory; see present().
         need="$need clang:/usr/bin/clang libclang-rt-14-dev:@fuzzer"
@@ -54,7 +70,7 @@ for group in "$@"; do
         need="$need valgrind:/usr/bin/valgrind"
         ;;
     *)
-        echo "scripts/deps.sh: unknown group '$group' (known: bench, fuzz, sanitize, valgrind)" >&2
+        echo "scripts/deps.sh: unknown group '$group' (known: bench, deb, fuzz, sanitize, valgrind)" >&2
         exit 2
         ;;
     esac

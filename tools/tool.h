@@ -19,8 +19,9 @@
 
 #include "mtls_identity.h"
 #include "mtls_rules.h"
+#include "mtls_version.h"
 
-#define TOOL_VERSION "1.0"
+#define TOOL_VERSION MTLS_AUTHZ_VERSION
 
 /* Exit codes, as documented in --help and docs/rule-tool.md. */
 #define EXIT_OK 0
