@@ -8,16 +8,23 @@
 # Included unchanged into a TLS server; ${CERTS} and the fingerprints it
 # uses are Defines written before it. Requests are made with curl
 # (HTTP/1.1 or HTTP/2). Besides t/pki/out, a few client certificates are
-# made here: Partner B's, and SPIFFE workloads with an empty subject.
+# made here: Partner B's, SPIFFE workloads with an empty subject, and
+# alice's replacement for a leaked certificate (her subject, a new key).
+# The recipes that show mtls-authz-rule commands have them run as shown,
+# in a directory holding the files they name, and their output compared
+# with what the page shows.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use File::Copy qw(copy);
 use File::Path qw(make_path);
 use FindBin ();
+use POSIX qw(strftime);
+use Time::Local qw(timegm);
 use lib "$FindBin::RealBin/lib";
 use HttpdRun qw(locate missing_prereqs slurp spew free_port kill_group run_cmd must_run curl_args
-  case_dir head_lines start_server stop_server pins start_wsgi_backend wsgi_answer wsgi_certs);
+  case_dir head_lines start_server stop_server pins start_wsgi_backend wsgi_answer wsgi_certs
+  config_test describe_status log_wait);
 
 my %at = locate(__FILE__);
 my ($HTTPD, $T_DIR, $TOP, $PKI) = @at{qw(httpd t_dir top pki)};
@@ -40,8 +47,8 @@ case_dir($at{cfg}, 'cookbook', 'certs', 'book');
 
 # The cookbook's page (it was a section of README.md).
 my $README = slurp("$TOP/docs/cookbook.md");
-for my $f (qw(partner-api spiffe intermediate audit proxy-identity cgi-env
-              denial-before denial-after h2-per-location h2)) {
+for my $f (qw(partner-api spiffe intermediate audit deny-leaked contractor review
+              proxy-identity cgi-env denial-before denial-after h2-per-location h2)) {
     my $conf = slurp("$BOOK/$f.conf");
     ok(length($conf) && index($README, "```apache\n$conf```\n") >= 0,
        "README shows conf/cookbook/$f.conf byte for byte");
@@ -60,22 +67,24 @@ bundle('spiffe-bundle.pem',          qw(ca-a ca-b));
 bundle('root-and-intermediate.pem',  qw(ca-a ca-b int-a));
 bundle('client-ca.pem',              qw(ca-a));
 
-# leaf NAME CA SUBJECT SAN: a clientAuth certificate signed by CA (a
-# t/pki/out name) with alice-a's key, as $CERTS/NAME.pem (cert + key).
+# leaf NAME CA SUBJECT SAN [KEY]: a clientAuth certificate signed by CA
+# (a t/pki/out name) with alice-a's key (or the key file KEY), as
+# $CERTS/NAME.pem (cert + key).
 sub leaf {
-    my ($name, $ca, $subj, $san) = @_;
+    my ($name, $ca, $subj, $san, $key) = @_;
+    $key //= "$PKI/alice-a.key";
     my $crit = $subj eq '/' ? 'critical,' : '';    # RFC 5280: empty subject
     spew("$DIR/$name.ext", "basicConstraints=CA:FALSE\n"
          . "keyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n"
          . "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
          . "subjectAltName=$crit$san\n");
-    must_run("$DIR/cmd.out", "$name csr", 'openssl', 'req', '-new', '-key', "$PKI/alice-a.key",
+    must_run("$DIR/cmd.out", "$name csr", 'openssl', 'req', '-new', '-key', $key,
              '-subj', '/CN=x', '-out', "$DIR/$name.csr");
     must_run("$DIR/cmd.out", "$name crt", 'openssl', 'x509', '-req', '-in', "$DIR/$name.csr",
              '-CA', "$PKI/$ca.crt", '-CAkey', "$PKI/$ca.key", '-subj', $subj,
              '-days', '2', '-extfile', "$DIR/$name.ext",
              '-out', "$CERTS/$name.crt");
-    spew("$CERTS/$name.pem", slurp("$CERTS/$name.crt") . slurp("$PKI/alice-a.key"));
+    spew("$CERTS/$name.pem", slurp("$CERTS/$name.crt") . slurp($key));
 }
 leaf('partner-b', 'ca-b', '/C=DE/O=Partner B GmbH/CN=billing',
      'DNS:billing.partner-b.example');
@@ -83,6 +92,12 @@ leaf('svid-web', 'ca-a', '/', 'URI:spiffe://example.org/ns/prod/sa/web');
 leaf('svid-staging', 'ca-a', '/', 'URI:spiffe://example.org/ns/staging/sa/web');
 leaf('svid-evil', 'ca-a', '/', 'URI:spiffe://example.org/ns/prod-evil/sa/web');
 leaf('svid-other-ca', 'ca-b', '/', 'URI:spiffe://example.org/ns/prod/sa/web');
+# alice's new certificate after her old one (alice-a) leaked: the same
+# subject and CA, a key of its own.
+must_run("$DIR/cmd.out", 'alice-new key', 'openssl', 'genpkey', '-algorithm', 'EC',
+         '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', "$DIR/alice-new.key");
+leaf('alice-new', 'ca-a', '/C=US/O=Acme Inc./CN=alice', 'DNS:alice.example.com',
+     "$DIR/alice-new.key");
 
 # A client: a t/pki/out name, or one of the certificates made above.
 sub pem {
@@ -242,6 +257,300 @@ if (my $h = start_recipe('audit', PARTNER_CA => $FP{FP_CA_A})) {
         ok(defined $want && defined $deny && $deny =~ /\[mtls_authz:error\].*\] \Q$want\E$/,
            'audit, enforced: the denial line is the AUDIT line without the marker')
           or diag("audit: $audit[0]\nenforced: " . ($deny // 'none'));
+    }
+}
+
+# ---- the rule tool as the cookbook shows it ------------------------------------
+
+# The commands of a ```console block of the page ("$ " lines; a line
+# ending in "\" goes on) and the output shown after each: ([command,
+# [lines]], ...).
+sub console_steps {
+    my ($block) = @_;
+    my @steps;
+    my $cont = 0;
+    for my $line (split /\n/, $block) {
+        if ($cont) {
+            $steps[-1][0] .= "\n$line";
+        }
+        elsif ($line =~ /^\$ (.*)$/) {
+            push @steps, [$1, []];
+        }
+        elsif (@steps) {
+            push @{ $steps[-1][1] }, $line;
+        }
+        $cont = $line =~ /\\$/;
+    }
+    return @steps;
+}
+
+# Runs the steps in one shell, in $dir, with build/ (the tool) first in
+# PATH, as a reader would type them; returns the output of each, with
+# stderr, as a list of lines. "$?" after a step is that step's status.
+sub run_console {
+    my ($dir, $name, @steps) = @_;
+    my $script = qq{cd '$dir' || exit 99\nPATH='$TOP/build':"\$PATH"\nst=0\n};
+    for my $i (0 .. $#steps) {
+        $script .= qq{echo '\@\@step $i'\n(exit \$st)\n$steps[$i][0] 2>&1\nst=\$?\n};
+    }
+    spew("$dir/$name.sh", $script);
+    my ($st, $hung) = run_cmd(60, "$dir/$name.out", 'sh', "$dir/$name.sh");
+    ok(!$st && !$hung, "$name: the commands run (" . describe_status($st) . ')')
+      or diag(slurp("$dir/$name.out"));
+    my @out = map { [] } @steps;
+    my $cur;
+    for my $line (split /\n/, slurp("$dir/$name.out")) {
+        if ($line =~ /^\@\@step (\d+)$/) { $cur = $1; next }
+        push @{ $out[$cur] }, $line if defined $cur;
+    }
+    return @out;
+}
+
+# The section of the page under the heading $title.
+sub section {
+    my ($title) = @_;
+    my ($text) = $README =~ /^## \Q$title\E\n(.*?)(?=^## |\z)/ms;
+    ok(defined $text, "the cookbook has a section '$title'");
+    return $text // '';
+}
+
+# ---- blocking one leaked certificate ------------------------------------------
+
+{
+    my $text = section('Blocking one leaked certificate now');
+    my $conf = slurp("$BOOK/deny-leaked.conf");
+    my @conf = split /\n/, $conf;
+    my ($ln) = grep { $conf[$_ - 1] =~ /^\s*MTLSDeny / } 1 .. @conf;
+    my ($recipe_line) = $conf =~ /^\s*(MTLSDeny .*)$/m;
+    ok($ln && $recipe_line, 'deny-leaked: the recipe has an MTLSDeny line') or $ln = 0;
+
+    # mtls-authz-rule --deny, as the page shows it, for alice's leaked
+    # certificate (alice-a) under the name it uses.
+    my $tdir = "$DIR/deny-tool";
+    make_path($tdir);
+    copy("$PKI/alice-a.crt", "$tdir/alice-old.crt") or die "copy: $!";
+    copy("$CERTS/partner-cas.pem", "$tdir/partner-cas.pem") or die "copy: $!";
+    my ($block) = $text =~ /```console\n(.*?)```/s;
+    my @steps = console_steps($block // '');
+    ok(@steps == 1 && $steps[0][0] =~ /^mtls-authz-rule --deny /,
+       'deny-leaked: the page shows one mtls-authz-rule --deny command') or diag($block // 'no block');
+    my ($got) = run_console($tdir, 'deny-tool', @steps);
+    # The shown output as patterns: fingerprints and the serial number
+    # are the test PKI's, everything else must be as shown.
+    my @want = @{ $steps[0][1] // [] };
+    my @pat = map {
+        my $p = quotemeta;
+        $p =~ s/[0-9a-f]{64}/([0-9a-f]{64})/g;
+        $p =~ s/serial\\:\\ \\ [0-9A-F]+/serial\\:\\ \\ ([0-9A-F]+)/;
+        $p =~ s/serial\\=[0-9A-F]+/serial\\=([0-9A-F]+)/;
+        qr/^$p$/
+    } @want;
+    my $same = @$got == @pat && !grep { $got->[$_] !~ $pat[$_] } 0 .. $#pat;
+    ok($same, 'deny-leaked: mtls-authz-rule --deny prints what the page shows')
+      or diag("printed:\n" . join("\n", @$got) . "\npage:\n" . join("\n", @want));
+    my ($line) = grep { /^MTLSDeny / } @$got;
+    (my $expect = $recipe_line // 'none') =~ s/\$\{LEAKED_CERT\}/$FP{FP_CERT_ALICE_A}/;
+    is($line, $expect, "deny-leaked: the line it prints is the recipe's, with alice-a's fingerprint");
+    my ($alt) = map { /^# (MTLSDeny issuer=sha256:$FP{FP_CA_A} serial=[0-9A-F]+)$/ ? $1 : () } @$got;
+    ok($alt, "deny-leaked: ... and the alternative by CA A's fingerprint and serial number")
+      or diag(join "\n", @$got);
+    my $serial = `openssl x509 -in '$PKI/alice-a.crt' -noout -serial`;
+    $serial =~ s/^serial=//;
+    chomp $serial;
+    like($alt // '', qr/ serial=\Q$serial\E$/, "deny-leaked: ... whose serial is alice-a's ($serial)");
+
+    my %def = (LEAKED_CERT => $FP{FP_CERT_ALICE_A}, PARTNER_A_CA => $FP{FP_CA_A},
+               PARTNER_B_CA => $FP{FP_CA_B});
+    my $deny_re = sub {
+        my ($file, $n) = @_;
+        qr/\[mtls_authz:error\].* client denied by server configuration: \/api\/orders: denied by \Q$file\E:$n; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}$/m;
+    };
+    if (my $h = start_recipe('deny-leaked', %def)) {
+        statuses($h, '/api/orders',
+            ['alice-a',   403, 'deny-leaked: the leaked certificate gets 403'],
+            ['alice-new', 200, "deny-leaked: alice's new certificate (same subject and CA) gets 200"],
+            ['partner-b', 200, 'deny-leaked: partner B still gets 200'],
+            ['bob-a',     403, 'deny-leaked: a subject no rule lists gets 403']);
+        stop_recipe($h);
+        like(slurp("$h->{dir}/error_log"), $deny_re->("$BOOK/deny-leaked.conf", $ln),
+             'deny-leaked: the denial names the MTLSDeny line');
+    }
+
+    # As the page says: a location with its own MTLSAllow lines keeps the
+    # host's deny rules (a second location inside /api/).
+    my $nested = $conf;
+    ok($nested =~ s{^</Location>\n}{</Location>
+<Location "/api/admin/">
+    MTLSAllow "subject=CN=alice,O=Acme Inc.,C=US" issuer=sha256:\${PARTNER_A_CA}
+</Location>
+}m, 'deny-leaked: a nested location can be added');
+    spew("$BOOK_OUT/deny-leaked-nested.conf", $nested);
+    if (my $h = start_recipe('deny-leaked-nested', %def)) {
+        statuses($h, '/api/admin/x',
+            ['alice-a',   403, 'deny-leaked, nested location with its own MTLSAllow: the leaked certificate gets 403'],
+            ['alice-new', 200, "deny-leaked, nested location: alice's new certificate gets 200"],
+            ['partner-b', 403, 'deny-leaked, nested location: its own rules replace the allow rules (partner B 403)']);
+        stop_recipe($h);
+        like(slurp("$h->{dir}/error_log"), $deny_re->("$BOOK_OUT/deny-leaked-nested.conf", $ln),
+             'deny-leaked, nested location: the denial names the host-level MTLSDeny line');
+    }
+
+    # The commented alternative, uncommented instead: the same refusal.
+    my $by_serial = $conf;
+    ok($alt && $by_serial =~ s/^(\s*)MTLSDeny .*$/$1$alt/m,
+       'deny-leaked: the MTLSDeny line can be replaced by the alternative');
+    spew("$BOOK_OUT/deny-leaked-serial.conf", $by_serial);
+    if ($alt and my $h = start_recipe('deny-leaked-serial', %def)) {
+        statuses($h, '/api/orders',
+            ['alice-a',   403, 'deny-leaked by issuer and serial: the leaked certificate gets 403'],
+            ['alice-new', 200, "deny-leaked by issuer and serial: alice's new certificate gets 200"]);
+        stop_recipe($h);
+        like(slurp("$h->{dir}/error_log"), $deny_re->("$BOOK_OUT/deny-leaked-serial.conf", $ln),
+             'deny-leaked by issuer and serial: the denial names that line');
+    }
+}
+
+# ---- the contractor's access ends on a date ------------------------------------
+
+{
+    my $conf = slurp("$BOOK/contractor.conf");
+    my @conf = split /\n/, $conf;
+    my ($ln) = grep { $conf[$_ - 1] =~ /not_after=/ } 1 .. @conf;
+    my ($date) = $conf =~ /not_after=(\d{4}-\d\d-\d\d)\b/;
+    ok($ln && $date, "contractor: the recipe has a not_after= date ($date)") or ($ln, $date) = (0, '2027-03-31');
+    my @bob_re = (qr/client denied by server configuration: \/api\/orders: /,
+                  qr/; subject "CN=bob,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}$/m);
+
+    # Dates from the test's clock, in UTC: a rule that ended at today's
+    # midnight, one that ends in four days (within 7), one that starts
+    # in two.
+    my $day = sub { strftime('%Y-%m-%d', gmtime(time + $_[0] * 86400)) };
+    my ($yesterday, $today, $in3, $in4, $in2) = map { $day->($_) } -1, 0, 3, 4, 2;
+
+    # The recipe as it is: bob is admitted until the end of its date.
+    my ($y, $m, $d) = split /-/, $date;
+    my $end = timegm(0, 0, 0, $d, $m - 1, $y) + 86400;
+    if (my $h = start_recipe('contractor', PARTNER_CA => $FP{FP_CA_A})) {
+        statuses($h, '/api/orders',
+            ['alice-a', 200, 'contractor: alice gets 200'],
+            ['bob-a', time < $end ? 200 : 403,
+             "contractor: bob gets " . (time < $end ? "200 before" : "403 after") . " the end of $date"]);
+        stop_recipe($h);
+    }
+
+    # A copy with the date written as the test's yesterday.
+    my $copy = sub {
+        my ($name, $with) = @_;
+        my $c = $conf;
+        ok($c =~ s/not_after=\Q$date\E/$with/, "contractor: $name copy with $with");
+        spew("$BOOK_OUT/$name.conf", $c);
+        return "$BOOK_OUT/$name.conf";
+    };
+    my $file = $copy->('contractor-expired', "not_after=$yesterday");
+    if (my $h = start_recipe('contractor-expired', PARTNER_CA => $FP{FP_CA_A})) {
+        statuses($h, '/api/orders',
+            ['alice-a', 200, 'contractor, ended yesterday: alice gets 200'],
+            ['bob-a',   403, 'contractor, ended yesterday: bob gets 403']);
+        stop_recipe($h);
+        like(slurp("$h->{dir}/error_log"),
+             qr/\[mtls_authz:error\].*$bob_re[0]rule \Q$file\E:$ln expired at ${today}T00:00:00Z$bob_re[1]/,
+             "contractor, ended yesterday: the denial says the rule expired at today's midnight (UTC)");
+        like(slurp("$h->{dir}/start.out"),
+             qr/^.*\brule \Q$file\E:$ln expired at ${today}T00:00:00Z: it no longer matches any client$/m,
+             'contractor, ended yesterday: httpd warned at startup that the rule expired');
+    }
+    $file = $copy->('contractor-expiring', "not_after=$in3");
+    if (my $h = start_recipe('contractor-expiring', PARTNER_CA => $FP{FP_CA_A})) {
+        statuses($h, '/api/orders', ['bob-a', 200, 'contractor, ends in 4 days: bob gets 200']);
+        stop_recipe($h);
+        like(slurp("$h->{dir}/start.out"),
+             qr/^.*\brule \Q$file\E:$ln expires at ${in4}T00:00:00Z, within 7 days$/m,
+             'contractor, ends in 4 days: httpd warned at startup');
+        my ($st, $out) = config_test($HTTPD, "$h->{dir}/httpd.conf", 60);
+        ok($st == 0 && $out =~ /\brule \Q$file\E:$ln expires at ${in4}T00:00:00Z, within 7 days$/m,
+           'contractor, ends in 4 days: so does httpd -t (apachectl configtest)') or diag($out);
+    }
+    $file = $copy->('contractor-not-yet', "not_before=$in2");
+    if (my $h = start_recipe('contractor-not-yet', PARTNER_CA => $FP{FP_CA_A})) {
+        statuses($h, '/api/orders', ['bob-a', 403, 'contractor, not_before in 2 days: bob gets 403']);
+        stop_recipe($h);
+        like(slurp("$h->{dir}/error_log"),
+             qr/\[mtls_authz:error\].*$bob_re[0]rule \Q$file\E:$ln not yet valid until ${in2}T00:00:00Z$bob_re[1]/,
+             'contractor, not_before in 2 days: the denial says when the rule starts');
+    }
+}
+
+# ---- will this rule file lock anyone out? --------------------------------------
+
+{
+    my $text = section('Will this rule file lock anyone out?');
+    # The rule files the page shows, in order: partners.txt, the
+    # proposal, the fixed proposal; and its two console blocks.
+    my @files = map { /\A# (partners\.txt(?:\.new)?):/ ? [$1, $_] : () }
+      $text =~ /^```\n(.*?)^```$/msg;
+    my @blocks = $text =~ /^```console\n(.*?)^```$/msg;
+    is(join(' ', map { $_->[0] } @files), 'partners.txt partners.txt.new partners.txt.new',
+       'review: the page shows partners.txt, a proposal and the proposal fixed');
+    is(scalar @blocks, 2, 'review: ... and two console blocks');
+
+    # The directory the commands run in: the host's trust store, the
+    # clients' certificates, the rule files.
+    my $rdir = "$DIR/review-tool";
+    make_path("$rdir/clients");
+    copy("$CERTS/client-ca.pem", "$rdir/client-ca.pem") or die "copy: $!";
+    copy("$PKI/$_-a.crt", "$rdir/clients/$_.crt") || die "copy: $!" for qw(alice bob dave);
+    spew("$rdir/$_->[0]", $_->[1]) for grep { defined } @files[0, 1];
+    for my $i (0, 1) {
+        spew("$rdir/partners.txt.new", $files[2][1]) if $i == 1 && $files[2];
+        my @steps = console_steps($blocks[$i] // '');
+        ok(@steps >= 2, "review: console block " . ($i + 1) . ' has commands') or next;
+        my @got = run_console($rdir, "review-$i", @steps);
+        for my $k (0 .. $#steps) {
+            is(join("\n", @{ $got[$k] }), join("\n", @{ $steps[$k][1] }),
+               'review: `' . $steps[$k][0] . '` prints what the page shows');
+        }
+    }
+
+    # httpd on the recipe, with each version of the file as partners.txt
+    # in turn (graceful restarts, as the page says): the statuses are
+    # those the tool's --check gives for that file.
+    my $hdir = "$DIR/review-rules";
+    make_path($hdir);
+    spew("$hdir/partners.txt", $files[0][1]) if $files[0];
+    my %want = (0 => [200, 200, 403], 1 => [200, 403, 200], 2 => [200, 200, 200]);
+    my @who = qw(alice-a bob-a dave-a);
+    if ($files[0] and my $h = start_recipe('review', RULES => $hdir)) {
+        for my $v (0 .. 2) {
+            my $what = ('partners.txt', 'the proposal', 'the fixed proposal')[$v];
+            if ($v) {
+                spew("$hdir/partners.txt", $files[$v][1]);
+                my $mark = -s "$h->{dir}/error_log";
+                my ($st) = run_cmd(30, "$h->{dir}/graceful.out", $HTTPD, '-k', 'graceful',
+                                   '-f', "$h->{dir}/httpd.conf");
+                is(describe_status($st), 'exit 0', "review: httpd -k graceful with $what")
+                  or diag(slurp("$h->{dir}/graceful.out"));
+                log_wait("$h->{dir}/error_log", $mark, qr/resuming normal operations/, 20);
+                # Old children may answer a moment longer: wait for the
+                # client whose status changes.
+                my $c = $v == 1 ? 1 : 2;
+                my $deadline = time + 20;
+                sleep 0.2 while curl_status($h, '/reports/q3', $who[$c]) ne $want{$v}[$c]
+                  && time < $deadline;
+            }
+            # What the tool says of the same file, as httpd reads it.
+            my ($st) = run_cmd(60, "$h->{dir}/check$v.out", $TOOL, '--check', '--config',
+                               "$hdir/partners.txt", '--ca', "$CERTS/client-ca.pem",
+                               map { "$PKI/$_.crt" } @who);
+            my %tool = map { m{/([\w-]+)\.crt: (admit|refuse)\b} ? ($1 => $2) : () }
+              split /\n/, slurp("$h->{dir}/check$v.out");
+            for my $k (0 .. 2) {
+                is(curl_status($h, '/reports/q3', $who[$k]), $want{$v}[$k],
+                   "review, $what: $who[$k] gets $want{$v}[$k]");
+                is($tool{ $who[$k] } // 'nothing', $want{$v}[$k] == 200 ? 'admit' : 'refuse',
+                   "review, $what: mtls-authz-rule --check says the same of $who[$k]");
+            }
+        }
+        stop_recipe($h);
     }
 }
 
