@@ -306,6 +306,25 @@ sub run_console {
     return @out;
 }
 
+# The fenced blocks of a text: ([info string, body], ...).
+sub fenced {
+    my ($text) = @_;
+    my (@blocks, $cur);
+    for my $line (split /^/, $text) {
+        if (!$cur && $line =~ /^```(\w*)\n\z/) {
+            $cur = [$1, ''];
+        }
+        elsif ($cur && $line eq "```\n") {
+            push @blocks, $cur;
+            undef $cur;
+        }
+        elsif ($cur) {
+            $cur->[1] .= $line;
+        }
+    }
+    return @blocks;
+}
+
 # The section of the page under the heading $title.
 sub section {
     my ($title) = @_;
@@ -330,7 +349,7 @@ sub section {
     make_path($tdir);
     copy("$PKI/alice-a.crt", "$tdir/alice-old.crt") or die "copy: $!";
     copy("$CERTS/partner-cas.pem", "$tdir/partner-cas.pem") or die "copy: $!";
-    my ($block) = $text =~ /```console\n(.*?)```/s;
+    my ($block) = map { $_->[0] eq 'console' ? $_->[1] : () } fenced($text);
     my @steps = console_steps($block // '');
     ok(@steps == 1 && $steps[0][0] =~ /^mtls-authz-rule --deny /,
        'deny-leaked: the page shows one mtls-authz-rule --deny command') or diag($block // 'no block');
@@ -362,8 +381,9 @@ sub section {
     my %def = (LEAKED_CERT => $FP{FP_CERT_ALICE_A}, PARTNER_A_CA => $FP{FP_CA_A},
                PARTNER_B_CA => $FP{FP_CA_B});
     my $deny_re = sub {
-        my ($file, $n) = @_;
-        qr/\[mtls_authz:error\].* client denied by server configuration: \/api\/orders: denied by \Q$file\E:$n; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}$/m;
+        my ($file, $n, $path) = @_;
+        $path //= '/api/orders';
+        qr/\[mtls_authz:error\].* client denied by server configuration: \Q$path\E: denied by \Q$file\E:$n; subject "CN=alice,O=Acme Inc\.,C=US", issuer sha256:$FP{FP_CA_A}$/m;
     };
     if (my $h = start_recipe('deny-leaked', %def)) {
         statuses($h, '/api/orders',
@@ -391,7 +411,7 @@ sub section {
             ['alice-new', 200, "deny-leaked, nested location: alice's new certificate gets 200"],
             ['partner-b', 403, 'deny-leaked, nested location: its own rules replace the allow rules (partner B 403)']);
         stop_recipe($h);
-        like(slurp("$h->{dir}/error_log"), $deny_re->("$BOOK_OUT/deny-leaked-nested.conf", $ln),
+        like(slurp("$h->{dir}/error_log"), $deny_re->("$BOOK_OUT/deny-leaked-nested.conf", $ln, '/api/admin/x'),
              'deny-leaked, nested location: the denial names the host-level MTLSDeny line');
     }
 
@@ -486,9 +506,9 @@ sub section {
     my $text = section('Will this rule file lock anyone out?');
     # The rule files the page shows, in order: partners.txt, the
     # proposal, the fixed proposal; and its two console blocks.
-    my @files = map { /\A# (partners\.txt(?:\.new)?):/ ? [$1, $_] : () }
-      $text =~ /^```\n(.*?)^```$/msg;
-    my @blocks = $text =~ /^```console\n(.*?)^```$/msg;
+    my @files = map { $_->[0] eq '' && $_->[1] =~ /\A# (partners\.txt(?:\.new)?):/ ? [$1, $_->[1]] : () }
+      fenced($text);
+    my @blocks = map { $_->[0] eq 'console' ? $_->[1] : () } fenced($text);
     is(join(' ', map { $_->[0] } @files), 'partners.txt partners.txt.new partners.txt.new',
        'review: the page shows partners.txt, a proposal and the proposal fixed');
     is(scalar @blocks, 2, 'review: ... and two console blocks');
