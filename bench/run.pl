@@ -9,6 +9,13 @@
 #   c1  Require all granted + MTLSAuthz On + N MTLSAllowSubject lines
 #   c2  Require all granted + MTLSAuthz On + N "MTLSAllow subject=.. issuer=.."
 #   c2f the same rules as c2, from one MTLSAllowFile (startup and scale)
+#   d   c2 with the client's rule only, plus an MTLSDenyFile of N
+#       cert=sha256: lines (N-1 random digests and the denied client's):
+#       what a deny list adds, and that it adds the same at every N
+#   c3  N "san=DNS:.xNNNNNN.example issuer=.." rules in an MTLSAllowFile
+#       (DNS suffixes), the client's first
+#   c4  N "san=IP:10.x.y.0/24 issuer=.." rules in an MTLSAllowFile
+#       (networks), the client's first
 #
 # Headline figures are callgrind instruction counts on httpd -X, one
 # valgrind process per server, startup uninstrumented:
@@ -52,6 +59,8 @@ my %cfg = (
     # BENCH_NS_C (the module) set one each.
     ns_b => list_of(env_or('BENCH_NS_B', env_or('BENCH_NS', $smoke ? '1,10' : '1,100,1000,10000,100000'))),
     ns_c => list_of(env_or('BENCH_NS_C', env_or('BENCH_NS', $smoke ? '1,10' : '1,100,100000,1000000'))),
+    # the deny list (d), suffix (c3) and network (c4) servers
+    ns_x => list_of(env_or('BENCH_NS_X', $smoke ? '1,10' : '1,100000')),
     # rules in the MTLSAllowFile server (c2f)
     file_n      => env_or('BENCH_FILE_N',      $smoke ? 10 : 1000000),
     rounds      => env_or('BENCH_ROUNDS',      $smoke ? 1 : 3),
@@ -202,7 +211,10 @@ ossl("req -x509 -new -key $pki/ca.key -subj '/C=US/O=mtls bench/CN=Bench CA'"
      . " -days 2 -sha256 -addext 'basicConstraints=critical,CA:TRUE'"
      . " -addext 'keyUsage=critical,keyCertSign,cRLSign' -out $pki/ca.crt");
 sign('server', '/CN=localhost', "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-sign('allowed', '/C=US/O=mtls bench/CN=bench-allowed', "extendedKeyUsage=clientAuth\n");
+# The allowed client also has the SANs the suffix (c3) and network (c4)
+# servers admit; every server sees the same certificate.
+sign('allowed', '/C=US/O=mtls bench/CN=bench-allowed',
+     "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:api.x000000.example,IP:10.0.0.7\n");
 sign('denied', '/C=US/O=mtls bench/CN=bench-denied', "extendedKeyUsage=clientAuth\n");
 system("chmod -R a+rX $pki");
 
@@ -219,6 +231,11 @@ my $ca_fp = `openssl x509 -in $pki/ca.crt -noout -fingerprint -sha256`;
 $ca_fp =~ s/.*=//s;
 $ca_fp =~ s/[:\s]//g;
 $ca_fp = 'sha256:' . lc $ca_fp;
+# The denied client's certificate: the one real entry of the deny lists.
+my $denied_fp = `openssl x509 -in $pki/denied.crt -noout -fingerprint -sha256`;
+$denied_fp =~ s/.*=//s;
+$denied_fp =~ s/[:\s]//g;
+$denied_fp = 'sha256:' . lc $denied_fp;
 die "bench: unexpected subject '$allowed_dn'\n" unless $allowed_dn eq 'CN=bench-allowed,O=mtls bench,C=US';
 
 # The N subjects: N-1 of the form below and the allowed client's, written
@@ -245,6 +262,27 @@ sub policy {
     if ($kind eq 'c2f') {
         # one issuer pin for every rule; the file is read at both config reads
         spew("$dir/allow.txt", join '', map { "\"subject=$_\" issuer=$ca_fp\n" } @dn);
+        return "    Require all granted\n    MTLSAuthz On\n    MTLSAllowFile \"$dir/allow.txt\"\n";
+    }
+    if ($kind eq 'd') {
+        # N-1 random certificate digests and the denied client's: a deny
+        # list the allowed client is not in.
+        open my $fh, '>', "$dir/deny.txt" or die "$dir/deny.txt: $!";
+        print $fh "cert=$denied_fp\n";
+        for (2 .. $n) {
+            print $fh 'cert=sha256:', join('', map { sprintf '%08x', int rand 2**32 } 1 .. 8), "\n";
+        }
+        close $fh or die "$dir/deny.txt: $!";
+        return "    Require all granted\n    MTLSAuthz On\n"
+          . "    MTLSAllow \"subject=$allowed_dn\" issuer=$ca_fp\n"
+          . "    MTLSDenyFile \"$dir/deny.txt\"\n";
+    }
+    if ($kind eq 'c3' || $kind eq 'c4') {
+        # The client's suffix or network first, then N-1 others.
+        my @v = $kind eq 'c3'
+          ? map { sprintf 'DNS:.x%06d.example', $_ } 0 .. $n - 1
+          : map { sprintf 'IP:%d.%d.%d.0/24', 10 + ($_ >> 16), ($_ >> 8) & 255, $_ & 255 } 0 .. $n - 1;
+        spew("$dir/allow.txt", join '', map { "san=$_ issuer=$ca_fp\n" } @v);
         return "    Require all granted\n    MTLSAuthz On\n    MTLSAllowFile \"$dir/allow.txt\"\n";
     }
     if ($kind eq 'b') {
@@ -274,7 +312,7 @@ sub make_server {
     my @mods = qw(mpm_event authz_core socache_shmcb ssl log_config);
     my $conf = join '', map { "LoadModule ${_}_module $libexec/mod_$_.so\n" }
       grep { !$builtin{"mod_$_.c"} } @mods;
-    $conf .= "LoadModule mtls_authz_module $module\n" if $kind =~ /^c/;
+    $conf .= "LoadModule mtls_authz_module $module\n" if $kind =~ /^[cd]/;
     my $user = $is_root && !$opt{unprivileged} ? "User $cfg{user}\nGroup "
       . ((getgrgid((getpwnam($cfg{user}))[3]))[0] // 'nogroup') . "\n" : '';
     my $loglevel = $opt{debug} ? 'warn mtls_authz:debug' : 'warn';
@@ -475,16 +513,19 @@ my @ns_b = @{ $cfg{ns_b} };
 my @ns_c = @{ $cfg{ns_c} };
 my %nseen;
 my @ns_all = sort { $a <=> $b } grep { !$nseen{$_}++ } @ns_b, @ns_c;
+my @ns_x = @{ $cfg{ns_x} };
 my @kinds = qw(b c1 c2);
-sub ns_of { $_[0] eq 'b' ? @ns_b : @ns_c }
+# Measured by callgrind and at startup, not under load.
+my @xkinds = qw(d c3 c4);
+sub ns_of { $_[0] eq 'b' ? @ns_b : $_[0] =~ /^(?:d|c3|c4)$/ ? @ns_x : @ns_c }
 # Worst case first (the client's DN is the first entry: a full scan for
 # Require expr); the DN written last only for (b), where it matters.
 sub places { my ($kind, $n) = @_; $n == 1 ? ('only') : $kind eq 'b' ? ('first', 'last') : ('first') }
 sub sid { my ($kind, $n) = @_; "$kind-$n-" . (places($kind, $n))[0] }
 
-note("work dir $work; N (b) = @ns_b; N (c) = @ns_c; file rules $cfg{file_n}; rounds $cfg{rounds}");
+note("work dir $work; N (b) = @ns_b; N (c) = @ns_c; N (d, c3, c4) = @ns_x; file rules $cfg{file_n}; rounds $cfg{rounds}");
 make_server('a', 0, '-');
-for my $kind (@kinds) {
+for my $kind (@kinds, @xkinds) {
     for my $n (ns_of($kind)) {
         make_server($kind, $n, $_) for places($kind, $n);
     }
@@ -915,9 +956,12 @@ if ($cfg{callgrind}) {
             push @cg_ids, "$kind-$n-$_" for @p;
         }
     }
+    for my $kind (@xkinds) {
+        push @cg_ids, sid($kind, $_) for ns_of($kind);
+    }
     if ($smoke) {
         # the same code paths on fewer servers: the smoke run must be quick
-        @cg_ids = ('a', sid('b', $ns_b[-1]), sid('c2', $ns_c[-1]));
+        @cg_ids = ('a', sid('b', $ns_b[-1]), sid('c2', $ns_c[-1]), sid('d', $ns_x[-1]));
     }
     @cg_ids = grep { $servers{$_} && !$findings{$_} } @cg_ids;
 }
@@ -1002,12 +1046,16 @@ sub label {
     my ($s) = @_;
     return '(a) floor' if $s->{kind} eq 'a';
     my %k = (b => '(b) Require expr', c1 => '(c1) MTLSAllowSubject',
-             c2 => '(c2) MTLSAllow subject+issuer', c2f => '(c2f) MTLSAllowFile subject+issuer');
+             c2 => '(c2) MTLSAllow subject+issuer', c2f => '(c2f) MTLSAllowFile subject+issuer',
+             d => '(d) c2 N=1 + MTLSDenyFile cert=', c3 => '(c3) MTLSAllowFile san=DNS:.suffix',
+             c4 => '(c4) MTLSAllowFile san=IP:net/24');
     return $k{ $s->{kind} };
 }
 sub case_of {
     my ($s, $cert) = @_;
     return 'denied cert' if $cert eq 'denied';
+    return 'client not in the list' if $s->{kind} eq 'd';
+    return "client's first" if $s->{kind} =~ /^c[34]$/ && $s->{place} eq 'first';
     return { first => 'DN first (worst for b)', last => 'DN last (best for b)',
              only => 'single entry', '-' => '–' }->{ $s->{place} };
 }
@@ -1026,11 +1074,16 @@ out("- httpd: $httpd_version, event MPM, one child with 16 threads; " . ($modssl
 out("- TLS: the same on every server: EC P-256 server and client certificates, `SSLVerifyClient require`,"
     . " `SSLSessionCache shmcb`, session tickets on (mod_ssl's default) on the main port and off on a"
     . " second port (TLS 1.2 session-ID resumption)");
-out("- client certificate: subject `$allowed_dn`; the other N-1 subjects are"
+out("- client certificate: subject `$allowed_dn`, SANs `DNS:api.x000000.example` and `IP:10.0.0.7` (for (c3) and (c4)); the other N-1 subjects are"
     . " `CN=bench-client-NNNNNN,O=mtls bench,C=US`, the client's written first (the worst case for"
     . " Require expr); the denied certificate is `$denied_dn`");
 out("- N: (b) " . join(', ', map { fmt_int($_) } @ns_b) . "; (c) " . join(', ', map { fmt_int($_) } @ns_c)
-    . "; (c2f) " . fmt_int($cfg{file_n}) . " rules in one file");
+    . "; (c2f) " . fmt_int($cfg{file_n}) . " rules in one file; (d) deny list, (c3) DNS suffixes, (c4) networks: "
+    . join(', ', map { fmt_int($_) } @ns_x));
+out("- (d): (c2)'s rule for the client alone, plus an `MTLSDenyFile` of N `cert=sha256:` lines (N-1 random"
+    . " digests and the denied certificate's) that the client is not in; (c3): N `san=DNS:.xNNNNNN.example"
+    . " issuer=...` rules, (c4): N `san=IP:10.x.y.0/24 issuer=...` rules (11.x.y.0/24 past 65,536), each in one"
+    . " `MTLSAllowFile`, the client's first");
 out();
 
 # ---- instructions
@@ -1056,16 +1109,27 @@ if ($A) {
         out(sprintf '| %s | %s | %s | %s | %s | %s | %s | %s |', label($s), n_of($s), case_of($s, 'allowed'),
             fmt_int($r->{req}{total}), $id eq 'a' ? '–' : fmt_int($add),
             $id eq 'a' ? '–' : pct($add, $A->{req}{total}),
-            $s->{kind} =~ /^c/ ? fmt_int($r->{req}{module}) : '–',
+            $s->{kind} =~ /^[cd]/ ? fmt_int($r->{req}{module}) : '–',
             fmt_int($r->{req2}{total} - $r->{req}{total}));
     }
     out();
-    my @bd = grep { $cg{$_} && $servers{$_}{kind} =~ /^c/ } @cg_ids;
+    my @bd = grep { $cg{$_} && $servers{$_}{kind} =~ /^c[12]$/ } @cg_ids;
     if (@bd) {
         my $id = $bd[-1];
         out("Module breakdown per request, $id: " . join(', ', map { "$_ " . fmt_int($cg{$id}{req}{entry}{$_}) }
             sort { $cg{$id}{req}{entry}{$b} <=> $cg{$id}{req}{entry}{$a} }
             grep { abs($cg{$id}{req}{entry}{$_}) >= 0.5 } keys %{ $cg{$id}{req}{entry} }) . '.');
+        out();
+    }
+    # The same for the largest deny list, per request and per new
+    # connection (where the decision is taken).
+    if (my $r = $cg{ sid('d', $ns_x[-1]) }) {
+        for my $w (['req', 'request'], ['conn', 'new connection']) {
+            my $e = $r->{ $w->[0] }{entry};
+            out("Module breakdown per $w->[1], " . sid('d', $ns_x[-1]) . ': '
+                . join(', ', map { "$_ " . fmt_int($e->{$_}) } sort { $e->{$b} <=> $e->{$a} }
+                       grep { abs($e->{$_}) >= 0.5 } keys %$e) . '.');
+        }
         out();
     }
 
@@ -1089,7 +1153,7 @@ if ($A) {
           qw(conn tls12 tls13);
         out(sprintf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |', label($s), n_of($s),
             case_of($s, 'allowed'), fmt_int($c[0]), $c[1],
-            $s->{kind} =~ /^c/ ? fmt_int($r->{conn}{module}) : '–',
+            $s->{kind} =~ /^[cd]/ ? fmt_int($r->{conn}{module}) : '–',
             fmt_int($c[2]), $c[3], fmt_int($c[4]), $c[5]);
     }
     out();
@@ -1289,6 +1353,39 @@ if ($A) {
             target(abs($dev) <= 0.05, sprintf 'keep-alive, (%s): whole request at N=%s within 5%% of N=%s: %s vs %s (%+.2f%%)',
                    $kind, fmt_int($ns_c[-1]), fmt_int($ns_c[0]), fmt_int($hi->{req}{total}), fmt_int($lo->{req}{total}),
                    100 * $dev);
+        }
+    }
+    # (d), (c3), (c4): a constant, the same at the largest N as at the
+    # smallest (keep-alive request within 1% of (a)'s, new connection
+    # within 0.1% of (a)'s)
+    for my $kind (@xkinds) {
+        my ($n0, $n1) = ($ns_x[0], $ns_x[-1]);
+        my ($lo, $hi) = map { $cg{ sid($kind, $_) } } $n0, $n1;
+        next unless $lo && $hi && $n1 > $n0;
+        my $what = label($servers{ sid($kind, $n1) });
+        for my $w (['req', 'keep-alive', 0.01, '1%'], ['conn', 'new connection', 0.001, '0.1%']) {
+            my ($k, $name, $f, $fs) = @$w;
+            my $d = $hi->{$k}{total} - $lo->{$k}{total};
+            target(abs($d) <= $f * $A->{$k}{total},
+                   sprintf '%s, %s: N=%s costs what N=%s costs, within %s of (a): %s vs %s (%+s instructions)',
+                   $name, $what, fmt_int($n1), fmt_int($n0), $fs, fmt_int($hi->{$k}{total}),
+                   fmt_int($lo->{$k}{total}), fmt_int($d));
+        }
+    }
+    # What a deny list adds at all: (d) against (c2) N=1, the same allow
+    # rule without one: ≤ 1% of (a) per keep-alive request and per new
+    # connection.
+    if (my $c2 = $cg{ sid('c2', 1) }) {
+        for my $n (@ns_x) {
+            my $r = $cg{ sid('d', $n) } or next;
+            for my $w (['req', 'keep-alive'], ['conn', 'new connection']) {
+                my ($k, $name) = @$w;
+                my $add = $r->{$k}{total} - $c2->{$k}{total};
+                target($add <= 0.01 * $A->{$k}{total},
+                       sprintf '%s, (d) a deny list of N=%s adds ≤ 1%% of (a) to (c2) N=1: %+s instructions (%s vs %s, %s of %s)',
+                       $name, fmt_int($n), fmt_int($add), fmt_int($r->{$k}{total}), fmt_int($c2->{$k}{total}),
+                       pct($add, $A->{$k}{total}), fmt_int($A->{$k}{total}));
+            }
         }
     }
     # new connection: ≤ 1% at N = 1, 100,000 and 1,000,000 (those measured)
