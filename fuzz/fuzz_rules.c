@@ -34,6 +34,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -172,6 +173,54 @@ static int starts(const char *line, const char *directive, const char **args)
     return 1;
 }
 
+/* Written apart from mtls_rules.c: does the rule args hold a
+ * not_after= word, or a not_before= word after the epoch (a rule that
+ * starts at 1970-01-01T00:00:00Z holds at every instant, as one without
+ * not_before=)? Only for a line the parser took, so the times parse. */
+static int has_window(apr_pool_t *p, const char *args)
+{
+    char *word;
+    while (mtls_next_word(p, &args, &word) == NULL && word != NULL) {
+        apr_time_t t = 0;
+        if (strncasecmp(word, "not_after=", 10) == 0)
+            return 1;
+        if (strncasecmp(word, "not_before=", 11) == 0 &&
+            mtls_time_parse(p, word + 11, 0, &t) == NULL && t > 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Time-boxed rules a ruleset holds, as mtls_ruleset_windows counts them. */
+static void count_window(void *baton, const mtls_rule_t *r)
+{
+    (void)r;
+    ++*(int *)baton;
+}
+
+static int n_windows(const mtls_ruleset_t *rs)
+{
+    int n = 0;
+    mtls_ruleset_windows(rs, count_window, &n);
+    return n;
+}
+
+/* One MTLSAllow or MTLSDeny line into rs: a line it takes with a window
+ * must be a time-boxed rule (whatever instant its bounds name). */
+static const char *add_line(mtls_ruleset_t *rs, apr_pool_t *p, const char *args)
+{
+    const unsigned char *pin = NULL;
+    int before = n_windows(rs);
+    const char *err = mtls_ruleset_add_rule(rs, p, args, "fuzz:1", &pin);
+    if (err == NULL && n_windows(rs) != before + has_window(p, args)) {
+        fprintf(stderr, "'%s': taken, but %s\n", args,
+                has_window(p, args) ? "not as a time-boxed rule"
+                                    : "as a time-boxed rule");
+        abort();
+    }
+    return err;
+}
+
 /* The directive lines, as mtls_conf.c hands them over: MTLSDeny lines
  * to deny, the others to rs. */
 static void load_directives(mtls_ruleset_t *rs, mtls_ruleset_t *deny,
@@ -180,7 +229,6 @@ static void load_directives(mtls_ruleset_t *rs, mtls_ruleset_t *deny,
     char *line, *next;
     for (line = text; line; line = next) {
         const char *args, *err = NULL;
-        const unsigned char *pin = NULL;
         if ((next = strchr(line, '\n')) != NULL)
             *next++ = '\0';
         if (starts(line, "MTLSAllowSubject", &args))
@@ -190,11 +238,11 @@ static void load_directives(mtls_ruleset_t *rs, mtls_ruleset_t *deny,
         else if (starts(line, "MTLSAllowIssuerFingerprint", &args))
             err = each_value(rs, p, args, issuer_value);
         else if (starts(line, "MTLSDeny", &args))
-            err = mtls_ruleset_add_rule(deny, p, args, "fuzz:1", &pin);
+            err = add_line(deny, p, args);
         else if (starts(line, "MTLSAllow", &args))
-            err = mtls_ruleset_add_rule(rs, p, args, "fuzz:1", &pin);
+            err = add_line(rs, p, args);
         else
-            err = mtls_ruleset_add_rule(rs, p, line, "fuzz:1", &pin);
+            err = add_line(rs, p, line);
         (void)err; /* a refused directive is fine; the rest still load */
     }
 }
