@@ -415,6 +415,25 @@ sub section {
              'deny-leaked, nested location: the denial names the host-level MTLSDeny line');
     }
 
+    # As the page says, an .htaccess cannot add a deny rule (nor drop
+    # one: there is no directive for that): its directory answers 500.
+    my $ht = $conf;
+    $ht =~ s{^<Location "/api/">$}{<Directory "$DIR/deny-leaked-htaccess/htdocs">
+    AllowOverride AuthConfig
+</Directory>
+<Location "/api/">}m;
+    spew("$BOOK_OUT/deny-leaked-htaccess.conf", $ht);
+    make_path("$DIR/deny-leaked-htaccess/htdocs");
+    spew("$DIR/deny-leaked-htaccess/htdocs/.htaccess",
+         qq{MTLSDeny "subject=CN=billing,O=Partner B GmbH,C=DE"\n});
+    if (my $h = start_recipe('deny-leaked-htaccess', %def)) {
+        statuses($h, '/api/orders',
+            ['partner-b', 500, 'deny-leaked, MTLSDeny in an .htaccess: its directory answers 500']);
+        stop_recipe($h);
+        like(slurp("$h->{dir}/error_log"), qr/\.htaccess: MTLSDeny not allowed here|\.htaccess: MTLSDeny cannot occur within htaccess files/,
+             'deny-leaked, MTLSDeny in an .htaccess: the error log says it is not allowed there');
+    }
+
     # The commented alternative, uncommented instead: the same refusal.
     my $by_serial = $conf;
     ok($alt && $by_serial =~ s/^(\s*)MTLSDeny .*$/$1$alt/m,
