@@ -423,10 +423,9 @@ sub section {
 </Directory>
 <Location "/api/">}m;
     spew("$BOOK_OUT/deny-leaked-htaccess.conf", $ht);
-    make_path("$DIR/deny-leaked-htaccess/htdocs");
-    spew("$DIR/deny-leaked-htaccess/htdocs/.htaccess",
-         qq{MTLSDeny "subject=CN=billing,O=Partner B GmbH,C=DE"\n});
     if (my $h = start_recipe('deny-leaked-htaccess', %def)) {
+        # httpd reads an .htaccess for each request.
+        spew("$h->{dir}/htdocs/.htaccess", qq{MTLSDeny "subject=CN=billing,O=Partner B GmbH,C=DE"\n});
         statuses($h, '/api/orders',
             ['partner-b', 500, 'deny-leaked, MTLSDeny in an .htaccess: its directory answers 500']);
         stop_recipe($h);
