@@ -382,7 +382,8 @@ static void load_file(mtls_ruleset_t *rs, apr_pool_t *p, const uint8_t *t,
         bad_load(n, err);
 }
 
-/* ---- the oracle of windows and deny rules --------------------------------- */
+/* ---- the oracle of windows and deny rules ---------------------------------
+ */
 
 /* FUZZ_RULES_VERBOSE set: each identity's decision on stderr, to see
  * what a replayed input does. */
@@ -418,8 +419,7 @@ static int same_match(const mtls_match_t *a, const mtls_match_t *b)
  * ruleset: a match and its reason agree, a rule near a match is one
  * that missed only by its window, at t, and the kind of rule is the
  * kind of set. */
-static mtls_match_t match_checked(const mtls_ruleset_t *rs, int i,
-                                  apr_time_t t)
+static mtls_match_t match_checked(const mtls_ruleset_t *rs, int i, apr_time_t t)
 {
     mtls_match_t m;
     int tried = 0, deny = mtls_ruleset_is_deny(rs);
@@ -493,8 +493,7 @@ static void check_identity(apr_pool_t *p, const mtls_ruleset_t *allow,
         const mtls_rule_ext_t *x = a.near->ext;
         apr_time_t in = x->not_before ? x->not_before : x->not_after - 1;
         if (match_checked(allow, i, in).rule == NULL)
-            bad_match("the near rule does not match inside its window", i,
-                      &a);
+            bad_match("the near rule does not match inside its window", i, &a);
     }
 
     /* Deny rules first: the first deny set that matches refuses, naming
@@ -504,8 +503,7 @@ static void check_identity(apr_pool_t *p, const mtls_ruleset_t *allow,
         bad_match("policy: the rule returned is not the match's", i, &pm);
     for (k = 0; k < 2 && d[k].rule == NULL; k++)
         ;
-    if (k < 2 ? pm.rule || pm.miss != MTLS_MISS_DENIED ||
-                    pm.near != d[k].rule
+    if (k < 2 ? pm.rule || pm.miss != MTLS_MISS_DENIED || pm.near != d[k].rule
               : !same_match(&pm, &a))
         bad_match("policy: not what the deny and allow sets say", i, &pm);
     /* With no allow rules at all, nobody is admitted. */
@@ -522,15 +520,17 @@ static void check_identity(apr_pool_t *p, const mtls_ruleset_t *allow,
     else if (pm.miss == MTLS_MISS_EXPIRED || pm.miss == MTLS_MISS_NOT_YET) {
         char t[MTLS_TIME_TEXT_LEN];
         int expired = pm.miss == MTLS_MISS_EXPIRED;
-        const char *want = apr_psprintf(
-            p, expired ? "rule %s expired at %s" : "rule %s not yet valid until %s",
-            pm.near->source,
-            mtls_time_text(t, expired ? pm.near->ext->not_after
-                                      : pm.near->ext->not_before));
+        const char *want =
+            apr_psprintf(p,
+                         expired ? "rule %s expired at %s"
+                                 : "rule %s not yet valid until %s",
+                         pm.near->source,
+                         mtls_time_text(t, expired ? pm.near->ext->not_after
+                                                   : pm.near->ext->not_before));
         if (strcmp(why, want))
             bad_match(why, i, &pm);
     }
-    else if (strcmp(why, pm.miss == MTLS_MISS_ISSUER  ? "issuer not allowed"
+    else if (strcmp(why, pm.miss == MTLS_MISS_ISSUER ? "issuer not allowed"
                          : pm.miss == MTLS_MISS_NONE ? why
                                                      : "no rule matched"))
         bad_match(why, i, &pm);
