@@ -473,6 +473,34 @@ static void window_bounds(void *baton, const mtls_rule_t *r)
     }
 }
 
+/* The reason of decision pm for identity i, as the log line says it. */
+static const char *check_reason(apr_pool_t *p, const mtls_match_t *pm, int i)
+{
+    const char *why = mtls_policy_reason(p, pm);
+    if (pm->miss == MTLS_MISS_DENIED) {
+        if (strcmp(why, apr_pstrcat(p, "denied by ", pm->near->source, NULL)))
+            bad_match(why, i, pm);
+    }
+    else if (pm->miss == MTLS_MISS_EXPIRED || pm->miss == MTLS_MISS_NOT_YET) {
+        char t[MTLS_TIME_TEXT_LEN];
+        int expired = pm->miss == MTLS_MISS_EXPIRED;
+        const char *want = apr_psprintf(
+            p,
+            expired ? "rule %s expired at %s"
+                    : "rule %s not yet valid until %s",
+            pm->near->source,
+            mtls_time_text(t, expired ? pm->near->ext->not_after
+                                      : pm->near->ext->not_before));
+        if (strcmp(why, want))
+            bad_match(why, i, pm);
+    }
+    else if (strcmp(why, pm->miss == MTLS_MISS_ISSUER ? "issuer not allowed"
+                         : pm->miss == MTLS_MISS_NONE ? why
+                                                      : "no rule matched"))
+        bad_match(why, i, pm);
+    return why;
+}
+
 /* Every check of one identity i against the scope: the allow rules, the
  * directives' deny rules and the deny file's. */
 static void check_identity(apr_pool_t *p, const mtls_ruleset_t *allow,
@@ -511,29 +539,7 @@ static void check_identity(apr_pool_t *p, const mtls_ruleset_t *allow,
     if (pm2.rule || pm2.miss != (k < 2 ? MTLS_MISS_DENIED : MTLS_MISS_NO_RULE))
         bad_match("policy without allow rules", i, &pm2);
 
-    /* Its reason, as the log line says it. */
-    why = mtls_policy_reason(p, &pm);
-    if (pm.miss == MTLS_MISS_DENIED) {
-        if (strcmp(why, apr_pstrcat(p, "denied by ", pm.near->source, NULL)))
-            bad_match(why, i, &pm);
-    }
-    else if (pm.miss == MTLS_MISS_EXPIRED || pm.miss == MTLS_MISS_NOT_YET) {
-        char t[MTLS_TIME_TEXT_LEN];
-        int expired = pm.miss == MTLS_MISS_EXPIRED;
-        const char *want =
-            apr_psprintf(p,
-                         expired ? "rule %s expired at %s"
-                                 : "rule %s not yet valid until %s",
-                         pm.near->source,
-                         mtls_time_text(t, expired ? pm.near->ext->not_after
-                                                   : pm.near->ext->not_before));
-        if (strcmp(why, want))
-            bad_match(why, i, &pm);
-    }
-    else if (strcmp(why, pm.miss == MTLS_MISS_ISSUER ? "issuer not allowed"
-                         : pm.miss == MTLS_MISS_NONE ? why
-                                                     : "no rule matched"))
-        bad_match(why, i, &pm);
+    why = check_reason(p, &pm, i);
 
     if (verbose)
         fprintf(stderr, "identity %d: %s%s%s\n", i,
