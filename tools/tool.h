@@ -82,6 +82,12 @@ void tool_header_lines(tool_t *t, const cert_t *c, const char *mode);
  * arguments) could not be pasted into httpd's configuration as it is,
  * or NULL. */
 const char *tool_line_problem(const char *text, const char *dir);
+/* Prints text after prefix, once the module's parser has compiled it
+ * (an MTLSAllow line, deny: an MTLSDeny line) and the server's decision
+ * for id is what it says: admitted, or refused by that rule. A line that
+ * is not fails the run (t->err, exit 3), printed or not. */
+void tool_checked_line(tool_t *t, const char *prefix, const char *text,
+                       const mtls_identity_t *id, int deny);
 int tool_cert_mode(tool_t *t, const char *path, const char *ca_path);
 int tool_issuer_mode(tool_t *t, const char *path);
 

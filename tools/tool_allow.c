@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mtls_policy.h"
 #include "tool.h"
 
 /* ---- checking a directive as httpd would hand it over --------------- */
@@ -39,34 +40,51 @@ const char *tool_line_problem(const char *text, const char *dir)
 }
 
 /* Checks the printed line (tool_line_problem), then compiles its
- * arguments with the module's parser and matches id. NULL if it admits
- * id. */
-static const char *check_rule(apr_pool_t *p, const char *text,
-                              const mtls_identity_t *id)
+ * arguments with the module's parser into an allow ruleset (deny: a
+ * deny ruleset) and puts id to mtls_policy_match, the server's own
+ * decision. NULL if that admits id (deny: refuses it by that rule). */
+static const char *check_line(apr_pool_t *p, const char *text,
+                              const mtls_identity_t *id, int deny)
 {
-    static const char dir[] = "MTLSAllow";
-    mtls_ruleset_t *rs = mtls_ruleset_make(p);
-    mtls_miss_e miss;
+    const char *dir = deny ? "MTLSDeny" : "MTLSAllow";
+    mtls_ruleset_t *rs =
+        deny ? mtls_ruleset_make_deny(p) : mtls_ruleset_make(p);
+    const mtls_ruleset_t *const denies[1] = {rs};
+    mtls_match_t m;
     const char *err = tool_line_problem(text, dir);
 
     if (err)
         return err;
-    err = mtls_ruleset_add_rule(rs, p, text + sizeof(dir), "check", NULL);
+    err = mtls_ruleset_add_rule(rs, p, text + strlen(dir) + 1, "check", NULL);
     if (err)
         return apr_psprintf(p, "the module's parser refuses it: %s", err);
-    if (mtls_ruleset_match(rs, id, NULL, NULL, &miss) == NULL)
-        return "it does not admit the certificate";
-    return NULL;
+    mtls_ruleset_finish(rs);
+    if (deny)
+        return mtls_policy_match(NULL, denies, 1, id, apr_time_now(), NULL,
+                                 NULL, &m) == NULL &&
+                       m.miss == MTLS_MISS_DENIED
+                   ? NULL
+                   : "it does not refuse the certificate";
+    return mtls_policy_match(rs, NULL, 0, id, apr_time_now(), NULL, NULL, &m) !=
+                   NULL
+               ? NULL
+               : "it does not admit the certificate";
 }
 
-/* A rule line that must pass check_rule, or the run fails (exit 3). */
-static void rule_line(tool_t *t, const char *prefix, const char *text,
-                      const mtls_identity_t *id)
+void tool_checked_line(tool_t *t, const char *prefix, const char *text,
+                       const mtls_identity_t *id, int deny)
 {
-    const char *err = check_rule(t->p, text, id);
+    const char *err = check_line(t->p, text, id, deny);
     if (err && t->err == NULL)
         t->err = apr_psprintf(t->p, "internal error: '%s': %s", text, err);
     tool_line(t, apr_pstrcat(t->p, prefix, text, NULL));
+}
+
+/* An MTLSAllow line that must admit id. */
+static void rule_line(tool_t *t, const char *prefix, const char *text,
+                      const mtls_identity_t *id)
+{
+    tool_checked_line(t, prefix, text, id, 0);
 }
 
 /* ---- SANs ------------------------------------------------------------- */

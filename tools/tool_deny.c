@@ -11,7 +11,6 @@
 #include <openssl/crypto.h>
 #include <string.h>
 
-#include "mtls_policy.h"
 #include "tool.h"
 
 /* The serial number as serial= takes it: uppercase hex, '-' for a
@@ -25,40 +24,6 @@ static const char *serial_hex(apr_pool_t *p, X509 *x)
     OPENSSL_free(hex);
     BN_free(bn);
     return res;
-}
-
-/* Why the MTLSDeny line text does not refuse id, or NULL if it does. */
-static const char *check_deny(apr_pool_t *p, const char *text,
-                              const mtls_identity_t *id)
-{
-    static const char dir[] = "MTLSDeny";
-    mtls_ruleset_t *rs = mtls_ruleset_make_deny(p);
-    const mtls_ruleset_t *denies[1];
-    mtls_match_t m;
-    const char *err = tool_line_problem(text, dir);
-
-    if (err)
-        return err;
-    err = mtls_ruleset_add_rule(rs, p, text + sizeof(dir), "check", NULL);
-    if (err)
-        return apr_psprintf(p, "the module's parser refuses it: %s", err);
-    mtls_ruleset_finish(rs);
-    denies[0] = rs;
-    if (mtls_policy_match(NULL, denies, 1, id, apr_time_now(), NULL, NULL,
-                          &m) != NULL ||
-        m.miss != MTLS_MISS_DENIED || m.near == NULL)
-        return "it does not refuse the certificate";
-    return NULL;
-}
-
-/* A deny line that must pass check_deny, or the run fails (exit 3). */
-static void deny_line(tool_t *t, const char *prefix, const char *text,
-                      const mtls_identity_t *id)
-{
-    const char *err = check_deny(t->p, text, id);
-    if (err && t->err == NULL)
-        t->err = apr_psprintf(t->p, "internal error: '%s': %s", text, err);
-    tool_line(t, apr_pstrcat(t->p, prefix, text, NULL));
 }
 
 int tool_deny_mode(tool_t *t, const char *path, const char *ca_path)
@@ -80,14 +45,16 @@ int tool_deny_mode(tool_t *t, const char *path, const char *ca_path)
     tool_header_lines(t, &c, " --deny");
     tool_line(t, apr_pstrcat(p, "# serial:  ", serial, NULL));
     tool_line(t, "# Refuse this one certificate:");
-    deny_line(t, "", apr_pstrcat(p, "MTLSDeny cert=", c.cert_fp, NULL), c.id);
+    tool_checked_line(t, "", apr_pstrcat(p, "MTLSDeny cert=", c.cert_fp, NULL),
+                      c.id, 1);
     if (c.id->n_issuers > 0) {
         tool_line(t, "# Or the same by its issuer and serial number (as a "
                      "CRL names it):");
-        deny_line(t, "# ",
-                  apr_psprintf(p, "MTLSDeny issuer=sha256:%s serial=%s",
-                               mtls_fp_hex(p, c.id->issuer_fps), serial),
-                  c.id);
+        tool_checked_line(t, "# ",
+                          apr_psprintf(p, "MTLSDeny issuer=sha256:%s serial=%s",
+                                       mtls_fp_hex(p, c.id->issuer_fps),
+                                       serial),
+                          c.id, 1);
     }
     else {
         tool_line(t, "# With --ca, the same by its issuer and serial number:");
