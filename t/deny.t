@@ -457,19 +457,10 @@ for my $cert (sort keys %KWANT) {
            "keep-alive server, fresh connection: $cert $path");
     }
     my $mark = $k->log_mark;
-    my ($sock, $why) = $k->tls_connect(cert => $cert);
-    ok($sock, "keep-alive: $cert connects") or diag($why);
-    next unless $sock;
-    my $n = 0;
+    my $n = $k->keepalive_check($cert, \@KORDER, sub { $KWANT{$cert}{ $_[0] } });
+    next unless $n;
     my %count;
-    for my $path (@KORDER) {
-        my ($st) = $k->get_on($sock, $path, keepalive => 1);
-        $n++;
-        is($st, $KWANT{$cert}{$path}, "keep-alive request $n: $cert $path");
-        $count{$path}++;
-        last unless $st;
-    }
-    $sock->close(SSL_fast_shutdown => 1);
+    $count{$_}++ for @KORDER[0 .. $n - 1];
     next unless $cert eq 'bob-a';
     # One line per refused or audited request, each naming its deny.
     my $sentinel = $k->status('/kr/deny/', cert => 'bob-a');    # its line comes last

@@ -66,17 +66,7 @@ for my $cert (sort keys %WANT) {
         is($s->status($path, cert => $cert), $WANT{$cert}{$path},
            "fresh connection: $cert $path");
     }
-    my ($sock, $why) = $s->tls_connect(cert => $cert);
-    ok($sock, "keep-alive: $cert connects") or diag($why);
-    next unless $sock;
-    my $n = 0;
-    for my $path (@ORDER) {
-        my ($st) = $s->get_on($sock, $path, keepalive => 1);
-        $n++;
-        is($st, $WANT{$cert}{$path}, "keep-alive request $n: $cert $path");
-        last unless $st;
-    }
-    $sock->close(SSL_fast_shutdown => 1);
+    $s->keepalive_check($cert, \@ORDER, sub { $WANT{$cert}{ $_[0] } });
 }
 
 # A connection whose identity was built while no rule pinned a

@@ -323,18 +323,7 @@ for my $path (sort keys %KWANT) {
                    /kw/ok/deny-old/ /kw/ok/deny-soon/ /kw/ok/deny-now/ /kw/ok/ /kw/in/ /kw/in/
                    /kw/in/expired/ /kw/in/ /kw/in/expired/ /kr/ /kr/expired/ /kr/ /kr/expired/
                    /kw/ok/ /kr/expired/ /kw/in/expired/ /kw/ok/later/);
-    my ($sock, $why) = $k->tls_connect(cert => 'alice-a');
-    ok($sock, 'keep-alive: alice connects') or diag($why);
-    if ($sock) {
-        my $n = 0;
-        for my $path (@order) {
-            my ($st) = $k->get_on($sock, $path, keepalive => 1);
-            $n++;
-            is($st, $KWANT{$path}, "keep-alive request $n: alice $path");
-            last unless $st;
-        }
-        $sock->close(SSL_fast_shutdown => 1);
-    }
+    $k->keepalive_check('alice-a', \@order, sub { $KWANT{ $_[0] } }, who => 'alice');
 }
 $k->stop;
 

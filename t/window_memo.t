@@ -47,18 +47,10 @@ for my $i (1, 2) {
         my ($st) = $s->get('/w/', cert => $cert, headers => "X-Test-Clock: $at->[0]\r\n");
         is($st, $at->[$i], "fresh connection: $cert at " . z($at->[0]) . " gets $at->[$i]");
     }
-    my ($sock, $why) = $s->tls_connect(cert => $cert);
-    ok($sock, "keep-alive: $cert connects") or diag($why);
-    next unless $sock;
-    my $n = 0;
-    for my $at (@AT, @AT) {
-        my ($st) = $s->get_on($sock, '/w/', keepalive => 1,
-                              headers => "X-Test-Clock: $at->[0]\r\n");
-        $n++;
-        is($st, $at->[$i], "keep-alive request $n: $cert at " . z($at->[0]) . " gets $at->[$i]");
-        last unless $st;
-    }
-    $sock->close(SSL_fast_shutdown => 1);
+    # Each item carries its row of @AT after the path and the header.
+    $s->keepalive_check($cert, [map { ['/w/', "X-Test-Clock: $_->[0]\r\n", $_] } @AT, @AT],
+                        sub { my $at = $_[0][2];
+                              ($at->[$i], "$cert at " . z($at->[0]) . " gets $at->[$i]") });
 }
 my $log = $s->error_log;
 like($log, qr/rule \S+:\d+ expired at \Q${\ z($T2)}\E/, 'the log names the end of alice\'s rule');

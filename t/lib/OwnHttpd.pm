@@ -314,6 +314,31 @@ sub get_on {
     return @r;
 }
 
+# One keep-alive connection as $cert (or %o{who} in the test names):
+# GETs each item of @$order in turn (a path, or [path, request header
+# lines, anything the caller wants back]) and checks each status against $want->($item), which returns
+# (status, what the test calls it; default "$cert <path>"). Stops at the
+# first request with no response. Returns how many were answered.
+sub keepalive_check {
+    my ($self, $cert, $order, $want, %o) = @_;
+    my $who = $o{who} // $cert;
+    my ($sock, $why) = $self->tls_connect(cert => $cert);
+    Test::More::ok($sock, "keep-alive: $who connects") or Test::More::diag($why);
+    return 0 unless $sock;
+    my $n = 0;
+    for my $item (@$order) {
+        my ($path, $headers) = ref $item ? @$item : ($item);
+        my ($st) = $self->get_on($sock, $path, keepalive => 1,
+                                 defined $headers ? (headers => $headers) : ());
+        my ($code, $name) = $want->($item);
+        $n++;
+        Test::More::is($st, $code, "keep-alive request $n: " . ($name // "$who $path"));
+        last unless $st;
+    }
+    $sock->close(SSL_fast_shutdown => 1);
+    return $n;
+}
+
 # One GET on a new connection: (status, body, head).
 sub get {
     my ($self, $path, %o) = @_;
