@@ -178,21 +178,22 @@ ok($pid, "httpd starts on 127.0.0.1:$port")
 # One GET as the client $name: the certificate chain and key of its .pem,
 # at security level 0 (an OpenSSL 3 client sends the PKI's malformed
 # certificates only so, and loads them only as a single certificate).
-# Status 0: no HTTP response (no handshake).
+# Status 0: no HTTP response (no handshake). $name undef: no client
+# certificate at all.
 sub status {
     my ($path, $name) = @_;
-    my $pem = "$PKI/$name.pem";
+    my $pem = defined $name ? "$PKI/$name.pem" : undef;
     my $s = eval { IO::Socket::SSL->new(
         PeerHost => '127.0.0.1', PeerPort => $port, Timeout => 10,
         SSL_hostname => 'localhost', client_ssl_opts($PKI),
-        SSL_create_ctx_callback => sub {
+        !defined $pem ? () : (SSL_create_ctx_callback => sub {
             my ($ctx) = @_;
             Net::SSLeay::CTX_set_security_level($ctx, 0);
             (Net::SSLeay::CTX_use_certificate_chain_file($ctx, $pem)
                || Net::SSLeay::CTX_use_certificate_file($ctx, $pem, Net::SSLeay::FILETYPE_PEM()))
               && Net::SSLeay::CTX_use_PrivateKey_file($ctx, $pem, Net::SSLeay::FILETYPE_PEM())
               or die "cannot use $pem\n";
-        }) };
+        })) };
     return -2 if $@;    # the client could not load its certificate
     return 0 unless $s;
     print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
@@ -202,8 +203,10 @@ sub status {
 }
 
 my %status;    # config => client => status
+my %nocert;    # config => status of a client that sends no certificate
 for my $c (@cfg) {
     $status{$c}{$_} = $pid ? status("/$c/$_", $_) : -1 for @clients;
+    $nocert{$c} = $pid ? status("/$c/nocert", undef) : -1;
 }
 my $killed = 1;
 (undef, $killed) = stop_server($pid, 15) if $pid;
@@ -265,6 +268,14 @@ for my $c (@cfg) {
       or diag(join "\n", @wrong);
     ok(!@reason, "$c: every 403 is logged with the tool's reason (same file:line)")
       or diag(join "\n", @reason);
+}
+# No certificate: no rule, allow or deny, is even asked (the tool needs
+# a certificate, so this is the server alone).
+for my $c (@cfg) {
+    my $srv = $logged{"/$c/nocert"} // '(no log line)';
+    ok($nocert{$c} == 403 && $srv eq 'no certificate',
+       "$c: a client without a certificate gets 403, logged 'no certificate'")
+      or diag("status $nocert{$c}, log '$srv'");
 }
 my @want_kinds = ('denied by', 'rule expired', 'rule not yet valid', 'issuer not allowed',
                   'no rule matched', 'not verified');
