@@ -80,9 +80,9 @@ static const apr_array_header_t *merge_sets(apr_pool_t *p,
  * NULL) inherits, a set one replaces, so a child scope of the server
  * configuration can turn enforcement back Off and a scope's rules replace
  * the inherited ones; deny rules add up. What an .htaccess sets cannot
- * weaken anything (its
- * directives refuse Off and Audit; its rules only add gates), and an
- * .htaccess that turns on enforcement already on leaves it the server's. */
+ * weaken anything (its directives refuse Off and Audit; its rules only
+ * add gates), and an .htaccess that turns on enforcement already on
+ * leaves it the server's. */
 static int dir_unset(const mtls_dir_conf_t *dc)
 {
     return dc->enforce == MTLS_UNSET && dc->mode == MTLS_UNSET &&
