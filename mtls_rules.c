@@ -32,6 +32,11 @@ typedef struct {
     int n_lens4, n_lens6;                /* longest first, distinct */
 } mtls_index_t;
 
+typedef struct {
+    mtls_rule_t *base;
+    int n, cap;
+} rule_slab_t;
+
 struct mtls_ruleset {
     /* The one-field directives (MTLSAllowSubject/SAN) form one rule:
      * the subject or a SAN in `names`. */
@@ -60,7 +65,11 @@ struct mtls_ruleset {
     apr_array_header_t *windowed;
     apr_time_t *bounds;
     int n_bounds, finished;
-    /* The rules and their keys, packed into slabs from the ruleset's
+    /* Every rule in the order made, in slabs of their own (rule_slab_t),
+     * so that a rule's place can be told from its address. */
+    apr_array_header_t *rule_slabs;
+    int n_all;
+    /* The rules' keys and sources, packed into slabs from the ruleset's
      * pool (see arena_get). */
     apr_pool_t *pool;
     char *arena;
@@ -263,6 +272,7 @@ mtls_ruleset_t *mtls_ruleset_make(apr_pool_t *p)
     rs->issuers = apr_hash_make(p);
     rs->fps = apr_hash_make(p);
     rs->rule_issuers = apr_hash_make(p);
+    rs->rule_slabs = apr_array_make(p, 1, sizeof(rule_slab_t));
     return rs;
 }
 
@@ -406,12 +416,113 @@ const char *mtls_ruleset_check(const mtls_ruleset_t *rs, apr_pool_t *p)
     return NULL;
 }
 
+/* Rule slabs double from 8 rules up to 4096: a scope of one rule takes
+ * little, a million rules few slabs. */
+#define MTLS_RULE_SLAB_FIRST 8
+#define MTLS_RULE_SLAB_MAX 4096
+
 static mtls_rule_t *rule_make(mtls_ruleset_t *rs, const char *source)
 {
-    mtls_rule_t *r = arena_get(rs, sizeof(*r), sizeof(void *));
+    rule_slab_t *sl = rs->rule_slabs->nelts
+                          ? &APR_ARRAY_IDX(rs->rule_slabs,
+                                           rs->rule_slabs->nelts - 1,
+                                           rule_slab_t)
+                          : NULL;
+    mtls_rule_t *r;
+    if (sl == NULL || sl->n == sl->cap) {
+        int cap = sl ? sl->cap * 2 : MTLS_RULE_SLAB_FIRST;
+        if (cap > MTLS_RULE_SLAB_MAX)
+            cap = MTLS_RULE_SLAB_MAX;
+        sl = apr_array_push(rs->rule_slabs);
+        sl->base = apr_palloc(rs->pool, cap * sizeof(mtls_rule_t));
+        sl->n = 0;
+        sl->cap = cap;
+        if (cap == MTLS_RULE_SLAB_MAX)
+            slab_populate((char *)sl->base, cap * sizeof(mtls_rule_t));
+    }
+    r = &sl->base[sl->n++];
+    rs->n_all++;
     memset(r, 0, sizeof(*r));
     r->source = source;
     return r;
+}
+
+/* Takes back the rule just made, which its directive refused. */
+static const char *rule_unmake(mtls_ruleset_t *rs, const char *err)
+{
+    APR_ARRAY_IDX(rs->rule_slabs, rs->rule_slabs->nelts - 1, rule_slab_t).n--;
+    rs->n_all--;
+    return err;
+}
+
+int mtls_ruleset_count(const mtls_ruleset_t *rs)
+{
+    return rs ? rs->n_all : 0;
+}
+
+void mtls_ruleset_each(const mtls_ruleset_t *rs, mtls_rule_fn *fn,
+                       void *baton)
+{
+    int i, j, k = 0;
+    for (i = 0; rs && i < rs->rule_slabs->nelts; i++) {
+        const rule_slab_t *sl = &APR_ARRAY_IDX(rs->rule_slabs, i, rule_slab_t);
+        for (j = 0; j < sl->n; j++)
+            fn(baton, &sl->base[j], k++);
+    }
+}
+
+void mtls_ruleset_slabs(const mtls_ruleset_t *rs, mtls_slab_fn *fn,
+                        void *baton)
+{
+    int i, k = 0;
+    for (i = 0; rs && i < rs->rule_slabs->nelts; i++) {
+        const rule_slab_t *sl = &APR_ARRAY_IDX(rs->rule_slabs, i, rule_slab_t);
+        if (sl->n)
+            fn(baton, sl->base, sl->n, k);
+        k += sl->n;
+    }
+}
+
+static void digest_part(EVP_MD_CTX *md, const void *v, apr_size_t len)
+{
+    apr_uint32_t n = (apr_uint32_t)len;
+    EVP_DigestUpdate(md, &n, sizeof(n));
+    if (len)
+        EVP_DigestUpdate(md, v, len);
+}
+
+apr_uint64_t mtls_rule_digest(const mtls_rule_t *r, const char *salt)
+{
+    static const unsigned char none[1] = {0};
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    apr_uint64_t v = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int i;
+
+    if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(md);
+        return 0;
+    }
+    digest_part(md, salt, strlen(salt));
+    digest_part(md, r->subject.data, r->subject.data ? r->subject.len : 0);
+    digest_part(md, r->issuer ? r->issuer : none, r->issuer ? MTLS_FP_LEN : 0);
+    digest_part(md, r->cert ? r->cert : none, r->cert ? MTLS_FP_LEN : 0);
+    for (i = 0; r->sans && i < r->sans->nelts; i++) {
+        const mtls_key_t *k = &APR_ARRAY_IDX(r->sans, i, mtls_key_t);
+        digest_part(md, k->data, k->len);
+    }
+    if (r->ext) {
+        apr_int64_t t[3] = {r->ext->not_before, r->ext->not_after,
+                            r->ext->deny};
+        digest_part(md, t, sizeof(t));
+        digest_part(md, r->ext->serial.data,
+                    r->ext->serial.data ? r->ext->serial.len : 0);
+    }
+    if (EVP_DigestFinal_ex(md, d, &dlen) && dlen >= sizeof(v))
+        memcpy(&v, d, sizeof(v));
+    EVP_MD_CTX_free(md);
+    return v;
 }
 
 static mtls_key_t subject_index(mtls_ruleset_t *rs, const mtls_key_t *subject)
@@ -434,7 +545,7 @@ const char *mtls_ruleset_add_subject(mtls_ruleset_t *rs, apr_pool_t *p,
     mtls_rule_t *r = rule_make(rs, source);
     const char *err = mtls_dn_parse(p, dn, &r->subject);
     if (err)
-        return apr_psprintf(p, "bad DN '%s': %s", dn, err);
+        return rule_unmake(rs, apr_psprintf(p, "bad DN '%s': %s", dn, err));
     index_add(&rs->names, subject_index(rs, &r->subject), r);
     return NULL;
 }
@@ -446,7 +557,7 @@ const char *mtls_ruleset_add_san(mtls_ruleset_t *rs, apr_pool_t *p,
     mtls_key_t k;
     const char *err = mtls_san_parse(p, san, &k);
     if (err)
-        return err;
+        return rule_unmake(rs, err);
     rule_add_san(p, r, k);
     index_add(&rs->names, k, r);
     return NULL;
@@ -461,7 +572,7 @@ const char *mtls_ruleset_add_issuer(mtls_ruleset_t *rs, apr_pool_t *p,
     mtls_key_t k;
     const char *err = mtls_fp_parse(p, fp, buf);
     if (err)
-        return err;
+        return rule_unmake(rs, err);
     r->issuer = fp_intern(rs, p, buf);
     k = mtls_key_make(p, MTLS_K_ISSUER, buf, MTLS_FP_LEN);
     apr_hash_set(rs->issuers, k.data, k.len, r);
@@ -815,10 +926,11 @@ const char *mtls_ruleset_add_rule_tmp(mtls_ruleset_t *rs, apr_pool_t *p,
     const char *err = rule_parse(rs, p, tmp, r, line);
 
     if (err)
-        return err;
+        return rule_unmake(rs, err);
     anchor = rule_anchor(rs, r);
     if (anchor.data == NULL)
-        return "needs at least one of subject=, san=, issuer=, cert=";
+        return rule_unmake(
+            rs, "needs at least one of subject=, san=, issuer=, cert=");
     index_add(&rs->rules, anchor, r);
     rs->n_rules++;
     if (r->ext && (r->ext->not_before || r->ext->not_after)) {

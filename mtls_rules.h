@@ -122,6 +122,24 @@ typedef void mtls_window_fn(void *baton, const mtls_rule_t *rule);
 void mtls_ruleset_windows(const mtls_ruleset_t *rs, mtls_window_fn *fn,
                           void *baton);
 
+/* How many rules rs holds: every directive and rule-file line that made
+ * one (MTLSAllow*, MTLSDeny*), in the order they were added. */
+int mtls_ruleset_count(const mtls_ruleset_t *rs);
+typedef void mtls_rule_fn(void *baton, const mtls_rule_t *rule, int i);
+void mtls_ruleset_each(const mtls_ruleset_t *rs, mtls_rule_fn *fn,
+                       void *baton);
+/* Where those rules are: n rules at base are rules first .. first+n-1.
+ * A rule's place is told from its address (mtls_stats.c). */
+typedef void mtls_slab_fn(void *baton, const mtls_rule_t *base, int n,
+                          int first);
+void mtls_ruleset_slabs(const mtls_ruleset_t *rs, mtls_slab_fn *fn,
+                        void *baton);
+
+/* 64 bits of a SHA-256 of what rule r matches (its keys, window and
+ * kind, not where it is written) and of salt: the same rule in the same
+ * place (salt) gets the same digest in the next configuration. */
+apr_uint64_t mtls_rule_digest(const mtls_rule_t *r, const char *salt);
+
 /* The rule of rs that matches id at the instant now, or NULL; m says
  * which and why (m->near for a rule outside its window). */
 const mtls_rule_t *mtls_ruleset_match_at(const mtls_ruleset_t *rs,
