@@ -15,9 +15,9 @@ PURE_HDR = mtls_key.h mtls_dn.h mtls_identity.h mtls_rules.h mtls_file.h \
 # The version, from the one place it is written (mtls_version.h).
 VERSION := $(shell sed -n 's/^\#define MTLS_AUTHZ_VERSION "\(.*\)"$$/\1/p' mtls_version.h)
 SRC = mod_mtls_authz.c mtls_conf.c mtls_ssl.c mtls_conn.c mtls_access.c \
-    mtls_env.c mtls_headers.c $(PURE_SRC)
+    mtls_env.c mtls_headers.c mtls_stats.c mtls_status.c $(PURE_SRC)
 HDR = mod_mtls_authz.h mtls_conf.h mtls_ssl.h mtls_conn.h mtls_access.h \
-    mtls_env.h mtls_headers.h $(PURE_HDR)
+    mtls_env.h mtls_headers.h mtls_stats.h mtls_status.h $(PURE_HDR)
 APR_CFLAGS = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/include/apr-1.0)
 APR_LIBS = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
 BUILD = build

@@ -5,7 +5,9 @@
  * mtls_conf.c (directives, startup checks), mtls_ssl.c (what mod_ssl
  * tells), mtls_conn.c (the identity of a connection's certificate),
  * mtls_access.c (the decision), mtls_env.c (variables for admitted
- * requests), mtls_headers.c (MTLSForwardHeaders), and, without httpd,
+ * requests), mtls_headers.c (MTLSForwardHeaders), mtls_stats.c (counters,
+ * recently seen clients, the expiry watch), mtls_status.c (the status handler),
+ * and, without httpd,
  * mtls_identity.c (certificate to keys), mtls_rules.c / mtls_dn.c (rules and
  * matching), mtls_file.c (rule files). */
 
@@ -24,6 +26,8 @@
 #include "mtls_conn.h"
 #include "mtls_headers.h"
 #include "mtls_ssl.h"
+#include "mtls_stats.h"
+#include "mtls_status.h"
 
 static const authz_provider require_mtls = {
     &mtls_require_check,
@@ -77,6 +81,10 @@ static void register_hooks(apr_pool_t *p)
 
     /* Per process: the issuer cache and the scratch SSL (mtls_ssl.c). */
     ap_hook_child_init(mtls_ssl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    /* Per process: the seen cache's lock, the expiry watch (mtls_stats.c). */
+    ap_hook_child_init(mtls_stats_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+
+    ap_hook_handler(mtls_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 
     APR_OPTIONAL_HOOK(ssl, pre_handshake, mtls_pre_handshake, NULL, NULL,
                       APR_HOOK_MIDDLE);

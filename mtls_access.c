@@ -31,6 +31,7 @@
 #include "mtls_env.h"
 #include "mtls_headers.h"
 #include "mtls_policy.h"
+#include "mtls_stats.h"
 
 APLOG_USE_MODULE(mtls_authz);
 
@@ -57,8 +58,11 @@ struct mtls_decision {
     const mtls_conn_id_t *h; /* VERIFIED/UNVERIFIED: pinned to the request */
     const mtls_rule_t *rule; /* what admitted it; NULL: refused */
     const char *reason;      /* why not, unless no_rule */
+    const mtls_rule_t *near; /* the rule the reason names, or NULL */
+    mtls_why_e why;          /* the reason, for the counters */
     int no_rule;             /* refused: no rule applies in scope */
     int logged;              /* its denial line was written or is pending */
+    int counted;             /* it is in the counters */
     mtls_decision_t *next;
 };
 
@@ -173,12 +177,33 @@ static void match_rules(request_rec *r, const mtls_policy_t *pol,
                       dn ? dn->nelts : 0, id, r->request_time, trace, r, m);
 }
 
+static mtls_why_e why_of(const mtls_match_t *m)
+{
+    switch (m->miss) {
+    case MTLS_MISS_NONE:
+        return MTLS_WHY_RULE;
+    case MTLS_MISS_ISSUER:
+        return MTLS_WHY_ISSUER;
+    case MTLS_MISS_EXPIRED:
+        return MTLS_WHY_EXPIRED;
+    case MTLS_MISS_NOT_YET:
+        return MTLS_WHY_NOT_YET;
+    case MTLS_MISS_DENIED:
+        return MTLS_WHY_DENIED;
+    default:
+        return MTLS_WHY_NO_RULE_MATCHED;
+    }
+}
+
 /* What m says of d. */
 static void decided(request_rec *r, mtls_decision_t *d, const mtls_match_t *m)
 {
     d->rule = m->rule;
-    if (m->rule == NULL)
+    d->why = why_of(m);
+    if (m->rule == NULL) {
         d->reason = mtls_policy_reason(r->pool, m);
+        d->near = m->near;
+    }
 }
 
 /* Fills d's outcome for a verified identity from m, what the deny rules
@@ -198,6 +223,7 @@ static void match_gates(request_rec *r, mtls_decision_t *d,
     }
     if (rule == NULL && !pol->gates_alone) {
         d->no_rule = 1;
+        d->why = MTLS_WHY_NO_RULE_IN_SCOPE;
         return;
     }
     for (i = 0; pol->gates && i < pol->gates->nelts; i++) {
@@ -208,12 +234,14 @@ static void match_gates(request_rec *r, mtls_decision_t *d,
         if (g == NULL) {
             d->reason = apr_pstrcat(r->pool, mtls_policy_reason(r->pool, &gm),
                                     " (rules of an .htaccess)", NULL);
+            d->why = MTLS_WHY_HTACCESS;
             return;
         }
         if (rule == NULL)
             rule = g;
     }
     d->rule = rule;
+    d->why = MTLS_WHY_RULE;
 }
 
 /* The span of time in which what pol's rules decide at now holds: 0 if
@@ -324,17 +352,21 @@ static mtls_decision_t *decide(request_rec *r, mtls_req_t *st,
     switch (status) {
     case MTLS_CONN_NO_TLS:
         d->reason = "no certificate (plain HTTP)";
+        d->why = MTLS_WHY_PLAIN_HTTP;
         break;
     case MTLS_CONN_NO_CERT:
         d->reason = "no certificate";
+        d->why = MTLS_WHY_NO_CERT;
         break;
     case MTLS_CONN_UNVERIFIED:
+        d->why = MTLS_WHY_NOT_VERIFIED;
         d->reason = apr_pstrcat(
             r->pool,
             "not verified: ", ap_escape_logitem(r->pool, h->unverified), NULL);
         break;
     case MTLS_CONN_ERROR:
         d->reason = "internal error (out of memory)";
+        d->why = MTLS_WHY_INTERNAL;
         break;
     case MTLS_CONN_VERIFIED:
         match_memo(r, d);
@@ -386,6 +418,31 @@ static void log_denial(request_rec *r, const mtls_decision_t *d,
                   audit ? "AUDIT (admitted): " : "", denial_text(r, d, who));
 }
 
+/* ---- counting ----------------------------------------------------------- */
+
+/* Each decision is counted once, when it is first taken as final: an
+ * admission, or a refusal as its log line is written. */
+static void count_admitted(request_rec *r, mtls_decision_t *d)
+{
+    if (d->counted)
+        return;
+    d->counted = 1;
+    mtls_stats_decision(dir_conf(r)->scope, MTLS_OUT_ADMITTED, MTLS_WHY_RULE);
+    mtls_stats_admitted(r, d->rule, d->h);
+}
+
+static void count_refused(request_rec *r, mtls_decision_t *d,
+                          mtls_outcome_stat_e o, int negated)
+{
+    if (d->counted)
+        return;
+    d->counted = 1;
+    mtls_stats_decision(dir_conf(r)->scope, o,
+                        negated && d->rule ? MTLS_WHY_NEGATED : d->why);
+    if (o != MTLS_OUT_OTHER && !(negated && d->rule))
+        mtls_stats_refused_by(d->near);
+}
+
 /* Require mtls's denials are final only if no other Require line admits
  * r: they are logged when r ends, if it ends refused (mtls_fixups runs
  * only for admitted requests, and drops them). */
@@ -398,21 +455,23 @@ static apr_status_t log_pending(void *data)
     int level = r->status == HTTP_UNAUTHORIZED && r->user == NULL ? APLOG_INFO
                                                                   : APLOG_ERR;
     int i;
-    for (i = 0; i < st->pending->nelts; i++)
-        log_denial(r, APR_ARRAY_IDX(st->pending, i, const mtls_decision_t *),
-                   "Require mtls", level, 0);
+    for (i = 0; i < st->pending->nelts; i++) {
+        mtls_decision_t *d = APR_ARRAY_IDX(st->pending, i, mtls_decision_t *);
+        log_denial(r, d, "Require mtls", level, 0);
+        count_refused(r, d, MTLS_OUT_DENIED, 0);
+    }
     st->pending->nelts = 0;
     return APR_SUCCESS;
 }
 
-static void pend(request_rec *r, mtls_req_t *st, const mtls_decision_t *d)
+static void pend(request_rec *r, mtls_req_t *st, mtls_decision_t *d)
 {
     if (st->pending == NULL) {
         st->pending = apr_array_make(r->pool, 1, sizeof(d));
         /* Before the pool's subpools go: r must still be whole. */
         apr_pool_pre_cleanup_register(r->pool, st, log_pending);
     }
-    APR_ARRAY_PUSH(st->pending, const mtls_decision_t *) = d;
+    APR_ARRAY_PUSH(st->pending, mtls_decision_t *) = d;
 }
 
 /* What asker a makes of decision d: every entry point takes its decision
@@ -421,18 +480,26 @@ static void pend(request_rec *r, mtls_req_t *st, const mtls_decision_t *d)
 static mtls_outcome_e take(request_rec *r, mtls_req_t *st, mtls_decision_t *d,
                            const mtls_asker_t *a)
 {
-    if (d->rule && !a->negated)
+    if (d->rule && !a->negated) {
+        if (a->how != ASK_EXPORT)
+            count_admitted(r, d);
         return OUTCOME_ADMITTED;
+    }
     if (a->how == ASK_EXPORT)
         return OUTCOME_UNLISTED;
     if (!d->logged) {
         d->logged = 1;
-        if (a->audit)
+        if (a->audit) {
             log_denial(r, d, a->who, APLOG_WARNING, 1);
-        else if (a->how == ASK_REQUIRE)
+            count_refused(r, d, MTLS_OUT_AUDITED, a->negated);
+        }
+        else if (a->how == ASK_REQUIRE) {
             pend(r, st, d);
-        else
+        }
+        else {
             log_denial(r, d, a->who, APLOG_ERR, 0);
+            count_refused(r, d, MTLS_OUT_DENIED, a->negated);
+        }
     }
     return a->audit                ? OUTCOME_AUDITED
            : a->how == ASK_REQUIRE ? OUTCOME_PENDING
@@ -726,14 +793,14 @@ int mtls_fixups(request_rec *r)
     if (st == NULL)
         return settle_none(r);
     /* Another Require line admitted r: its pending denials were none. */
-    for (i = 0; st->pending && i < st->pending->nelts; i++)
-        ap_log_rerror(
-            APLOG_MARK, APLOG_DEBUG, 0, r,
-            "Require mtls was not satisfied (%s), but another "
-            "Require line admitted the request",
-            denial_text(r,
-                        APR_ARRAY_IDX(st->pending, i, const mtls_decision_t *),
-                        "Require mtls"));
+    for (i = 0; st->pending && i < st->pending->nelts; i++) {
+        mtls_decision_t *d = APR_ARRAY_IDX(st->pending, i, mtls_decision_t *);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      "Require mtls was not satisfied (%s), but another "
+                      "Require line admitted the request",
+                      denial_text(r, d, "Require mtls"));
+        count_refused(r, d, MTLS_OUT_OTHER, 0);
+    }
     if (st->pending)
         st->pending->nelts = 0;
     return settle(r, st);

@@ -88,7 +88,7 @@ static int dir_unset(const mtls_dir_conf_t *dc)
     return dc->enforce == MTLS_UNSET && dc->mode == MTLS_UNSET &&
            dc->export_env == MTLS_UNSET && dc->forward == MTLS_UNSET &&
            dc->rules == NULL && dc->ht_rules == NULL && dc->gates == NULL &&
-           dc->denies == NULL;
+           dc->denies == NULL && dc->scope == NULL;
 }
 
 void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
@@ -119,6 +119,7 @@ void *mtls_dir_merge(apr_pool_t *p, void *basev, void *addv)
     dc->rules = add->rules ? add->rules : base->rules;
     dc->gates = merge_sets(p, base->gates, add->gates);
     dc->denies = merge_sets(p, base->denies, add->denies);
+    dc->scope = add->scope ? add->scope : base->scope;
     return dc;
 }
 
@@ -262,6 +263,15 @@ static const char *context_check(cmd_parms *cmd)
     return err ? err : nul_check(cmd);
 }
 
+/* The section cmd is in, for the counters: never an .htaccess file,
+ * which makes no scope of its own. */
+static mtls_scope_t *note_scope(cmd_parms *cmd, mtls_dir_conf_t *dc)
+{
+    if (dc->scope == NULL && !in_htaccess(cmd))
+        dc->scope = mtls_stats_scope(cmd);
+    return dc->scope;
+}
+
 static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
 {
     mtls_srv_conf_t *sc;
@@ -282,6 +292,7 @@ static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
     if (dc->rules == NULL) {
         dc->rules = mtls_ruleset_make(cmd->pool);
         APR_ARRAY_PUSH(sc->rulesets, mtls_ruleset_t *) = dc->rules;
+        mtls_stats_add_ruleset(cmd->pool, dc->rules, note_scope(cmd, dc));
     }
     sc->n_rule_directives++;
     return dc->rules;
@@ -329,6 +340,7 @@ static const char *set_enforce(cmd_parms *cmd, void *dcfg, int on)
         return NULL;
     }
     dc->enforce = on;
+    note_scope(cmd, dc);
     if (on) {
         const char *src = source_of(cmd);
         APR_ARRAY_PUSH(srv_conf(cmd->server)->enforced, const char *) = src;
@@ -398,6 +410,7 @@ static const char *set_mode(cmd_parms *cmd, void *dcfg, const char *arg)
         return directive_error(
             cmd,
             apr_psprintf(cmd->pool, "'%s': expected Enforce or Audit", arg));
+    note_scope(cmd, dc);
     return NULL;
 }
 
@@ -505,6 +518,7 @@ static const char *deny_scope(cmd_parms *cmd, mtls_dir_conf_t *dc,
         dc->denies = d;
         APR_ARRAY_PUSH(srv_conf(cmd->server)->rulesets, mtls_ruleset_t *) =
             dc->deny_rules;
+        mtls_stats_add_ruleset(cmd->pool, dc->deny_rules, note_scope(cmd, dc));
     }
     *rs = dc->deny_rules;
     return NULL;
@@ -673,6 +687,16 @@ const command_rec mtls_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "<path>: MTLSDeny rules from a file, one per line, # "
                   "comments; relative to ServerRoot (default none)"),
+    AP_INIT_TAKE1("MTLSAuthzExpiryWarning", mtls_stats_set_expiry, NULL,
+                  RSRC_CONF,
+                  "<days>: warn when an admitted client certificate expires "
+                  "within this many days, once per certificate per child "
+                  "per hour; 0 turns it off (default 30)"),
+    AP_INIT_TAKE1("MTLSAuthzSeenCache", mtls_stats_set_cache, NULL, RSRC_CONF,
+                  "<provider>[:<args>]|none: the mod_socache cache of the "
+                  "recently seen client certificates, for the status page "
+                  "(default shmcb, 512 KB, where mod_socache_shmcb is "
+                  "loaded)"),
     {NULL}};
 
 int mtls_conf_aliases_used(void)
@@ -689,7 +713,6 @@ int mtls_conf_cert_pins(void)
 
 int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
-    (void)pconf;
     (void)plog;
     (void)ptemp;
     first_enforced = NULL;
@@ -697,6 +720,7 @@ int mtls_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     aliases_used = 0;
     cert_pins = 0;
     first_enforced_by = NULL;
+    mtls_stats_pre_config(pconf);
     return OK;
 }
 
@@ -1153,7 +1177,6 @@ int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 {
     server_rec *vs;
     int i;
-    (void)pconf;
     (void)plog;
 
     for (vs = s; vs; vs = vs->next) {
@@ -1179,5 +1202,5 @@ int mtls_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
                      "mod_mtls_authz/%s loaded (%s)", MTLS_AUTHZ_VERSION,
                      OpenSSL_version(OPENSSL_VERSION));
-    return OK;
+    return mtls_stats_post_config(pconf, ptemp, s);
 }

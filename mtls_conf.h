@@ -9,6 +9,7 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "mtls_rules.h"
+#include "mtls_stats.h"
 
 #define MTLS_UNSET (-1)
 
@@ -42,6 +43,9 @@ typedef struct {
     /* const mtls_ruleset_t *: the rules of every .htaccess in scope; a
      * client must pass each. NULL: none. */
     const apr_array_header_t *gates;
+    /* The innermost section of the server configuration with a directive
+     * of this module: decisions are counted under it. NULL: none. */
+    mtls_scope_t *scope;
 } mtls_dir_conf_t;
 
 extern module AP_MODULE_DECLARE_DATA mtls_authz_module;

@@ -29,6 +29,7 @@ typedef struct {
     long cur_verr;        /* SSL_get_verify_result when cur was built */
     unsigned long extractions;
     mtls_conn_memo_t memo; /* for cur; cleared when cur is replaced */
+    void *seen;            /* mtls_stats' record of cur; the same */
 #if APR_HAS_THREADS
     apr_thread_mutex_t *mutex;
 #endif
@@ -60,9 +61,25 @@ static void handle_pin(mtls_conn_id_t *h, apr_pool_t *p)
                               apr_pool_cleanup_null);
 }
 
+static mtls_conn_seen_end_fn *seen_end;
+
+void mtls_conn_on_seen_end(mtls_conn_seen_end_fn *fn)
+{
+    seen_end = fn;
+}
+
+/* The end of cur's record: the connection ends or cur is replaced. */
+static void seen_done(mtls_conn_t *cc)
+{
+    if (cc->seen && seen_end)
+        seen_end(cc->seen);
+    cc->seen = NULL;
+}
+
 static apr_status_t conn_cleanup(void *data)
 {
     mtls_conn_t *cc = data;
+    seen_done(cc);
     handle_release(cc->cur);
     cc->cur = NULL;
     return APR_SUCCESS;
@@ -165,6 +182,7 @@ static mtls_conn_id_t *current(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
         handle_release(cc->cur);
         cc->cur = h;
         memset(&cc->memo, 0, sizeof(cc->memo));
+        seen_done(cc);
         cc->cur_cert = peer;
         cc->cur_verr = live;
     }
@@ -258,4 +276,15 @@ mtls_conn_memo_t *mtls_conn_memo(request_rec *r, const mtls_conn_id_t *held)
         return NULL;
     cc = conn_get(r->connection);
     return cc && cc->cur == held ? &cc->memo : NULL;
+}
+
+void **mtls_conn_seen(request_rec *r, const mtls_conn_id_t *held,
+                      apr_pool_t **pool)
+{
+    conn_rec *c = r->connection->master ? r->connection->master : r->connection;
+    mtls_conn_t *cc = conn_get(c);
+    if (cc == NULL || held == NULL || cc->cur != held)
+        return NULL;
+    *pool = c->pool;
+    return &cc->seen;
 }

@@ -423,11 +423,11 @@ const char *mtls_ruleset_check(const mtls_ruleset_t *rs, apr_pool_t *p)
 
 static mtls_rule_t *rule_make(mtls_ruleset_t *rs, const char *source)
 {
-    rule_slab_t *sl = rs->rule_slabs->nelts
-                          ? &APR_ARRAY_IDX(rs->rule_slabs,
-                                           rs->rule_slabs->nelts - 1,
-                                           rule_slab_t)
-                          : NULL;
+    rule_slab_t *sl =
+        rs->rule_slabs->nelts
+            ? &APR_ARRAY_IDX(rs->rule_slabs, rs->rule_slabs->nelts - 1,
+                             rule_slab_t)
+            : NULL;
     mtls_rule_t *r;
     if (sl == NULL || sl->n == sl->cap) {
         int cap = sl ? sl->cap * 2 : MTLS_RULE_SLAB_FIRST;
@@ -460,8 +460,7 @@ int mtls_ruleset_count(const mtls_ruleset_t *rs)
     return rs ? rs->n_all : 0;
 }
 
-void mtls_ruleset_each(const mtls_ruleset_t *rs, mtls_rule_fn *fn,
-                       void *baton)
+void mtls_ruleset_each(const mtls_ruleset_t *rs, mtls_rule_fn *fn, void *baton)
 {
     int i, j, k = 0;
     for (i = 0; rs && i < rs->rule_slabs->nelts; i++) {
@@ -471,8 +470,7 @@ void mtls_ruleset_each(const mtls_ruleset_t *rs, mtls_rule_fn *fn,
     }
 }
 
-void mtls_ruleset_slabs(const mtls_ruleset_t *rs, mtls_slab_fn *fn,
-                        void *baton)
+void mtls_ruleset_slabs(const mtls_ruleset_t *rs, mtls_slab_fn *fn, void *baton)
 {
     int i, k = 0;
     for (i = 0; rs && i < rs->rule_slabs->nelts; i++) {

@@ -126,8 +126,7 @@ void mtls_ruleset_windows(const mtls_ruleset_t *rs, mtls_window_fn *fn,
  * one (MTLSAllow*, MTLSDeny*), in the order they were added. */
 int mtls_ruleset_count(const mtls_ruleset_t *rs);
 typedef void mtls_rule_fn(void *baton, const mtls_rule_t *rule, int i);
-void mtls_ruleset_each(const mtls_ruleset_t *rs, mtls_rule_fn *fn,
-                       void *baton);
+void mtls_ruleset_each(const mtls_ruleset_t *rs, mtls_rule_fn *fn, void *baton);
 /* Where those rules are: n rules at base are rules first .. first+n-1.
  * A rule's place is told from its address (mtls_stats.c). */
 typedef void mtls_slab_fn(void *baton, const mtls_rule_t *base, int n,
