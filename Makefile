@@ -33,7 +33,7 @@ TESTLIB_HDR = t/lib/certbuild.h t/lib/under_test.h
 UNIT_SRC = t/unit/main.c t/unit/unit.c t/unit/unit_dn.c t/unit/unit_identity.c \
     t/unit/unit_icache.c \
     t/unit/unit_rules.c t/unit/unit_san.c t/unit/unit_net.c t/unit/unit_file.c \
-    t/unit/unit_policy.c
+    t/unit/unit_policy.c t/unit/unit_places.c
 UNIT_HDR = t/unit/unit.h
 TOOL = $(BUILD)/mtls-authz-rule
 TOOL_SRC = tools/mtls-authz-rule.c tools/tool_util.c tools/tool_dn.c \

@@ -27,6 +27,7 @@ int main(void)
     test_nets(&k);
     test_rulefile(&k);
     test_policy(&k);
+    test_places(&k);
 
     failed = unit_failures();
     /* Everything freed, so that leak detection (SANITIZE=1) sees only

@@ -84,5 +84,6 @@ void test_sans(const pki_t *k);
 void test_nets(const pki_t *k);
 void test_rulefile(const pki_t *k);
 void test_policy(const pki_t *k);
+void test_places(const pki_t *k);
 
 #endif
