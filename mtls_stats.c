@@ -652,6 +652,15 @@ typedef struct {
 } seen_head_t;
 
 #define SEEN_MAX 2048
+#define SEEN_SUBJECT_MAX 1200
+#define SEEN_ISSUER_MAX 400
+#define SEEN_RULE_MAX 300
+/* A subject, issuer or rule longer than its maximum is cut. */
+typedef char seen_fits[sizeof(seen_head_t) + SEEN_SUBJECT_MAX +
+                                   SEEN_ISSUER_MAX + SEEN_RULE_MAX + 3 <=
+                               SEEN_MAX
+                           ? 1
+                           : -1];
 
 /* What one connection recorded of its current certificate: malloc'ed
  * (HTTP/2 streams make it on their own threads), freed when the
@@ -720,11 +729,18 @@ static void seen_end(void *data)
     free(sc);
 }
 
-static apr_size_t put_str(unsigned char *d, apr_size_t at, const char *s)
+/* s at d + at, cut to max bytes (at a UTF-8 character's start) and
+ * NUL-terminated; returns where the next one goes. The caller's maxima
+ * add up to less than SEEN_MAX. */
+static apr_size_t put_str(unsigned char *d, apr_size_t at, const char *s,
+                          apr_size_t max)
 {
     apr_size_t n = strlen(s);
-    if (at + n + 1 > SEEN_MAX)
-        n = at + 1 < SEEN_MAX ? SEEN_MAX - at - 1 : 0;
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
     memcpy(d + at, s, n);
     d[at + n] = '\0';
     return at + n + 1;
@@ -798,9 +814,9 @@ static void seen_note(request_rec *r, const mtls_rule_t *rule,
     subject = mtls_identity_subject_text(r->pool, id);
     issuer = issuer_text(r->pool, id->cert);
     memcpy(sc->data, &h, sizeof(h));
-    at = put_str(sc->data, sizeof(h), subject);
-    at = put_str(sc->data, at, issuer);
-    sc->len = put_str(sc->data, at, rule->source);
+    at = put_str(sc->data, sizeof(h), subject, SEEN_SUBJECT_MAX);
+    at = put_str(sc->data, at, issuer, SEEN_ISSUER_MAX);
+    sc->len = put_str(sc->data, at, rule->source, SEEN_RULE_MAX);
     if (cache_inst)
         seen_write(sc, 1, r->pool);
     expiry_watch(r, rule, sc, &h, subject, issuer);
