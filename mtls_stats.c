@@ -66,6 +66,20 @@ typedef struct {
 
 #define N_SCOPE_CTRS (MTLS_N_OUTCOMES * MTLS_N_WHYS)
 
+/* The request path's atomics: one instruction each where the compiler
+ * has the builtins, rather than a call into APR. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CTR_INC64(p) ((void)__atomic_fetch_add((p), 1, __ATOMIC_RELAXED))
+#define CTR_SET64(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define CTR_INC32(p) ((void)__atomic_fetch_add((p), 1, __ATOMIC_RELAXED))
+#define PTR_GET(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#else
+#define CTR_INC64(p) ((void)apr_atomic_inc64(p))
+#define CTR_SET64(p, v) apr_atomic_set64((p), (v))
+#define CTR_INC32(p) ((void)apr_atomic_inc32(p))
+#define PTR_GET(p) apr_atomic_casptr((volatile void **)(p), NULL, NULL)
+#endif
+
 /* This generation's, set while the configuration is read and in
  * post_config, read-only in the children. */
 static apr_array_header_t *sets;   /* stats_set_t */
@@ -617,14 +631,14 @@ void mtls_stats_decision(const mtls_scope_t *scope, mtls_outcome_stat_e o,
     int slot = scope ? scope->slot : 0;
     if (scope_ctrs == NULL || slot < 0 || slot >= scopes->nelts)
         return;
-    apr_atomic_inc64(&scope_ctrs[slot * N_SCOPE_CTRS + o * MTLS_N_WHYS + why]);
+    CTR_INC64(&scope_ctrs[slot * N_SCOPE_CTRS + o * MTLS_N_WHYS + why]);
 }
 
 void mtls_stats_refused_by(const mtls_rule_t *rule)
 {
     int slot = rule && rule_ctrs ? rule_slot(rule) : -1;
     if (slot >= 0)
-        apr_atomic_inc64(&rule_ctrs[slot].denials);
+        CTR_INC64(&rule_ctrs[slot].denials);
 }
 
 static void seen_note(request_rec *r, const mtls_rule_t *rule,
@@ -635,8 +649,8 @@ void mtls_stats_admitted(request_rec *r, const mtls_rule_t *rule,
 {
     int slot = rule_ctrs ? rule_slot(rule) : -1;
     if (slot >= 0) {
-        apr_atomic_inc64(&rule_ctrs[slot].admissions);
-        apr_atomic_set64(&rule_ctrs[slot].last, (apr_uint64_t)r->request_time);
+        CTR_INC64(&rule_ctrs[slot].admissions);
+        CTR_SET64(&rule_ctrs[slot].last, (apr_uint64_t)r->request_time);
     }
     seen_note(r, rule, held);
 }
@@ -775,27 +789,38 @@ static const char *issuer_text(apr_pool_t *p, X509 *cert)
     return out;
 }
 
-/* The client's entry, once per connection and certificate. */
+static void seen_first(request_rec *r, const mtls_rule_t *rule,
+                       const mtls_conn_id_t *held, void **slot);
+
+/* The client's entry, once per connection and certificate; later
+ * admissions on the connection only count. */
 static void seen_note(request_rec *r, const mtls_rule_t *rule,
                       const mtls_conn_id_t *held)
 {
     apr_pool_t *cp;
     void **slot;
     seen_conn_t *sc;
-    seen_head_t h;
-    const mtls_identity_t *id = held->id;
-    const char *subject, *issuer;
-    apr_size_t at;
 
     if (cache_inst == NULL && expiry_days == 0)
         return;
     slot = mtls_conn_seen(r, held, &cp);
     if (slot == NULL)
         return;
-    if ((sc = apr_atomic_casptr((volatile void **)slot, NULL, NULL)) != NULL) {
-        apr_atomic_inc32(&sc->pending);
-        return;
-    }
+    if ((sc = PTR_GET(slot)) != NULL)
+        CTR_INC32(&sc->pending);
+    else
+        seen_first(r, rule, held, slot);
+}
+
+static void seen_first(request_rec *r, const mtls_rule_t *rule,
+                       const mtls_conn_id_t *held, void **slot)
+{
+    seen_conn_t *sc;
+    seen_head_t h;
+    const mtls_identity_t *id = held->id;
+    const char *subject, *issuer;
+    apr_size_t at;
+
     if ((sc = malloc(sizeof(*sc))) == NULL)
         return;
     memmove(sc->fp, mtls_identity_cert_fp(id, sc->fp), MTLS_FP_LEN);

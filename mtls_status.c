@@ -385,15 +385,13 @@ static int htaccess_read(const request_rec *r)
     return 0;
 }
 
-int mtls_status_handler(request_rec *r)
+static int status_page(request_rec *r)
 {
     mtls_stats_info_t info;
     status_fmt_e fmt;
     const apr_array_header_t *cs;
     apr_time_t now = apr_time_now();
 
-    if (r->handler == NULL || strcmp(r->handler, MTLS_STATUS_HANDLER) != 0)
-        return DECLINED;
     r->allowed = AP_METHOD_BIT << M_GET;
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
@@ -425,4 +423,13 @@ int mtls_status_handler(request_rec *r)
     else
         status_html(r, &info, cs, now);
     return OK;
+}
+
+/* Every request asks; most handlers are content types. */
+int mtls_status_handler(request_rec *r)
+{
+    if (r->handler == NULL || r->handler[0] != 'm' ||
+        strcmp(r->handler, MTLS_STATUS_HANDLER) != 0)
+        return DECLINED;
+    return status_page(r);
 }
