@@ -91,6 +91,9 @@ static void register_hooks(apr_pool_t *p)
     APR_OPTIONAL_HOOK(ssl, init_server, mtls_ssl_init_server, NULL, NULL,
                       APR_HOOK_MIDDLE);
 
+    /* What a connection recorded for the status page ends with it. */
+    mtls_conn_on_seen_end(mtls_stats_seen_end);
+
     APR_REGISTER_OPTIONAL_FN(mtls_authz_matched_rule);
     APR_REGISTER_OPTIONAL_FN(mtls_authz_client_subject);
 }

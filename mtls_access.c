@@ -428,7 +428,8 @@ static void count_admitted(request_rec *r, mtls_decision_t *d)
         return;
     d->counted = 1;
     mtls_stats_decision(dir_conf(r)->scope, MTLS_OUT_ADMITTED, MTLS_WHY_RULE);
-    mtls_stats_admitted(r, d->rule, d->h);
+    mtls_stats_admitted(r, d->rule, d->h->id,
+                        mtls_stats_watching() ? mtls_conn_seen(r, d->h) : NULL);
 }
 
 static void count_refused(request_rec *r, mtls_decision_t *d,

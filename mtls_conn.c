@@ -278,13 +278,11 @@ mtls_conn_memo_t *mtls_conn_memo(request_rec *r, const mtls_conn_id_t *held)
     return cc && cc->cur == held ? &cc->memo : NULL;
 }
 
-void **mtls_conn_seen(request_rec *r, const mtls_conn_id_t *held,
-                      apr_pool_t **pool)
+void **mtls_conn_seen(request_rec *r, const mtls_conn_id_t *held)
 {
     conn_rec *c = r->connection->master ? r->connection->master : r->connection;
     mtls_conn_t *cc = conn_get(c);
     if (cc == NULL || held == NULL || cc->cur != held)
         return NULL;
-    *pool = c->pool;
     return &cc->seen;
 }

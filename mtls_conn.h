@@ -79,15 +79,13 @@ typedef struct {
 mtls_conn_memo_t *mtls_conn_memo(request_rec *r, const mtls_conn_id_t *held);
 
 /* Where mtls_stats keeps its record of held's admissions on r's
- * connection (the one that holds the SSL, for HTTP/2 the master), and
- * that connection's pool; NULL where held is no longer the connection's
- * current handle.
+ * connection (the one that holds the SSL, for HTTP/2 the master); NULL
+ * where held is no longer the connection's current handle.
  * - Keyed on: the connection's current handle.
  * - Invalidated by: the handle's replacement (which clears it).
  * - Changed by: mtls_stats, with an atomic compare-and-swap (HTTP/2
  *   streams share it across threads). */
-void **mtls_conn_seen(request_rec *r, const mtls_conn_id_t *held,
-                      apr_pool_t **pool);
+void **mtls_conn_seen(request_rec *r, const mtls_conn_id_t *held);
 /* What ends such a record (it is the connection's until then). */
 typedef void mtls_conn_seen_end_fn(void *seen);
 void mtls_conn_on_seen_end(mtls_conn_seen_end_fn *fn);

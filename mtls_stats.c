@@ -32,7 +32,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mtls_conf.h"
 #include "mtls_stats.h"
 #include "mtls_time.h"
 
@@ -91,7 +90,8 @@ static rule_ctr_t *rule_ctrs;
 static volatile apr_uint64_t *scope_ctrs;
 static server_rec *main_server;
 
-static int expiry_days = MTLS_UNSET;
+#define EXPIRY_UNSET (-1)
+static int expiry_days = EXPIRY_UNSET;
 
 static const ap_socache_provider_t *cache_prov;
 static ap_socache_instance_t *cache_inst;
@@ -140,7 +140,7 @@ void mtls_stats_pre_config(apr_pool_t *pconf)
     head = NULL;
     rule_ctrs = NULL;
     scope_ctrs = NULL;
-    expiry_days = MTLS_UNSET;
+    expiry_days = EXPIRY_UNSET;
     cache_prov = NULL;
     cache_inst = NULL;
     cache_name = NULL;
@@ -642,17 +642,23 @@ void mtls_stats_refused_by(const mtls_rule_t *rule)
 }
 
 static void seen_note(request_rec *r, const mtls_rule_t *rule,
-                      const mtls_conn_id_t *held);
+                      const mtls_identity_t *id, void **seen);
+
+int mtls_stats_watching(void)
+{
+    return cache_inst != NULL || expiry_days != 0;
+}
 
 void mtls_stats_admitted(request_rec *r, const mtls_rule_t *rule,
-                         const mtls_conn_id_t *held)
+                         const mtls_identity_t *id, void **seen)
 {
     int slot = rule_ctrs ? rule_slot(rule) : -1;
     if (slot >= 0) {
         CTR_INC64(&rule_ctrs[slot].admissions);
         CTR_SET64(&rule_ctrs[slot].last, (apr_uint64_t)r->request_time);
     }
-    seen_note(r, rule, held);
+    if (seen)
+        seen_note(r, rule, id, seen);
 }
 
 /* ---- the recently seen clients ------------------------------------------- */
@@ -731,7 +737,7 @@ static void seen_write(seen_conn_t *sc, apr_uint64_t n, apr_pool_t *p)
     cache_unlock();
 }
 
-static void seen_end(void *data)
+void mtls_stats_seen_end(void *data)
 {
     seen_conn_t *sc = data;
     apr_uint32_t n = apr_atomic_read32(&sc->pending);
@@ -790,34 +796,25 @@ static const char *issuer_text(apr_pool_t *p, X509 *cert)
 }
 
 static void seen_first(request_rec *r, const mtls_rule_t *rule,
-                       const mtls_conn_id_t *held, void **slot);
+                       const mtls_identity_t *id, void **slot);
 
 /* The client's entry, once per connection and certificate; later
  * admissions on the connection only count. */
 static void seen_note(request_rec *r, const mtls_rule_t *rule,
-                      const mtls_conn_id_t *held)
+                      const mtls_identity_t *id, void **slot)
 {
-    apr_pool_t *cp;
-    void **slot;
-    seen_conn_t *sc;
-
-    if (cache_inst == NULL && expiry_days == 0)
-        return;
-    slot = mtls_conn_seen(r, held, &cp);
-    if (slot == NULL)
-        return;
-    if ((sc = PTR_GET(slot)) != NULL)
+    seen_conn_t *sc = PTR_GET(slot);
+    if (sc != NULL)
         CTR_INC32(&sc->pending);
     else
-        seen_first(r, rule, held, slot);
+        seen_first(r, rule, id, slot);
 }
 
 static void seen_first(request_rec *r, const mtls_rule_t *rule,
-                       const mtls_conn_id_t *held, void **slot)
+                       const mtls_identity_t *id, void **slot)
 {
     seen_conn_t *sc;
     seen_head_t h;
-    const mtls_identity_t *id = held->id;
     const char *subject, *issuer;
     apr_size_t at;
 
@@ -828,7 +825,7 @@ static void seen_first(request_rec *r, const mtls_rule_t *rule,
     if (apr_atomic_casptr((volatile void **)slot, sc, NULL) != NULL) {
         /* another stream of this connection was first */
         free(sc);
-        seen_note(r, rule, held);
+        seen_note(r, rule, id, slot);
         return;
     }
     memset(&h, 0, sizeof(h));
@@ -896,7 +893,7 @@ static void expiry_watch(request_rec *r, const mtls_rule_t *rule,
                          const seen_conn_t *sc, const seen_head_t *h,
                          const char *subject, const char *issuer)
 {
-    int days = expiry_days == MTLS_UNSET ? 30 : expiry_days;
+    int days = expiry_days == EXPIRY_UNSET ? 30 : expiry_days;
     apr_time_t now = apr_time_now();
     char t[MTLS_TIME_TEXT_LEN];
 
@@ -951,7 +948,6 @@ static int cache_init(apr_pool_t *pconf, server_rec *s)
     const char *err;
     apr_status_t rv;
 
-    mtls_conn_on_seen_end(seen_end);
     if (cache_name == NULL) {
         cache_prov = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
                                         AP_SOCACHE_PROVIDER_VERSION);

@@ -16,7 +16,6 @@
 
 #include "httpd.h"
 #include "http_config.h"
-#include "mtls_conn.h"
 #include "mtls_rules.h"
 
 /* A configuration section with directives of this module: decisions are
@@ -71,10 +70,16 @@ void mtls_stats_child_init(apr_pool_t *pchild, server_rec *s);
 
 void mtls_stats_decision(const mtls_scope_t *scope, mtls_outcome_stat_e o,
                          mtls_why_e why);
-/* rule admitted r, for the certificate of held: counts it, and once per
- * connection and certificate records the client and watches its expiry. */
+/* Does mtls_stats_admitted want the connection's seen slot: is the
+ * seen cache or the expiry watch on? */
+int mtls_stats_watching(void);
+/* rule admitted r, for the certificate of id: counts it, and once per
+ * connection and certificate (seen: the connection's slot for it, see
+ * mtls_conn_seen; NULL: none) records the client and watches its expiry. */
 void mtls_stats_admitted(request_rec *r, const mtls_rule_t *rule,
-                         const mtls_conn_id_t *held);
+                         const mtls_identity_t *id, void **seen);
+/* The end of a connection's record: its last count goes to the cache. */
+void mtls_stats_seen_end(void *seen);
 /* A refusal the log line attributes to rule. */
 void mtls_stats_refused_by(const mtls_rule_t *rule);
 
