@@ -56,7 +56,8 @@ typedef struct {
 } stats_range_t;
 
 typedef struct {
-    volatile apr_uint64_t admissions, denials, last, since;
+    volatile apr_uint64_t admissions, denials, last;
+    apr_uint64_t since; /* 0: since httpd started */
 } rule_ctr_t;
 
 typedef struct {
@@ -385,7 +386,7 @@ static void carry_rule(void *baton, const mtls_rule_t *rule, int i)
     cr->admissions = ctr->admissions;
     cr->denials = ctr->denials;
     cr->last = ctr->last;
-    cr->since = ctr->since ? ctr->since : (apr_uint64_t)head->restarted;
+    cr->since = ctr->since ? ctr->since : (apr_uint64_t)head->started;
 }
 
 static int cache_lock(void);
@@ -515,10 +516,15 @@ static void carry_give(void *baton, const mtls_rule_t *rule, int i)
         ctr->since = (apr_uint64_t)head->restarted; /* new here */
         return;
     }
-    ctr->admissions = cr->admissions;
-    ctr->denials = cr->denials;
-    ctr->last = cr->last;
-    ctr->since = cr->since;
+    /* Only what differs from zero: the pages of a million rules that
+     * never matched stay untouched. */
+    if (cr->admissions || cr->denials || cr->last) {
+        ctr->admissions = cr->admissions;
+        ctr->denials = cr->denials;
+        ctr->last = cr->last;
+    }
+    if (cr->since != (apr_uint64_t)head->started)
+        ctr->since = cr->since;
     cr->since = 0; /* taken */
 }
 
@@ -1013,7 +1019,7 @@ static void each_rule(void *baton, const mtls_rule_t *rule, int i)
     v.admissions = apr_atomic_read64((volatile apr_uint64_t *)&c->admissions);
     v.denials = apr_atomic_read64((volatile apr_uint64_t *)&c->denials);
     v.last = (apr_time_t)apr_atomic_read64((volatile apr_uint64_t *)&c->last);
-    v.since = (apr_time_t)c->since ? (apr_time_t)c->since : head->restarted;
+    v.since = c->since ? (apr_time_t)c->since : head->started;
     e->stop = !e->fn(e->baton, &v);
 }
 
