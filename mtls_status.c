@@ -372,6 +372,15 @@ static void status_html(request_rec *r, const mtls_stats_info_t *info,
 
 /* ---- the handler --------------------------------------------------------- */
 
+/* The query is the format's name alone, or with an empty value (as
+ * Prometheus sends a scrape's params: ?prometheus=). */
+static int is_arg(const char *args, const char *name)
+{
+    apr_size_t n = strlen(name);
+    return strncmp(args, name, n) == 0 &&
+           (args[n] == '\0' || (args[n] == '=' && args[n + 1] == '\0'));
+}
+
 /* Was an .htaccess file read for r? Its author could have set the
  * handler: the page names every client and rule, so only the server
  * configuration may put it somewhere. */
@@ -403,11 +412,11 @@ static int status_page(request_rec *r)
                       MTLS_STATUS_HANDLER);
         return HTTP_FORBIDDEN;
     }
-    if (r->args == NULL || *r->args == '\0' || strcmp(r->args, "html") == 0)
+    if (r->args == NULL || *r->args == '\0' || is_arg(r->args, "html"))
         fmt = FMT_HTML;
-    else if (strcmp(r->args, "json") == 0)
+    else if (is_arg(r->args, "json"))
         fmt = FMT_JSON;
-    else if (strcmp(r->args, "prometheus") == 0)
+    else if (is_arg(r->args, "prometheus"))
         fmt = FMT_PROM;
     else
         return HTTP_BAD_REQUEST;
