@@ -110,6 +110,7 @@ typedef struct {
     const mtls_conn_id_t *id;
     mtls_env_mark_t env;
     mtls_hdr_mark_t hdr; /* MTLSForwardHeaders' request headers */
+    int counted;         /* the client's request is in the counters */
 } mtls_req_t;
 
 static mtls_req_t *state_get(request_rec *r)
@@ -420,13 +421,30 @@ static void log_denial(request_rec *r, const mtls_decision_t *d,
 
 /* ---- counting ----------------------------------------------------------- */
 
-/* Each decision is counted once, when it is first taken as final: an
- * admission, or a refusal as its log line is written. */
+/* A client's request is counted once, with the first decision taken as
+ * final for it: an admission, or a refusal as its log line is written.
+ * Its subrequests (a DirectoryIndex, an SSI include) and internal
+ * redirects may decide again, and log, but count nothing more. */
+static int count_first(request_rec *r, mtls_decision_t *d)
+{
+    request_rec *top = r;
+    mtls_req_t *st;
+    if (d->counted)
+        return 0;
+    d->counted = 1;
+    while (top->main || top->prev)
+        top = top->main ? top->main : top->prev;
+    st = state(top);
+    if (st->counted)
+        return 0;
+    st->counted = 1;
+    return 1;
+}
+
 static void count_admitted(request_rec *r, mtls_decision_t *d)
 {
-    if (d->counted)
+    if (!count_first(r, d))
         return;
-    d->counted = 1;
     mtls_stats_decision(dir_conf(r)->scope, MTLS_OUT_ADMITTED, MTLS_WHY_RULE);
     mtls_stats_admitted(r, d->rule, d->h->id,
                         mtls_stats_watching() ? mtls_conn_seen(r, d->h) : NULL);
@@ -435,9 +453,8 @@ static void count_admitted(request_rec *r, mtls_decision_t *d)
 static void count_refused(request_rec *r, mtls_decision_t *d,
                           mtls_outcome_stat_e o, int negated)
 {
-    if (d->counted)
+    if (!count_first(r, d))
         return;
-    d->counted = 1;
     mtls_stats_decision(dir_conf(r)->scope, o,
                         negated && d->rule ? MTLS_WHY_NEGATED : d->why);
     if (o != MTLS_OUT_OTHER && !(negated && d->rule))

@@ -241,19 +241,30 @@ static const char *scope_label(apr_pool_t *p, const mtls_scope_t *sc)
                        *args && args[strlen(args) - 1] == '>' ? "" : ">", NULL);
 }
 
-/* Every scope's label, unique: a repeated one gets its section's place. */
+/* Every scope's label, unique: where two sections have the same one,
+ * each gets its place. */
 static void label_scopes(apr_pool_t *p)
 {
-    apr_hash_t *seen = apr_hash_make(p);
+    apr_hash_t *n = apr_hash_make(p);
     int i;
     for (i = 1; i < scopes->nelts; i++) {
         mtls_scope_t *sc = APR_ARRAY_IDX(scopes, i, mtls_scope_t *);
+        int *k;
         sc->label = scope_label(p, sc);
-        if (apr_hash_get(seen, sc->label, APR_HASH_KEY_STRING) && sc->section)
+        k = apr_hash_get(n, sc->label, APR_HASH_KEY_STRING);
+        if (k == NULL) {
+            k = apr_pcalloc(p, sizeof(*k));
+            apr_hash_set(n, sc->label, APR_HASH_KEY_STRING, k);
+        }
+        (*k)++;
+    }
+    for (i = 1; i < scopes->nelts; i++) {
+        mtls_scope_t *sc = APR_ARRAY_IDX(scopes, i, mtls_scope_t *);
+        const int *k = apr_hash_get(n, sc->label, APR_HASH_KEY_STRING);
+        if (*k > 1 && sc->section)
             sc->label =
                 apr_psprintf(p, "%s (%s:%d)", sc->label, sc->section->filename,
                              sc->section->line_num);
-        apr_hash_set(seen, sc->label, APR_HASH_KEY_STRING, sc);
     }
     for (i = 0; i < scopes->nelts; i++)
         APR_ARRAY_IDX(scopes, i, mtls_scope_t *)->slot = i;
