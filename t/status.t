@@ -15,10 +15,9 @@ use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use FindBin ();
-use IO::Socket::SSL ();
 use JSON::PP ();
 use lib "$FindBin::RealBin/lib";
-use HttpdRun qw(slurp free_port ssl_vhost_lines client_ssl_opts);
+use HttpdRun qw(slurp);
 use OwnHttpd qw(or_loopback);
 use StatusPage qw(conn_get raw_request iso epoch_of cert_not_after cert_fp_hex fetch_json
   prom_parse promtool_check wait_until $ISO_RE $HEX64_RE);
@@ -61,11 +60,13 @@ sub dump_json { JSON::PP->new->canonical->pretty->encode($_[0]) }
     my ($dir, $port) = ($s->dir, $s->port);
     $s->write_doc('api/x.txt', "api\n");
     $s->add_header;
-    # Two children of one worker thread each: a connection that holds a
-    # child's only worker keeps its listener from accepting, so the load
-    # below is served by one child, then by the other.
-    $s->add('StartServers 2', 'ServerLimit 2', 'ThreadLimit 1', 'ThreadsPerChild 1',
-            'MaxRequestWorkers 2', 'MinSpareThreads 1', 'MaxSpareThreads 2',
+    # Two children, each with a listening socket of its own
+    # (ListenCoresBucketsRatio: SO_REUSEPORT, one bucket per core on a
+    # machine of two or more): the kernel spreads the connections over
+    # the two by their source port, whatever the children are doing.
+    $s->add('StartServers 2', 'ServerLimit 2', 'ThreadLimit 2', 'ThreadsPerChild 2',
+            'MaxRequestWorkers 4', 'MinSpareThreads 1', 'MaxSpareThreads 4',
+            'ListenCoresBucketsRatio 1',
             'LogFormat "%P %>s %U %{SSL_CLIENT_S_DN_CN}x" pidlog',
             qq{CustomLog "$dir/access_log" pidlog});
     $s->add_vhost;
@@ -80,32 +81,13 @@ sub dump_json { JSON::PP->new->canonical->pretty->encode($_[0]) }
     $s->start;
     my $scope = "localhost:$port <Location /api/>";
 
-    # A connection that takes a worker and sends nothing: its child's
-    # worker waits for the request line (no request, no decision).
-    my $blocker = sub {
-        my $b = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $port,
-                                     Timeout => 10, SSL_hostname => 'localhost',
-                                     client_ssl_opts($s->pki(''), cert => 'alice-a'));
-        ok($b, 'a connection that holds one child\'s worker is open')
-          or diag("connect: $IO::Socket::SSL::SSL_ERROR");
-        return $b;
-    };
-    my %want = ('alice-a' => 200, 'bob-a' => 403, 'dave-a' => 200);
     my %got;
-    my $load = sub {
-        for (1 .. 10) {
-            for my $c (qw(alice-a bob-a dave-a)) {
-                my ($r) = conn_get($s->pki(''), $port, ['/api/x.txt'], cert => $c);
-                $got{"$c $r->[0]"}++;
-            }
+    for (1 .. 20) {
+        for my $c (qw(alice-a bob-a dave-a)) {
+            my ($r) = conn_get($s->pki(''), $port, ['/api/x.txt'], cert => $c);
+            $got{"$c $r->[0]"}++;
         }
-    };
-    my $b1 = $blocker->();
-    $load->();
-    my $b2 = $blocker->();    # the other child's worker: the first one's is taken
-    $b1->close(SSL_fast_shutdown => 1) if $b1;
-    $load->();
-    $b2->close(SSL_fast_shutdown => 1) if $b2;
+    }
     is_deeply(\%got, {'alice-a 200' => 20, 'bob-a 403' => 20, 'dave-a 200' => 20},
               '60 requests, each on its own connection: alice and dave 200, bob 403');
 
@@ -475,55 +457,53 @@ sub dump_json { JSON::PP->new->canonical->pretty->encode($_[0]) }
 # ============================================================================
 # 3. The expiry watch (one child process)
 # ============================================================================
-{
-    my $s = OwnHttpd->new(__FILE__, 'status-expiry');
-    my ($dir, $port) = ($s->dir, $s->port);
-    my $pki = $s->pki('');
-    my ($p_off, $p_5) = (free_port(), free_port());
-    $s->write_doc('w/x.txt', "w\n");
-    $s->write_doc('r/x.txt', "r\n");
+my $WARN_RE = qr/client certificate expires at/;
+
+# A server of one child with the vhost lines @vhost, the main server's
+# lines @main, and /w/ admitting erin and alice, /r/ alice only; returns
+# (server, file:line of erin's rule at /w/).
+sub expiry_server {
+    my ($name, $main, $vhost) = @_;
+    my $s = OwnHttpd->new(__FILE__, $name);
+    $s->write_doc("$_/x.txt", "x\n") for qw(w r);
     $s->add_header(loglevel => 'info');
-    $s->add('StartServers 1', 'ServerLimit 1', "Listen 127.0.0.1:$p_off", "Listen 127.0.0.1:$p_5");
+    $s->add('StartServers 1', 'ServerLimit 1', @$main);
     $s->add_vhost;
+    $s->add(map { "    $_" } @$vhost);
     $s->add('    <Location /w/>', '        MTLSAuthz On');
     my $r_w = $s->rule_at($s->add('        MTLSAllowSAN DNS:erin.example.com'));
     $s->add(qq{        MTLSAllowSubject "$ALICE"}, '    </Location>',
             '    <Location /r/>', '        MTLSAuthz On', qq{        MTLSAllowSubject "$ALICE"},
             '    </Location>', '</VirtualHost>');
-    for ([$p_off, 0], [$p_5, 5]) {
-        my ($p, $days) = @$_;
-        $s->add(ssl_vhost_lines(port => $p, pki => $pki),
-                "    MTLSAuthzExpiryWarning $days", '    <Location /w/>', '        MTLSAuthz On',
-                '        MTLSAllowSAN DNS:erin.example.com', '    </Location>', '</VirtualHost>');
-    }
-    $s->start;
-    my $warn_re = qr/client certificate expires at/;
-    my $mark = $s->log_mark;
+    return ($s, $r_w);
+}
 
-    my @r = conn_get($pki, $port, ['/r/x.txt', '/r/x.txt'], cert => 'expiring-a');
-    is(join(' ', map { $_->[0] } @r), '403 403', 'erin at /r/ (not listed): 403 403');
-    @r = conn_get($pki, $p_off, ['/w/x.txt', '/w/x.txt'], cert => 'expiring-a');
-    is(join(' ', map { $_->[0] } @r), '200 200', 'erin on the host with '
-       . 'MTLSAuthzExpiryWarning 0: 200 200');
-    @r = conn_get($pki, $p_5, ['/w/x.txt'], cert => 'expiring-a');
-    is($r[0][0], 200, 'erin on the host with MTLSAuthzExpiryWarning 5 (she has 9 days): 200');
+sub statuses { join ' ', map { $_->[0] } @_ }
+
+{
+    my ($s, $r_w) = expiry_server('status-expiry', [], []);
+    my $pki = $s->pki('');
+    $s->start;
+    my $mark = $s->log_mark;
+    is(statuses(conn_get($pki, $s->port, ['/r/x.txt', '/r/x.txt'], cert => 'expiring-a')),
+       '403 403', 'erin at /r/ (not listed): 403 403');
     for (1 .. 2) {
-        @r = conn_get($pki, $port, ['/w/x.txt', '/w/x.txt'], cert => 'alice-a');
-        is(join(' ', map { $_->[0] } @r), '200 200', "alice at /w/ (connection $_): 200 200");
+        is(statuses(conn_get($pki, $s->port, ['/w/x.txt', '/w/x.txt'], cert => 'alice-a')),
+           '200 200', "alice at /w/ (connection $_): 200 200");
     }
     my $log = $s->log_since($mark);
-    unlike($log, $warn_re, 'no expiry warning: erin refused, erin under a warning of 0 or 5 '
-           . 'days, alice (10 years)') or diag($log);
-    # The control: the same child warns about erin where she is admitted
-    # under the default of 30 days, once for three connections.
+    unlike($log, $WARN_RE, 'no expiry warning: erin refused, alice (10 years) admitted')
+      or diag($log);
+    # The same child warns about erin where she is admitted under the
+    # default of 30 days: once for three connections.
     $mark = $s->log_mark;
     for my $paths (['/w/x.txt', '/w/x.txt'], ['/w/x.txt'], ['/w/x.txt']) {
-        @r = conn_get($pki, $port, $paths, cert => 'expiring-a');
-        is(join(' ', map { $_->[0] } @r), join(' ', ('200') x @$paths),
+        is(statuses(conn_get($pki, $s->port, $paths, cert => 'expiring-a')),
+           join(' ', ('200') x @$paths),
            'erin at /w/ (default 30 days): ' . @$paths . ' request(s) admitted');
     }
-    $log = HttpdRun::log_wait("$dir/error_log", $mark, $warn_re, 10);
-    my @w = grep { $_ =~ $warn_re } split /\n/, $log;
+    $log = HttpdRun::log_wait($s->dir . '/error_log', $mark, $WARN_RE, 10);
+    my @w = grep { $_ =~ $WARN_RE } split /\n/, $log;
     is(scalar @w, 1, 'exactly one expiry warning for erin\'s three connections and four '
        . 'requests in one child') or diag($log);
     my $na = iso(cert_not_after($s->pki('expiring-a.crt')));
@@ -532,9 +512,31 @@ sub dump_json { JSON::PP->new->canonical->pretty->encode($_[0]) }
          'the warning: level warn, openssl\'s notAfter, 9 whole days, subject, issuer DN and '
          . 'fingerprint, the admitting rule');
     my $all = $s->error_log;
-    my @all = grep { $_ =~ $warn_re } split /\n/, $all;
-    is(scalar @all, 1, 'one expiry warning in the whole error log');
+    is(scalar(grep { $_ =~ $WARN_RE } split /\n/, $all), 1,
+       'one expiry warning in the whole error log');
     unlike($all, qr/expires at.*subject "\Q$ALICE\E"/, 'never one for alice');
+    $s->stop;
+}
+
+# MTLSAuthzExpiryWarning 0 (off) and 5 (erin has 9 days): no warning, in
+# the main server (for every host) and in a <VirtualHost>.
+for my $case ([main => 0], [main => 5], [vhost => 0], [vhost => 5]) {
+    my ($where, $days) = @$case;
+    my $line = "MTLSAuthzExpiryWarning $days";
+    my ($s) = expiry_server("status-expiry-$where-$days", $where eq 'main' ? [$line] : [],
+                            $where eq 'vhost' ? [$line] : []);
+    $s->save;
+    # Not $s->start, which ends the file when httpd refuses to start.
+    my ($pid, $why) = HttpdRun::start_server($s->{httpd}, $s->file, $s->port, 20);
+    ok($pid, "$line in the $where server: httpd starts")
+      or diag($why, "\n", slurp($s->dir . '/start.out'));
+    next unless $pid;
+    $s->{pid} = $pid;
+    my $mark = $s->log_mark;
+    is(statuses(conn_get($s->pki(''), $s->port, ['/w/x.txt', '/w/x.txt'], cert => 'expiring-a')),
+       '200 200', "$line ($where): erin admitted");
+    my $log = $s->log_since($mark);
+    unlike($log, $WARN_RE, "$line ($where): no expiry warning") or diag($log);
     $s->stop;
 }
 
