@@ -540,4 +540,171 @@ for my $case ([main => 0], [main => 5], [vhost => 0], [vhost => 5]) {
     $s->stop;
 }
 
+# ============================================================================
+# 4. Scope labels, subrequests, escaping
+# ============================================================================
+{
+    no warnings 'uninitialized';
+    my $s = OwnHttpd->new(__FILE__, 'status-scopes');
+    my ($dir, $port, $pki) = ($s->dir, $s->port, $s->pki(''));
+    $s->write_doc('x.txt', "x\n");
+    $s->write_doc("$_/index.html", "$_\n") for qw(dup sub);
+    $s->write_doc('dup/x', "x\n");
+    $s->add_header;
+    $s->add('StartServers 1', 'ServerLimit 1', 'DirectoryIndex index.html');
+    $s->add_vhost;
+    # host level: inject-comma, whose subject holds backslashes
+    $s->add('    MTLSAuthz On');
+    my $r_host = $s->rule_at($s->add('    MTLSAllowSubject "CN=alice\,O=Acme Inc.\,C=US"'));
+    # two sections of one label
+    my $d1 = $s->add('    <Location /dup/>');
+    my $r_d1 = $s->rule_at($s->add(qq{        MTLSAllowSubject "$ALICE"}));
+    $s->add('    </Location>');
+    my $d2 = $s->add('    <Location /dup/>');
+    my $r_d2 = $s->rule_at($s->add(qq{        MTLSAllowSubject "$BOB"}));
+    $s->add('    </Location>');
+    # a directory: mod_dir's subrequest and internal redirect to index.html
+    $s->add('    <Location /sub/>');
+    my $r_sub = $s->rule_at($s->add(qq{        MTLSAllowSubject "$ALICE"}));
+    $s->add('    </Location>', '    <Location /status>', '        SetHandler mtls-authz-status',
+            '        MTLSAuthz Off', '        Require ip 127.0.0.1', '    </Location>',
+            '</VirtualHost>');
+    $s->start;
+    my @r = (conn_get($pki, $port, ['/x.txt'], cert => 'inject-comma'),
+             conn_get($pki, $port, ['/dup/x'], cert => 'bob-a'),
+             conn_get($pki, $port, ['/sub/'], cert => 'alice-a'));
+    is(statuses(@r[0, 2]), '200 200', 'inject-comma at / and alice at /sub/ (a directory): 200');
+    my ($doc) = fetch_json($pki, $port, '/status?json', 'alice-a');
+    wait_until(10, sub {
+        ($doc) = fetch_json($pki, $port, '/status?json', 'alice-a');
+        $doc && @{ $doc->{clients} // [] } >= 2;
+    });
+    $doc //= {};
+    my $host = "localhost:$port";
+    my $file = $s->file;
+    my %sc = map { ($_->{rule} => $_->{scope}) } @{ $doc->{rules} // [] };
+    is_deeply([@sc{$r_host, $r_d1, $r_d2, $r_sub}],
+              [$host, "$host <Location /dup/> ($file:$d1)", "$host <Location /dup/> ($file:$d2)",
+               "$host <Location /sub/>"],
+              'scopes: the host level is host:port; two sections of one label get their '
+              . 'file:line') or diag(dump_json($doc->{rules}));
+    my $dec = decisions_of($doc);
+    is($dec->{"$host <Location /sub/>|admitted|rule"}, 1,
+       'GET /sub/: one decision, not one more for mod_dir\'s subrequest or redirect')
+      or diag(dump_json($doc->{decisions}));
+    my %adm = map { ($_->{rule} => $_->{admissions}) } @{ $doc->{rules} // [] };
+    is($adm{$r_sub}, 1, 'GET /sub/: the rule admitted one request');
+    is($dec->{"$host|admitted|rule"}, 1, 'inject-comma at /: counted under the host\'s scope');
+    is($r[1][0], 200, 'bob at /dup/ (the second section\'s rule): 200');
+    is($dec->{"$host <Location /dup/> ($file:$d2)|admitted|rule"}, 1,
+       'bob at /dup/: counted under the second section, the innermost');
+    my ($ic) = grep { $_->{cert_sha256} eq $s->fp('FP_CERT_INJECT_COMMA') }
+      @{ $doc->{clients} // [] };
+    is($ic && $ic->{subject}, 'CN=alice\,O=Acme Inc.\,C=US',
+       'JSON: the subject with its backslashes, as RFC 4514 has it');
+    my ($pr) = conn_get($pki, $port, ['/status?prometheus'], cert => 'alice-a');
+    like($pr->[1], qr/subject="CN=alice\\\\,O=Acme Inc\.\\\\,C=US"/,
+         'Prometheus: the backslashes of the subject label escaped as \\\\');
+    my $p = prom_parse($pr->[1]);
+    my ($g) = grep { $_->{name} eq 'mtls_authz_client_cert_not_after_timestamp_seconds'
+                     && $_->{labels}{cert_sha256} eq $s->fp('FP_CERT_INJECT_COMMA') }
+      @{ $p->{samples} };
+    is($g && $g->{labels}{subject}, 'CN=alice\,O=Acme Inc.\,C=US',
+       'Prometheus: unescaped, the label is the subject');
+    my ($prc, $pout) = promtool_check($pr->[1], $dir);
+    ok($prc == 0 && $pout eq '', 'promtool check metrics: exit 0, no complaint')
+      or diag("exit $prc: $pout");
+    $s->stop;
+}
+
+# ============================================================================
+# 5. MTLSAuthzSeenCache
+# ============================================================================
+# A server whose main server has @main, alice admitted at /a/; $load:
+# LoadModule lines instead of the base configuration's.
+sub seen_server {
+    my ($name, $main, $vhost, $load) = @_;
+    my $s = OwnHttpd->new(__FILE__, $name);
+    $s->write_doc('a/x.txt', "x\n");
+    if ($load) {
+        $s->add(HttpdRun::head_lines(%$s, docroot => $s->dir . '/docs', loglevel => 'info',
+                                     load => $load));
+    }
+    else { $s->add_header(loglevel => 'info') }
+    $s->add('StartServers 1', 'ServerLimit 1', @$main);
+    $s->add_vhost;
+    $s->add(map { "    $_" } @$vhost);
+    $s->add('    <Location /a/>', '        MTLSAuthz On', qq{        MTLSAllowSubject "$ALICE"},
+            '    </Location>', '    <Location /status>', '        SetHandler mtls-authz-status',
+            '        Require ip 127.0.0.1', '    </Location>', '</VirtualHost>');
+    $s->save;
+    return $s;
+}
+
+# Starts it: (pid or undef, what httpd said when it did not start).
+sub try_start {
+    my ($s) = @_;
+    my ($pid, $why) = HttpdRun::start_server($s->{httpd}, $s->file, $s->port, 20);
+    $s->{pid} = $pid if $pid;
+    return ($pid, join "\n", grep { defined } $why, slurp($s->dir . '/start.out'),
+            $s->error_log);
+}
+
+{
+    no warnings 'uninitialized';
+    my %at = HttpdRun::locate(__FILE__);
+    my @no_shmcb = grep { !/\bsocache_shmcb_module\b/ } grep { /\S/ } split /\n/,
+      slurp($at{base});
+    for my $case (['status-seen-none', ['MTLSAuthzSeenCache none'], undef,
+                   'MTLSAuthzSeenCache none'],
+                  ['status-seen-noshmcb', [], \@no_shmcb,
+                   'no MTLSAuthzSeenCache, mod_socache_shmcb not loaded'],
+                  ['status-seen-path', [qq{MTLSAuthzSeenCache "shmcb:} . 'SEEN(100000)"'], undef,
+                   'MTLSAuthzSeenCache shmcb:<file>(<size>)']) {
+        my ($name, $main, $load, $what) = @$case;
+        my $s = seen_server($name, $main, [], $load);
+        if ($name eq 'status-seen-path') {
+            my $f = $s->dir . '/seen';
+            s/SEEN/$f/ for @{ $s->{lines} };
+            $s->save;
+        }
+        my ($pid, $why) = try_start($s);
+        ok($pid, "$what: httpd starts") or diag($why);
+        next unless $pid;
+        my ($r) = conn_get($s->pki(''), $s->port, ['/a/x.txt'], cert => 'alice-a');
+        is($r->[0], 200, "$what: alice admitted");
+        my $doc;
+        wait_until(($name eq 'status-seen-path' ? 10 : 2), sub {
+            ($doc) = fetch_json($s->pki(''), $s->port, '/status?json', 'alice-a');
+            $doc && @{ $doc->{clients} // [] };
+        });
+        if ($name eq 'status-seen-path') {
+            is($doc && $doc->{seen_cache}, 'shmcb', "$what: seen_cache shmcb");
+            is($doc && scalar @{ $doc->{clients} // [] }, 1, "$what: alice is listed");
+        }
+        else {
+            ok($doc && exists $doc->{seen_cache} && !defined $doc->{seen_cache},
+               "$what: seen_cache is null") or diag(dump_json($doc));
+            is_deeply($doc && $doc->{clients}, [], "$what: no client listed");
+            my ($h) = conn_get($s->pki(''), $s->port, ['/status'], cert => 'alice-a');
+            unlike($h->[1], qr/\Q$ALICE\E/, "$what: the HTML page lists no client");
+        }
+        $s->stop;
+    }
+    # Refused: a provider that is not loaded; the directive in a
+    # <VirtualHost> (main server only).
+    my $s = seen_server('status-seen-nox', ['MTLSAuthzSeenCache nosuch'], []);
+    my ($pid, $why) = try_start($s);
+    ok(!$pid, 'MTLSAuthzSeenCache nosuch: httpd refuses to start');
+    like($why, qr/MTLSAuthzSeenCache: no socache provider 'nosuch' \(load mod_socache_nosuch\)/,
+         'and says which module to load') or diag($why);
+    $s->stop if $pid;
+    $s = seen_server('status-seen-vhost', [], ['MTLSAuthzSeenCache none']);
+    ($pid, $why) = try_start($s);
+    ok(!$pid, 'MTLSAuthzSeenCache in a <VirtualHost>: httpd refuses to start (main server '
+       . 'only)') or diag($why);
+    like($why, qr/MTLSAuthzSeenCache/, 'and names the directive');
+    $s->stop if $pid;
+}
+
 done_testing();
