@@ -257,7 +257,9 @@ sub dump_json { JSON::PP->new->canonical->pretty->encode($_[0]) }
               'the document has exactly the keys of the schema');
     # (missing lists: empty, so that the checks below fail, not die)
     ref $doc->{$_} eq 'ARRAY' or $doc->{$_} = [] for qw(rules clients decisions);
-    is($doc->{version}, '1.0', 'version: the module\'s');
+    my ($version) = slurp($s->top . '/mtls_version.h') =~ /MTLS_AUTHZ_VERSION\s+"([^"]+)"/;
+    ok(defined $version && $doc->{version} eq $version,
+       'version: the module\'s (mtls_version.h)') or diag("page: $doc->{version}");
     like($doc->{$_} // '', $ISO_RE, "$_ is YYYY-MM-DDTHH:MM:SSZ") for qw(now started restarted);
     ok(defined $doc->{started} && ($doc->{restarted} // '') eq $doc->{started},
        'restarted = started: no restart yet');
