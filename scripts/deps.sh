@@ -15,6 +15,12 @@ set -eu
 # Debian package -> a file it provides (checked instead of dpkg status so
 # that a source-built httpd in the same place also counts). groff and
 # man: t/man.t renders the man pages and fails on any warning.
+# prometheus: only for /usr/bin/promtool, which t/status.t runs on the
+# status page's ?prometheus output (`promtool check metrics`); Debian has
+# no smaller package with it. It is large (22 MB to download, 330 MB
+# installed with its web assets, on Debian 12) and, on a system run by
+# systemd, its postinst enables and starts prometheus.service (port
+# 9090); see the end of this script.
 need="
 apache2:/usr/sbin/apache2
 apache2-dev:/usr/bin/apxs
@@ -31,6 +37,7 @@ pkg-config:/usr/bin/pkg-config
 python3:/usr/bin/python3
 groff-base:/usr/bin/groff
 man-db:/usr/bin/man
+prometheus:/usr/bin/promtool
 "
 # bench/run.pl (make bench, bench-smoke, bench-allowfile): ab for the
 # load, callgrind for instruction counts, gnuplot for the plot, GNU time
@@ -136,3 +143,18 @@ echo "Installing missing packages with apt-get:$missing libssl3"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
     --no-install-recommends $missing libssl3
+
+# The prometheus package was installed for promtool alone; on a systemd
+# host its postinst has just started a Prometheus server listening on
+# every address at port 9090, which nothing here wants. Stop and disable
+# it, but only when this run installed the package. (In containers whose
+# policy-rc.d forbids starting services, it never started.)
+case " $missing " in
+*" prometheus "*)
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 &&
+        systemctl is-enabled --quiet prometheus.service 2>/dev/null; then
+        echo "Stopping and disabling prometheus.service (installed only for promtool)"
+        $sudo systemctl disable --now prometheus.service
+    fi
+    ;;
+esac

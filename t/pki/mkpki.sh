@@ -250,6 +250,12 @@ client revoked-a    ca-a        "$ORG/CN=alice" "$ALICE_SAN"
 sub_ca  int-r ca-a "/O=MTLS Test/CN=Test Intermediate R"
 client erin-r       int-r       "$ORG/CN=erin" "DNS:erin.example.com"
 
+# --- expiry watch (t/status.t) ------------------------------------------------
+# Valid, but for ten more days only: within MTLSAuthzExpiryWarning's
+# default of 30 days; whole days left when a test runs: 9.
+EXPIRING_END=$(fmt_time $((NOW + 10 * 86400)))
+client expiring-a   ca-a        "$ORG/CN=erin" "DNS:erin.example.com" "$START" "$EXPIRING_END"
+
 # crl CA REVOKED...: CA's CRL (OUT/crl-CA.pem) revoking those certificates,
 # from a database of its own.
 crl() {
@@ -452,6 +458,16 @@ must_fail -purpose sslclient -crl_check -CAfile "$OUT/trust-crl.crt" \
     -CRLfile "$OUT/crl-all.pem" "$OUT/revoked-a.crt"
 must_fail -purpose sslclient -CAfile "$OUT/trust-all.crt" "$OUT/not-yet-valid.crt"
 check "attack certificates as expected"
+
+"$OPENSSL" verify -purpose sslclient -CAfile "$OUT/ca-a.crt" "$OUT/expiring-a.crt"
+expect_subject expiring-a 'CN=erin,O=Acme Inc.,C=US'
+# valid for more than 9 and less than 10 days from now
+"$OPENSSL" x509 -in "$OUT/expiring-a.crt" -noout -checkend $((9 * 86400)) >/dev/null ||
+    die "expiring-a: expires within 9 days"
+if "$OPENSSL" x509 -in "$OUT/expiring-a.crt" -noout -checkend $((10 * 86400)) >/dev/null; then
+    die "expiring-a: still valid 10 days from now"
+fi
+check "expiring-a expires in 9 to 10 days"
 
 # Rules for the big subjects, too long to write into t/conf/attack*.inc.in.
 for n in big-subject big-value; do
