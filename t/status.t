@@ -520,26 +520,34 @@ sub statuses { join ' ', map { $_->[0] } @_ }
     $s->stop;
 }
 
-# MTLSAuthzExpiryWarning 0 (off) and 5 (erin has 9 days): no warning, in
-# the main server (for every host) and in a <VirtualHost>.
-for my $case ([main => 0], [main => 5], [vhost => 0], [vhost => 5]) {
-    my ($where, $days) = @$case;
+# MTLSAuthzExpiryWarning 0 (off) and 5 (erin has 9 days): no warning; the
+# directive is the main server's (one watch per child), so httpd refuses
+# it in a <VirtualHost>.
+for my $days (0, 5) {
     my $line = "MTLSAuthzExpiryWarning $days";
-    my ($s) = expiry_server("status-expiry-$where-$days", $where eq 'main' ? [$line] : [],
-                            $where eq 'vhost' ? [$line] : []);
+    my ($s) = expiry_server("status-expiry-main-$days", [$line], []);
     $s->save;
     # Not $s->start, which ends the file when httpd refuses to start.
     my ($pid, $why) = HttpdRun::start_server($s->{httpd}, $s->file, $s->port, 20);
-    ok($pid, "$line in the $where server: httpd starts")
+    ok($pid, "$line in the main server: httpd starts")
       or diag($why, "\n", slurp($s->dir . '/start.out'));
     next unless $pid;
     $s->{pid} = $pid;
     my $mark = $s->log_mark;
     is(statuses(conn_get($s->pki(''), $s->port, ['/w/x.txt', '/w/x.txt'], cert => 'expiring-a')),
-       '200 200', "$line ($where): erin admitted");
+       '200 200', "$line: erin admitted");
     my $log = $s->log_since($mark);
-    unlike($log, $WARN_RE, "$line ($where): no expiry warning") or diag($log);
+    unlike($log, $WARN_RE, "$line: no expiry warning") or diag($log);
     $s->stop;
+}
+{
+    my ($s) = expiry_server('status-expiry-vhost', [], ['MTLSAuthzExpiryWarning 5']);
+    $s->save;
+    my ($pid, $why) = try_start($s);
+    ok(!$pid, 'MTLSAuthzExpiryWarning in a <VirtualHost>: httpd refuses to start');
+    like($why, qr/MTLSAuthzExpiryWarning cannot occur within <VirtualHost> section/,
+         'and names the directive and the section');
+    $s->stop if $pid;
 }
 
 # ============================================================================
