@@ -689,6 +689,7 @@ typedef struct {
 } seen_head_t;
 
 #define SEEN_MAX 2048
+#define SEEN_EVERY apr_time_from_sec(60)
 #define SEEN_SUBJECT_MAX 1200
 #define SEEN_ISSUER_MAX 400
 #define SEEN_RULE_MAX 300
@@ -704,6 +705,7 @@ typedef char seen_fits[sizeof(seen_head_t) + SEEN_SUBJECT_MAX +
  * connection ends or its certificate is replaced (seen_end). */
 typedef struct {
     volatile apr_uint32_t pending; /* admissions not yet in the cache */
+    volatile apr_uint64_t written; /* when they last went there */
     unsigned char fp[MTLS_FP_LEN];
     apr_size_t len;
     unsigned char data[SEEN_MAX];
@@ -757,7 +759,7 @@ static void seen_write(seen_conn_t *sc, apr_uint64_t n, apr_pool_t *p)
 void mtls_stats_seen_end(void *data)
 {
     seen_conn_t *sc = data;
-    apr_uint32_t n = apr_atomic_read32(&sc->pending);
+    apr_uint32_t n = apr_atomic_xchg32(&sc->pending, 0);
     apr_pool_t *p;
     if (n && cache_inst && apr_pool_create(&p, NULL) == APR_SUCCESS) {
         seen_write(sc, n, p);
@@ -821,10 +823,24 @@ static void seen_note(request_rec *r, const mtls_rule_t *rule,
                       const mtls_identity_t *id, void **slot)
 {
     seen_conn_t *sc = PTR_GET(slot);
-    if (sc != NULL)
-        CTR_INC32(&sc->pending);
-    else
+    apr_uint64_t last;
+    if (sc == NULL) {
         seen_first(r, rule, id, slot);
+        return;
+    }
+    CTR_INC32(&sc->pending);
+    /* A long connection (keep-alive, HTTP/2) writes what it counted once
+     * a minute, not only when it ends: its client's last_seen stays
+     * true, and a restart loses a minute of its requests at most. */
+    last = sc->written;
+    if ((apr_uint64_t)r->request_time - last > (apr_uint64_t)SEEN_EVERY &&
+        cache_inst &&
+        apr_atomic_cas64(&sc->written, (apr_uint64_t)r->request_time, last) ==
+            last) {
+        apr_uint32_t n = apr_atomic_xchg32(&sc->pending, 0);
+        if (n)
+            seen_write(sc, n, r->pool);
+    }
 }
 
 static void seen_first(request_rec *r, const mtls_rule_t *rule,
@@ -839,6 +855,7 @@ static void seen_first(request_rec *r, const mtls_rule_t *rule,
         return;
     memmove(sc->fp, mtls_identity_cert_fp(id, sc->fp), MTLS_FP_LEN);
     sc->pending = 0;
+    sc->written = (apr_uint64_t)r->request_time;
     if (apr_atomic_casptr((volatile void **)slot, sc, NULL) != NULL) {
         /* another stream of this connection was first */
         free(sc);
