@@ -178,7 +178,7 @@ get leaked /api/ 1 403
 # connection ends: the last curl's has.
 sleep 1
 
-curl -s --max-time 10 -o "$dir/status.html" "http://127.0.0.1:$status_port/mtls-status"
+curl -sf --max-time 10 -o "$dir/status.html" "http://127.0.0.1:$status_port/mtls-status"
 grep -q 'never used since' "$dir/status.html" || {
     echo "status-screenshot: the page has no unused rule ($dir/status.html)" >&2
     exit 1

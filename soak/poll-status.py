@@ -27,7 +27,7 @@ run they only grow.
 code is checked, of a static file, so that both runs carry the same
 polling load.
 
-It stops when FILE exists, then writes key=value lines to --out: polls,
+It stops when FILE exists (after one poll at least), then writes key=value lines to --out: polls,
 answers_ok, failures, and the first few failures in words, and the last
 JSON answer to OUT.json. Exit status 0 whatever it found (soak.sh reads
 the summary); 2 on bad usage.
@@ -242,7 +242,8 @@ def main():
     last_json = None
     prev = {}
     queries = [""] if a.plain else ["", "?json", "?prometheus"]
-    while not os.path.exists(a.stop):
+    # At least one poll, however short the load.
+    while polls == 0 or not os.path.exists(a.stop):
         t0 = time.monotonic()
         polls += 1
         for q in queries:
@@ -269,7 +270,8 @@ def main():
                 ok += 1
             except (Bad, ValueError, OSError, UnicodeDecodeError) as e:
                 failures.append("%s %s: %s" % (time.strftime("%H:%M:%S"), q or "html", e))
-        time.sleep(max(0.0, a.every - (time.monotonic() - t0)))
+        while time.monotonic() - t0 < a.every and not os.path.exists(a.stop):
+            time.sleep(0.05)
 
     with open(a.out, "w") as f:
         f.write("polls=%d\nanswers=%d\nanswers_ok=%d\nfailures=%d\n"
