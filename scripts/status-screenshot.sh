@@ -12,7 +12,7 @@
 # Chromium (sh scripts/deps.sh docs) renders it into docs/status.png.
 #
 # Environment: SCREENSHOT_OUT (docs/status.png), SCREENSHOT_SIZE (the
-# window, 1200,1250).
+# window, 1200,2400; the empty rows below the page are cut off).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 APXS=${APXS:-$(command -v apxs2 2>/dev/null || command -v apxs)}
@@ -21,7 +21,7 @@ moddir=$($APXS -q LIBEXECDIR)
 dir="$top/build/screenshot"
 pki="$dir/pki"
 out=${SCREENSHOT_OUT:-$top/docs/status.png}
-size=${SCREENSHOT_SIZE:-1200,1250}
+size=${SCREENSHOT_SIZE:-1200,2400}
 chromium=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$chromium" ] || {
     echo "status-screenshot: no chromium (sh scripts/deps.sh docs)" >&2
@@ -197,4 +197,50 @@ HOME=$home timeout 60 "$chromium" --headless --no-sandbox --disable-gpu \
     echo "status-screenshot: Chromium wrote no $out" >&2
     exit 1
 }
+# The window is taller than the page: cut the empty rows below it (with
+# a margin), so the picture fits whatever the page holds. Plain Python:
+# PNG as Chromium writes it (8 bits per channel, not interlaced).
+python3 - "$out" <<'PY'
+import struct, sys, zlib
+path = sys.argv[1]
+data = open(path, "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+pos, chunks = 8, []
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    chunks.append((kind, data[pos + 8:pos + 8 + n]))
+    pos += 12 + n
+w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+assert depth == 8 and interlace == 0 and ctype in (2, 6), "unexpected PNG format"
+bpp = 3 if ctype == 2 else 4
+raw = zlib.decompress(b"".join(c for k, c in chunks if k == b"IDAT"))
+stride = w * bpp
+rows, prev = [], bytearray(stride)
+for y in range(h):
+    f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    for i in range(stride):
+        a = line[i - bpp] if i >= bpp else 0
+        b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+        if f == 1: line[i] = (line[i] + a) & 255
+        elif f == 2: line[i] = (line[i] + b) & 255
+        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    rows.append(bytes(line))
+    prev = line
+blank = rows[-1][:bpp] * w
+last = max([y for y in range(h) if rows[y] != blank] or [0])
+keep = min(h, last + 1 + 24)
+png = [(b"IHDR", struct.pack(">IIBBBBB", w, keep, 8, ctype, 0, 0, 0)),
+       (b"IDAT", zlib.compress(b"".join(b"\0" + r for r in rows[:keep]), 9)),
+       (b"IEND", b"")]
+with open(path, "wb") as f:
+    f.write(data[:8])
+    for kind, body in png:
+        f.write(struct.pack(">I", len(body)) + kind + body)
+        f.write(struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff))
+print("status-screenshot: %dx%d, cut to %d rows" % (w, h, keep))
+PY
 echo "status-screenshot: wrote $out ($size)"
