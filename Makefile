@@ -63,7 +63,7 @@ FUZZ_HDR = fuzz/fuzz_common.h fuzz/fuzz_cert_ca.h
 
 .PHONY: all install deps test unit demo soak soak-smoke bench bench-smoke \
     bench-allowfile clean format check-format fuzz fuzz-smoke fuzz-build \
-    valgrind deb deb-check FORCE
+    valgrind deb deb-check screenshot FORCE
 
 all: $(MODULE) $(TOOL)
 
@@ -228,6 +228,14 @@ soak-smoke: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
+
+# docs/status.png, the status page of docs/status.md, rendered by headless
+# Chromium from a throwaway httpd with a few clients' requests
+# (scripts/status-screenshot.sh).
+screenshot:
+	@sh scripts/deps.sh docs
+	@$(MAKE) --no-print-directory all
+	@sh scripts/status-screenshot.sh
 
 # Side-by-side benchmark against Require expr (bench/run.pl): callgrind
 # instructions per keep-alive request, per new and per resumed connection,

@@ -7,6 +7,7 @@
 #   bench     the benchmark's tools (make bench, bench-smoke, bench-allowfile)
 #   deb       the Debian package's build, lintian and the throwaway root
 #             of its check (make deb, deb-check)
+#   docs      headless Chromium for docs/status.png (make screenshot)
 #   fuzz      clang and libFuzzer (make fuzz, fuzz-smoke)
 #   sanitize  the ASan/UBSan runtimes (make test SANITIZE=1)
 #   valgrind  valgrind (make valgrind)
@@ -66,6 +67,12 @@ for group in "$@"; do
     case $group in
     bench) need="$need $bench" ;;
     deb) need="$need $deb" ;;
+    docs)
+        # make screenshot renders the status page with headless Chromium,
+        # which installed without its recommends may have no font.
+        need="$need chromium:/usr/bin/chromium"
+        need="$need fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+        ;;
     fuzz)
         # The file is under a versioned directory; see present().
         need="$need clang:/usr/bin/clang libclang-rt-14-dev:@fuzzer"
@@ -77,7 +84,7 @@ for group in "$@"; do
         need="$need valgrind:/usr/bin/valgrind"
         ;;
     *)
-        echo "scripts/deps.sh: unknown group '$group' (known: bench, deb, fuzz, sanitize, valgrind)" >&2
+        echo "scripts/deps.sh: unknown group '$group' (known: bench, deb, docs, fuzz, sanitize, valgrind)" >&2
         exit 2
         ;;
     esac

@@ -22,6 +22,20 @@
 #             20% more have been answered after the second has finished. No request may be lost or answered wrongly, and
 #             after the second restart the new rule decides.
 #   all       main, then graceful (the default; `make soak`).
+#
+# In both, soak/poll-status.py polls the status handler (SetHandler
+# mtls-authz-status on a plain-HTTP virtual host of the same httpd, on a
+# second port, Require ip 127.0.0.1) every SOAK_POLL_EVERY seconds (1) in
+# its three formats (HTML, ?json, ?prometheus) while the load runs: every
+# answer must be 200 with a body that parses, and no rule's count may go
+# down. The RSS samples are of the same children, so the polling is part
+# of what the RSS verdict judges; the baseline run polls a static file of
+# that virtual host at the same rate. After the main run, the counts of
+# the status page must be the client's, exactly: decisions by outcome and
+# reason, admissions per rule, requests per recently seen client. After
+# the graceful run, the four rules of the first configuration must have
+# kept their counts (since = httpd's start) and the added one must have
+# started at the second restart.
 #   smoke     both, with a few thousand requests, no RSS verdict
 #             (`make soak-smoke`).
 #
@@ -39,6 +53,9 @@ httpd=${SOAK_HTTPD:-"$($APXS -q SBINDIR)/$($APXS -q progname)"}
 libexec=$($APXS -q LIBEXECDIR)
 client=$top/build/soak-client
 module=$top/.libs/mod_mtls_authz.so
+poller=$top/soak/poll-status.py
+poll_every=${SOAK_POLL_EVERY:-1}
+poll_pid=""
 
 mode=${1:-all}
 case $mode in
@@ -59,7 +76,7 @@ else
     graceful_requests=${SOAK_GRACEFUL_REQUESTS:-200000}
 fi
 
-for f in "$client" "$module" "$httpd"; do
+for f in "$client" "$module" "$httpd" "$poller"; do
     [ -e "$f" ] || {
         echo "soak: $f is missing (run make)" >&2
         exit 2
@@ -80,6 +97,7 @@ fail() {
 }
 
 stop_httpd() {
+    stop_poller
     [ -n "$pid" ] || return 0
     "$httpd" -f "$conf" -k stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 100); do
@@ -199,11 +217,14 @@ write_conf() {
         echo "ServerRoot \"$work\""
         echo "ServerName 127.0.0.1"
         echo "Listen 127.0.0.1:$port"
+        echo "Listen 127.0.0.1:$status_port"
         echo "PidFile \"$work/httpd.pid\""
         echo "DefaultRuntimeDir \"$work/run\""
         echo "ErrorLog \"$work/logs/error.log\""
         echo "LogLevel warn"
-        for m in mpm_event unixd authz_core headers log_config ssl; do
+        # socache_shmcb: the recently seen clients' default cache.
+        for m in mpm_event unixd authz_core authz_host headers log_config \
+            socache_shmcb ssl; do
             loadmodule "$m"
         done
         [ "$baseline" = 1 ] ||
@@ -270,12 +291,31 @@ EOF
         fi
         echo "</Location>"
         echo "</IfModule>"
+        cat <<EOF
+
+# The status page, polled during the load (soak/poll-status.py): plain
+# HTTP, loopback only; its requests in a log of their own, so that the
+# access log holds the client's requests only.
+<VirtualHost 127.0.0.1:$status_port>
+    SSLEngine off
+    CustomLog "$work/logs/status-access.log" "%h %t \"%r\" %>s %b"
+    <Location /mtls-status>
+        Require ip 127.0.0.1
+EOF
+        # MTLSAuthz Off: the server-wide <Location /> above covers this
+        # host too, and would refuse plain HTTP.
+        [ "$baseline" = 1 ] || printf '%s\n' "        SetHandler mtls-authz-status" \
+            "        MTLSAuthz Off"
+        echo "    </Location>"
+        echo "</VirtualHost>"
     } >"$conf.new"
     mv "$conf.new" "$conf"
 }
 
 start_httpd() { # ACCESS_LOG(0|1)
     port=$(free_port)
+    status_port=$(free_port)
+    while [ "$status_port" = "$port" ]; do status_port=$(free_port); done
     mkdir -p "$work/logs" "$work/run" "$work/htdocs"
     echo ok >"$work/htdocs/ok.txt"
     write_conf 1 "$1"
@@ -326,6 +366,103 @@ check_error_log() {
 
 kv() { sed -n "s/^$1=//p" "$2" | head -n 1; }
 
+# ---- the status handler, polled --------------------------------------------------
+start_poller() { # WHAT: in the background until stop_poller
+    poll_out=$work/poll-$1.out
+    rm -f "$work/poll.stop" "$poll_out"
+    local url=http://127.0.0.1:$status_port/mtls-status plain=()
+    if [ "$baseline" = 1 ]; then
+        url=http://127.0.0.1:$status_port/ok.txt
+        plain=(--plain)
+    fi
+    python3 "$poller" --url "$url" --stop "$work/poll.stop" --out "$poll_out" \
+        --every "$poll_every" "${plain[@]}" &
+    poll_pid=$!
+}
+
+stop_poller() {
+    [ -n "$poll_pid" ] || return 0
+    touch "$work/poll.stop"
+    # One poll is at most three requests of 10 s each.
+    for _ in $(seq 400); do
+        kill -0 "$poll_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -TERM "$poll_pid" 2>/dev/null || true
+    wait "$poll_pid" 2>/dev/null || true
+    poll_pid=""
+}
+
+# The poller's verdict: every answer 200 and parseable, at least one poll.
+check_poller() { # WHAT
+    local what=$1
+    stop_poller
+    if [ ! -s "$poll_out" ]; then
+        fail "$what: the status poller wrote no summary"
+        return
+    fi
+    echo "  status polls: $(kv polls "$poll_out") ($(kv answers "$poll_out") answers," \
+        "$(kv answers_ok "$poll_out") ok)"
+    sed -n 's/^failure=/    /p' "$poll_out"
+    [ "$(kv polls "$poll_out")" -ge 1 ] 2>/dev/null ||
+        fail "$what: the status handler was never polled"
+    [ "$(kv failures "$poll_out")" = 0 ] ||
+        fail "$what: $(kv failures "$poll_out") status answers failed (above)"
+}
+
+# The status page's counts as key=value lines (poll-status.py --summary).
+status_summary() { # OUT
+    python3 "$poller" --summary "http://127.0.0.1:$status_port/mtls-status" >"$1" || true
+}
+
+first() { echo "${1%% *}"; } # the first word
+
+# After the main run, the status page counts what the client counted:
+# every request decided once, attributed to its rule, and every request of
+# each admitted certificate in its recently-seen entry (brought up to
+# date when its connections close: the client has closed them, so it may
+# take the server a moment).
+check_counts_main() { # CLIENT_OUT
+    local out=$1 sum=$work/status-main.out want got i r cert clients_ok=0
+    for _ in $(seq 50); do
+        status_summary "$sum"
+        clients_ok=1
+        for cert in by-subject by-san by-issuer by-cert; do
+            [ "$(kv "client_$cert" "$sum")" = "$(first "$(kv "cert_$cert" "$out")")" ] ||
+                clients_ok=0
+        done
+        [ "$clients_ok" = 1 ] && break
+        sleep 0.2
+    done
+    echo "  status page after the run:"
+    sed 's/^/    /' "$sum"
+    [ -z "$(kv error "$sum")" ] || {
+        fail "soak: the status page: $(kv error "$sum")"
+        return
+    }
+    want="$(kv status_200 "$out") $(first "$(kv cert_unlisted "$out")") $(first "$(kv cert_wrong-issuer "$out")")"
+    got="$(kv decision_admitted_rule "$sum") $(kv decision_denied_no_rule_matched "$sum") $(kv decision_denied_issuer_not_allowed "$sum")"
+    [ "$want" = "$got" ] ||
+        fail "soak: decisions admitted/rule, denied/no_rule_matched, denied/issuer_not_allowed: status page $got, client $want"
+    [ "$(grep -c '^decision_' "$sum")" = 3 ] ||
+        fail "soak: the status page has decisions the client did not cause: $(grep '^decision_' "$sum" | tr '\n' ' ')"
+    i=0
+    for cert in by-subject by-san by-issuer by-cert; do
+        i=$((i + 1))
+        r=$(kv "rule_$i" "$sum")
+        [ "$(first "$r")" = "$(first "$(kv "cert_$cert" "$out")")" ] ||
+            fail "soak: rule $i ($cert's): $(first "$r") admissions on the status page, $(first "$(kv "cert_$cert" "$out")") answered 200"
+        [ "$(echo "$r" | cut -d' ' -f2)" = 0 ] ||
+            fail "soak: rule $i ($cert's): $(echo "$r" | cut -d' ' -f2) denials, none expected"
+    done
+    [ "$(kv seen_cache "$sum")" = shmcb ] ||
+        fail "soak: seen_cache is '$(kv seen_cache "$sum")', not shmcb (mod_socache_shmcb is loaded)"
+    [ "$(kv clients "$sum")" = 4 ] ||
+        fail "soak: $(kv clients "$sum") recently seen clients, 4 admitted certificates"
+    [ "$clients_ok" = 1 ] ||
+        fail "soak: the recently seen clients' request counts are not the client's cert_* counts"
+}
+
 run_client() { # OUT [soak-client options]: runs it with the hard limit
     local out=$1 rc=0
     shift
@@ -355,10 +492,13 @@ run_main() { # REQUESTS RSS_VERDICT(none|BASELINE_GROWTH_KB)
     [ "$baseline" = 1 ] && what="baseline (httpd without the module)"
     echo "== $what: $n requests over $((conns * 6)) keep-alive connections"
     start_httpd 0
+    start_poller main
     run_client "$out" --requests "$n" --rss-pid "$pid" --warmup 0.05 \
         --rss-every $(((n + 19) / 20)) || rc=$?
     sed 's/^/  /' "$out"
+    check_poller "$what"
     check_client "$out" "$rc" "$what"
+    [ "$baseline" = 1 ] || check_counts_main "$out"
     # No reconnection: keep-alive held for every connection.
     [ "$(kv connections "$out")" = "$(kv conns_planned "$out")" ] ||
         fail "$what: $(kv connections "$out") connections, $(kv conns_planned "$out") planned"
@@ -421,6 +561,7 @@ run_graceful() { # REQUESTS
     echo "== graceful restarts: $n requests over $((conns * 6)) keep-alive connections," \
         "restarts after $first and $second answers, load until $((n / 5)) answers after the second"
     start_httpd 1
+    start_poller graceful
     run_client "$out" --requests "$n" --retry \
         --unanswered-log "$work/unanswered.txt" \
         --mark "$first:$work/mark1" --mark "$second:$work/mark2" \
@@ -480,10 +621,70 @@ run_graceful() { # REQUESTS
     echo "  after the restarts:"
     sed 's/^/    /' "$verify"
     check_client "$verify" "$rc" "after the restarts"
+    check_poller graceful
+    [ "$baseline" = 1 ] || check_counts_graceful "$out" "$verify"
     [ "$(kv connections "$verify")" = "$(kv conns_planned "$verify")" ] ||
         fail "after the restarts: $(kv connections "$verify") connections, $(kv conns_planned "$verify") planned"
     check_error_log
     stop_httpd
+}
+
+# After the graceful run: the first configuration's four rules kept their
+# counts through both restarts (their since is httpd's start, and the
+# poller saw no count go down), the added rule started at the second
+# restart and admitted CN=unlisted. And nothing was lost on the way:
+# every request the client saw admitted, in both runs (the load with the
+# restarts, then the check on fresh connections), is one admission of its
+# rule, one admitted decision and one request of a recently seen client;
+# every request refused for its issuer one such decision.
+check_counts_graceful() { # CLIENT_OUT VERIFY_OUT
+    local out=$1 verify=$2 sum=$work/status-graceful.out i r cert n
+    local admitted rules_sum=0 seen_sum
+    status_summary "$sum"
+    status_summary "$sum"
+    echo "  status page after the restarts:"
+    sed 's/^/    /' "$sum"
+    [ -z "$(kv error "$sum")" ] || {
+        fail "graceful: the status page: $(kv error "$sum")"
+        return
+    }
+    for i in 1 2 3 4; do
+        r=$(kv "rule_$i" "$sum")
+        [ "$(echo "$r" | cut -d' ' -f3)" = 1 ] ||
+            fail "graceful: rule $i: since is not httpd's start (its counts were reset): $r"
+        [ "$(first "$r")" -gt 0 ] 2>/dev/null || fail "graceful: rule $i: no admissions: $r"
+    done
+    r=$(kv rule_5 "$sum")
+    if [ -z "$r" ]; then
+        fail "graceful: the added rule is not on the status page"
+    else
+        [ "$(echo "$r" | cut -d' ' -f4)" = 1 ] ||
+            fail "graceful: the added rule's since is not the last restart: $r"
+        [ "$(first "$r")" -gt 0 ] 2>/dev/null ||
+            fail "graceful: the added rule admitted nobody: $r"
+    fi
+    i=0
+    for cert in by-subject by-san by-issuer by-cert; do
+        i=$((i + 1))
+        n=$(($(first "$(kv "cert_$cert" "$out")") + $(first "$(kv "cert_$cert" "$verify")")))
+        r=$(first "$(kv "rule_$i" "$sum")")
+        [ "$r" = "$n" ] ||
+            fail "graceful: rule $i ($cert's): $r admissions on the status page, $n answered 200"
+    done
+    for i in 1 2 3 4 5; do
+        rules_sum=$((rules_sum + $(first "$(kv "rule_$i" "$sum")")))
+    done
+    admitted=$(($(kv status_200 "$out") + $(kv status_200 "$verify")))
+    [ "$(kv decision_admitted_rule "$sum")" = "$admitted" ] ||
+        fail "graceful: $(kv decision_admitted_rule "$sum") admitted decisions on the status page, $admitted answered 200"
+    [ "$rules_sum" = "$admitted" ] ||
+        fail "graceful: the rules' admissions add up to $rules_sum, $admitted answered 200"
+    n=$(($(first "$(kv cert_wrong-issuer "$out")") + $(first "$(kv cert_wrong-issuer "$verify")")))
+    [ "$(kv decision_denied_issuer_not_allowed "$sum")" = "$n" ] ||
+        fail "graceful: $(kv decision_denied_issuer_not_allowed "$sum") issuer_not_allowed decisions, $n such 403s"
+    seen_sum=$(sed -n 's/^client_[^=]*=//p' "$sum" | awk '{ n += $1 } END { print n + 0 }')
+    [ "$seen_sum" = "$admitted" ] ||
+        fail "graceful: the recently seen clients' requests add up to $seen_sum, $admitted answered 200"
 }
 
 echo "soak: httpd $httpd, module $module, work dir $work"
