@@ -632,11 +632,22 @@ run_graceful() { # REQUESTS
 # After the graceful run: the first configuration's four rules kept their
 # counts through both restarts (their since is httpd's start, and the
 # poller saw no count go down), the added rule started at the second
-# restart and admitted CN=unlisted. And nothing was lost on the way:
-# every request the client saw admitted, in both runs (the load with the
+# restart and admitted CN=unlisted. And little was lost on the way: a
+# request that an old child is serving when the parent carries the counts
+# over (at most one per connection and restart) counts in the old
+# generation's memory only (docs/status.md, "Restarts"); otherwise every
+# request the client saw admitted, in both runs (the load with the
 # restarts, then the check on fresh connections), is one admission of its
-# rule, one admitted decision and one request of a recently seen client;
-# every request refused for its issuer one such decision.
+# rule and one admitted decision, every request refused for its issuer
+# one such decision. The recently seen clients' requests: a connection
+# open across a restart may lose up to a minute of them, so between what
+# the fresh connections of the check made and what all runs made.
+# Is COUNTED what ANSWERED says, short by at most the requests in flight
+# at the two restarts?
+near() { # COUNTED ANSWERED
+    [ "$1" -le "$2" ] 2>/dev/null && [ "$1" -ge $(($2 - 2 * conns * 6)) ]
+}
+
 check_counts_graceful() { # CLIENT_OUT VERIFY_OUT
     local out=$1 verify=$2 sum=$work/status-graceful.out i r cert n
     local admitted rules_sum=0 seen_sum
@@ -668,23 +679,23 @@ check_counts_graceful() { # CLIENT_OUT VERIFY_OUT
         i=$((i + 1))
         n=$(($(first "$(kv "cert_$cert" "$out")") + $(first "$(kv "cert_$cert" "$verify")")))
         r=$(first "$(kv "rule_$i" "$sum")")
-        [ "$r" = "$n" ] ||
+        near "$r" "$n" ||
             fail "graceful: rule $i ($cert's): $r admissions on the status page, $n answered 200"
     done
     for i in 1 2 3 4 5; do
         rules_sum=$((rules_sum + $(first "$(kv "rule_$i" "$sum")")))
     done
     admitted=$(($(kv status_200 "$out") + $(kv status_200 "$verify")))
-    [ "$(kv decision_admitted_rule "$sum")" = "$admitted" ] ||
+    near "$(kv decision_admitted_rule "$sum")" "$admitted" ||
         fail "graceful: $(kv decision_admitted_rule "$sum") admitted decisions on the status page, $admitted answered 200"
-    [ "$rules_sum" = "$admitted" ] ||
+    near "$rules_sum" "$admitted" ||
         fail "graceful: the rules' admissions add up to $rules_sum, $admitted answered 200"
     n=$(($(first "$(kv cert_wrong-issuer "$out")") + $(first "$(kv cert_wrong-issuer "$verify")")))
-    [ "$(kv decision_denied_issuer_not_allowed "$sum")" = "$n" ] ||
+    near "$(kv decision_denied_issuer_not_allowed "$sum")" "$n" ||
         fail "graceful: $(kv decision_denied_issuer_not_allowed "$sum") issuer_not_allowed decisions, $n such 403s"
     seen_sum=$(sed -n 's/^client_[^=]*=//p' "$sum" | awk '{ n += $1 } END { print n + 0 }')
-    [ "$seen_sum" = "$admitted" ] ||
-        fail "graceful: the recently seen clients' requests add up to $seen_sum, $admitted answered 200"
+    [ "$seen_sum" -le "$admitted" ] && [ "$seen_sum" -ge "$(kv status_200 "$verify")" ] ||
+        fail "graceful: the recently seen clients' requests add up to $seen_sum, $admitted answered 200 ($(kv status_200 "$verify") on fresh connections after the restarts)"
 }
 
 echo "soak: httpd $httpd, module $module, work dir $work"
