@@ -461,7 +461,10 @@ static apr_status_t carry_take(void *data)
     carry_t *c;
     int i;
 
-    if (getpid() != ctx->parent || rule_ctrs == NULL)
+    /* A restart only: at exit nothing follows, and a child ending its
+     * pools has nothing to give. */
+    if (getpid() != ctx->parent || rule_ctrs == NULL ||
+        ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_DESTROY_CONFIG)
         return APR_SUCCESS;
     c = calloc(1, sizeof(*c));
     if (c == NULL)

@@ -9,7 +9,7 @@ use Apache::TestRequest qw(GET);
 
 my @directives = qw(MTLSAuthz MTLSAuthzMode MTLSAllowSubject MTLSAllowSAN
   MTLSAllowIssuerFingerprint MTLSAllow MTLSAllowFile MTLSExportEnv MTLSDeny
-  MTLSDenyFile MTLSForwardHeaders);
+  MTLSDenyFile MTLSForwardHeaders MTLSAuthzExpiryWarning MTLSAuthzSeenCache);
 
 plan tests => 2 + @directives;
 
