@@ -63,6 +63,7 @@ struct mtls_decision {
     int no_rule;             /* refused: no rule applies in scope */
     int logged;              /* its denial line was written or is pending */
     int counted;             /* it is in the counters */
+    int negated;             /* pending, from a negated Require mtls */
     mtls_decision_t *next;
 };
 
@@ -421,10 +422,20 @@ static void log_denial(request_rec *r, const mtls_decision_t *d,
 
 /* ---- counting ----------------------------------------------------------- */
 
+static void record_refused(request_rec *r, const mtls_decision_t *d,
+                           mtls_outcome_stat_e o, int negated)
+{
+    mtls_stats_decision(dir_conf(r)->scope, o,
+                        negated && d->rule ? MTLS_WHY_NEGATED : d->why);
+    if (o != MTLS_OUT_OTHER && !(negated && d->rule))
+        mtls_stats_refused_by(d->near);
+}
+
 /* A client's request is counted once, with the first decision taken as
  * final for it: an admission, or a refusal as its log line is written.
- * Its subrequests (a DirectoryIndex, an SSI include) and internal
- * redirects may decide again, and log, but count nothing more. */
+ * Its internal redirects may decide again, and log, but count nothing
+ * more; its subrequests (a DirectoryIndex, an SSI include, a directory
+ * listing's entries) are parts of its answer and count nothing. */
 static int count_first(request_rec *r, mtls_decision_t *d)
 {
     request_rec *top = r;
@@ -432,12 +443,22 @@ static int count_first(request_rec *r, mtls_decision_t *d)
     if (d->counted)
         return 0;
     d->counted = 1;
-    while (top->main || top->prev)
-        top = top->main ? top->main : top->prev;
+    if (r->main)
+        return 0;
+    while (top->prev)
+        top = top->prev;
     st = state(top);
     if (st->counted)
         return 0;
     st->counted = 1;
+    if (top != r && st->pending && st->pending->nelts) {
+        /* A redirect (its ErrorDocument) of a request that Require mtls
+         * refused: that refusal is the request's count. */
+        mtls_decision_t *p = APR_ARRAY_IDX(st->pending, 0, mtls_decision_t *);
+        p->counted = 1;
+        record_refused(top, p, MTLS_OUT_DENIED, p->negated);
+        return 0;
+    }
     return 1;
 }
 
@@ -453,12 +474,8 @@ static void count_admitted(request_rec *r, mtls_decision_t *d)
 static void count_refused(request_rec *r, mtls_decision_t *d,
                           mtls_outcome_stat_e o, int negated)
 {
-    if (!count_first(r, d))
-        return;
-    mtls_stats_decision(dir_conf(r)->scope, o,
-                        negated && d->rule ? MTLS_WHY_NEGATED : d->why);
-    if (o != MTLS_OUT_OTHER && !(negated && d->rule))
-        mtls_stats_refused_by(d->near);
+    if (count_first(r, d))
+        record_refused(r, d, o, negated);
 }
 
 /* Require mtls's denials are final only if no other Require line admits
@@ -476,7 +493,7 @@ static apr_status_t log_pending(void *data)
     for (i = 0; i < st->pending->nelts; i++) {
         mtls_decision_t *d = APR_ARRAY_IDX(st->pending, i, mtls_decision_t *);
         log_denial(r, d, "Require mtls", level, 0);
-        count_refused(r, d, MTLS_OUT_DENIED, 0);
+        count_refused(r, d, MTLS_OUT_DENIED, d->negated);
     }
     st->pending->nelts = 0;
     return APR_SUCCESS;
@@ -512,6 +529,7 @@ static mtls_outcome_e take(request_rec *r, mtls_req_t *st, mtls_decision_t *d,
             count_refused(r, d, MTLS_OUT_AUDITED, a->negated);
         }
         else if (a->how == ASK_REQUIRE) {
+            d->negated = a->negated;
             pend(r, st, d);
         }
         else {
@@ -817,7 +835,7 @@ int mtls_fixups(request_rec *r)
                       "Require mtls was not satisfied (%s), but another "
                       "Require line admitted the request",
                       denial_text(r, d, "Require mtls"));
-        count_refused(r, d, MTLS_OUT_OTHER, 0);
+        count_refused(r, d, MTLS_OUT_OTHER, d->negated);
     }
     if (st->pending)
         st->pending->nelts = 0;

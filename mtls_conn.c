@@ -29,7 +29,7 @@ typedef struct {
     long cur_verr;        /* SSL_get_verify_result when cur was built */
     unsigned long extractions;
     mtls_conn_memo_t memo; /* for cur; cleared when cur is replaced */
-    void *seen;            /* mtls_stats' record of cur; the same */
+    void *seen;            /* mtls_stats' record of cur_cert: ends with it */
 #if APR_HAS_THREADS
     apr_thread_mutex_t *mutex;
 #endif
@@ -182,7 +182,11 @@ static mtls_conn_id_t *current(request_rec *r, mtls_conn_t *cc, conn_rec *tls_c,
         handle_release(cc->cur);
         cc->cur = h;
         memset(&cc->memo, 0, sizeof(cc->memo));
-        seen_done(cc);
+        /* The record is the certificate's: a new handle for the same one
+         * (a cert= pin read since, on HTTP/2 too) keeps it, as streams on
+         * other threads may be using it. */
+        if (cc->cur_cert != peer)
+            seen_done(cc);
         cc->cur_cert = peer;
         cc->cur_verr = live;
     }

@@ -81,8 +81,10 @@ mtls_conn_memo_t *mtls_conn_memo(request_rec *r, const mtls_conn_id_t *held);
 /* Where mtls_stats keeps its record of held's admissions on r's
  * connection (the one that holds the SSL, for HTTP/2 the master); NULL
  * where held is no longer the connection's current handle.
- * - Keyed on: the connection's current handle.
- * - Invalidated by: the handle's replacement (which clears it).
+ * - Keyed on: the connection's certificate; found through its current
+ *   handle.
+ * - Invalidated by: another certificate on the connection (which ends
+ *   it); a new handle for the same certificate keeps it.
  * - Changed by: mtls_stats, with an atomic compare-and-swap (HTTP/2
  *   streams share it across threads). */
 void **mtls_conn_seen(request_rec *r, const mtls_conn_id_t *held);

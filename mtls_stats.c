@@ -99,6 +99,7 @@ static ap_socache_instance_t *cache_inst;
 static const char *cache_name; /* as configured; "none": off */
 static apr_global_mutex_t *cache_mutex;
 #define CACHE_MUTEX "mtls-authz-seen"
+#define cache_on() (cache_inst != NULL && cache_prov != NULL)
 #define SEEN_FOR apr_time_from_sec(31 * 86400)
 
 static const char *const outcome_names[MTLS_N_OUTCOMES] = {"admitted", "denied",
@@ -199,6 +200,7 @@ const char *mtls_stats_set_cache(cmd_parms *cmd, void *dummy, const char *arg)
     if (strcasecmp(arg, "none") == 0) {
         cache_name = "none";
         cache_prov = NULL;
+        cache_inst = NULL;
         return NULL;
     }
     colon = strchr(arg, ':');
@@ -265,6 +267,10 @@ static void label_scopes(apr_pool_t *p)
             sc->label =
                 apr_psprintf(p, "%s (%s:%d)", sc->label, sc->section->filename,
                              sc->section->line_num);
+        else if (*k > 1)
+            sc->label = apr_psprintf(p, "%s (%s:%d)", sc->label,
+                                     sc->s->defn_name ? sc->s->defn_name : "-",
+                                     sc->s->defn_line_number);
     }
     for (i = 0; i < scopes->nelts; i++)
         APR_ARRAY_IDX(scopes, i, mtls_scope_t *)->slot = i;
@@ -329,6 +335,14 @@ static int rule_slot(const mtls_rule_t *rule)
     }
     return -1;
 }
+
+/* A cache entry: this header, then subject, issuer and rule, each
+ * followed by a NUL. */
+typedef struct {
+    apr_int64_t not_after, last_seen;
+    apr_uint64_t requests;
+    unsigned char issuer_fp[MTLS_FP_LEN];
+} seen_head_t;
 
 /* ---- carrying counts across a restart ----------------------------------- */
 
@@ -429,7 +443,7 @@ static apr_status_t carry_seen_one(ap_socache_instance_t *inst, server_rec *s,
 static void carry_seen_take(carry_t *c)
 {
     apr_pool_t *p;
-    if (cache_inst == NULL || cache_prov->iterate == NULL ||
+    if (!cache_on() || cache_prov->iterate == NULL ||
         apr_pool_create(&p, NULL) != APR_SUCCESS)
         return;
     if (cache_lock()) {
@@ -442,11 +456,17 @@ static void carry_seen_take(carry_t *c)
 static void carry_seen_give(carry_t *c, apr_pool_t *p)
 {
     carry_seen_t *e, *next;
+    apr_time_t now = apr_time_now();
     for (e = c->seen; e; e = next) {
+        seen_head_t h;
         next = e->next;
-        if (cache_inst)
-            cache_prov->store(cache_inst, main_server, e->id, MTLS_FP_LEN,
-                              apr_time_now() + SEEN_FOR, e->data, e->len, p);
+        /* Each keeps the end it had: a month after it was last seen. */
+        if (cache_on() && e->len >= sizeof(h)) {
+            memcpy(&h, e->data, sizeof(h));
+            if (h.last_seen + SEEN_FOR > now)
+                cache_prov->store(cache_inst, main_server, e->id, MTLS_FP_LEN,
+                                  h.last_seen + SEEN_FOR, e->data, e->len, p);
+        }
         free(e);
     }
     c->seen = NULL;
@@ -666,7 +686,7 @@ static void seen_note(request_rec *r, const mtls_rule_t *rule,
 
 int mtls_stats_watching(void)
 {
-    return cache_inst != NULL || expiry_days != 0;
+    return cache_on() || expiry_days != 0;
 }
 
 void mtls_stats_admitted(request_rec *r, const mtls_rule_t *rule,
@@ -682,14 +702,6 @@ void mtls_stats_admitted(request_rec *r, const mtls_rule_t *rule,
 }
 
 /* ---- the recently seen clients ------------------------------------------- */
-
-/* A cache entry: this header, then subject, issuer and rule, each
- * followed by a NUL. */
-typedef struct {
-    apr_int64_t not_after, last_seen;
-    apr_uint64_t requests;
-    unsigned char issuer_fp[MTLS_FP_LEN];
-} seen_head_t;
 
 #define SEEN_MAX 2048
 #define SEEN_EVERY apr_time_from_sec(60)
@@ -735,7 +747,7 @@ static void seen_write(seen_conn_t *sc, apr_uint64_t n, apr_pool_t *p)
     seen_head_t h;
     apr_time_t now = apr_time_now();
 
-    if (cache_inst == NULL || !cache_lock())
+    if (!cache_on() || !cache_lock())
         return;
     if (cache_prov->retrieve(cache_inst, main_server, sc->fp, MTLS_FP_LEN, buf,
                              &len, p) != APR_SUCCESS ||
@@ -747,7 +759,8 @@ static void seen_write(seen_conn_t *sc, apr_uint64_t n, apr_pool_t *p)
     }
     else {
         memcpy(&h, buf, sizeof(h));
-        /* the rule that admitted it last */
+        /* this connection's rule: the one that admitted the
+         * certificate first on the connection that writes last */
         memcpy(buf, sc->data, sc->len);
         len = (unsigned int)sc->len;
     }
@@ -764,7 +777,7 @@ void mtls_stats_seen_end(void *data)
     seen_conn_t *sc = data;
     apr_uint32_t n = apr_atomic_xchg32(&sc->pending, 0);
     apr_pool_t *p;
-    if (n && cache_inst && apr_pool_create(&p, NULL) == APR_SUCCESS) {
+    if (n && cache_on() && apr_pool_create(&p, NULL) == APR_SUCCESS) {
         seen_write(sc, n, p);
         apr_pool_destroy(p);
     }
@@ -836,8 +849,10 @@ static void seen_note(request_rec *r, const mtls_rule_t *rule,
      * a minute, not only when it ends: its client's last_seen stays
      * true, and a restart loses a minute of its requests at most. */
     last = sc->written;
-    if ((apr_uint64_t)r->request_time - last > (apr_uint64_t)SEEN_EVERY &&
-        cache_inst &&
+    /* Signed: a stream of an HTTP/2 connection may have arrived before
+     * the one that wrote last. */
+    if ((apr_int64_t)((apr_uint64_t)r->request_time - last) > SEEN_EVERY &&
+        cache_on() &&
         apr_atomic_cas64(&sc->written, (apr_uint64_t)r->request_time, last) ==
             last) {
         apr_uint32_t n = apr_atomic_xchg32(&sc->pending, 0);
@@ -856,15 +871,11 @@ static void seen_first(request_rec *r, const mtls_rule_t *rule,
 
     if ((sc = malloc(sizeof(*sc))) == NULL)
         return;
+    /* Whole before it is shared: another stream of an HTTP/2 connection
+     * may use it as soon as it is on the connection. */
     memmove(sc->fp, mtls_identity_cert_fp(id, sc->fp), MTLS_FP_LEN);
     sc->pending = 0;
     sc->written = (apr_uint64_t)r->request_time;
-    if (apr_atomic_casptr((volatile void **)slot, sc, NULL) != NULL) {
-        /* another stream of this connection was first */
-        free(sc);
-        seen_note(r, rule, id, slot);
-        return;
-    }
     memset(&h, 0, sizeof(h));
     h.not_after = cert_not_after(id->cert);
     h.requests = 1;
@@ -876,7 +887,13 @@ static void seen_first(request_rec *r, const mtls_rule_t *rule,
     at = put_str(sc->data, sizeof(h), subject, SEEN_SUBJECT_MAX);
     at = put_str(sc->data, at, issuer, SEEN_ISSUER_MAX);
     sc->len = put_str(sc->data, at, rule->source, SEEN_RULE_MAX);
-    if (cache_inst)
+    if (apr_atomic_casptr((volatile void **)slot, sc, NULL) != NULL) {
+        /* another stream of this connection was first */
+        free(sc);
+        seen_note(r, rule, id, slot);
+        return;
+    }
+    if (cache_on())
         seen_write(sc, 1, r->pool);
     expiry_watch(r, rule, sc, &h, subject, issuer);
 }
@@ -948,7 +965,8 @@ static void expiry_watch(request_rec *r, const mtls_rule_t *rule,
                       : 0,
                   ap_escape_logitem(r->pool, subject),
                   ap_escape_logitem(r->pool, issuer),
-                  mtls_fp_hex(r->pool, h->issuer_fp), rule->source);
+                  mtls_fp_hex(r->pool, h->issuer_fp),
+                  ap_escape_logitem(r->pool, rule->source));
 }
 
 void mtls_stats_child_init(apr_pool_t *pchild, server_rec *s)
@@ -1028,7 +1046,7 @@ void mtls_stats_info(mtls_stats_info_t *info)
     info->ready = head != NULL;
     info->started = head ? head->started : 0;
     info->restarted = head ? head->restarted : 0;
-    info->cache = cache_inst ? cache_name : NULL;
+    info->cache = cache_on() ? cache_name : NULL;
 }
 
 typedef struct {
@@ -1036,6 +1054,9 @@ typedef struct {
     mtls_stats_rule_fn *fn;
     void *baton;
     int stop;
+    apr_pool_t *p;
+    const char *last; /* the previous rule's source, and how many had it */
+    int n;
 } each_rule_t;
 
 static void each_rule(void *baton, const mtls_rule_t *rule, int i)
@@ -1046,6 +1067,10 @@ static void each_rule(void *baton, const mtls_rule_t *rule, int i)
     if (e->stop)
         return;
     v.rule = rule;
+    e->n = e->last && strcmp(e->last, rule->source) == 0 ? e->n + 1 : 1;
+    e->last = rule->source;
+    v.name = e->n == 1 ? rule->source
+                       : apr_psprintf(e->p, "%s#%d", rule->source, e->n);
     v.scope = e->set->scope->label;
     v.admissions = apr_atomic_read64((volatile apr_uint64_t *)&c->admissions);
     v.denials = apr_atomic_read64((volatile apr_uint64_t *)&c->denials);
@@ -1054,14 +1079,15 @@ static void each_rule(void *baton, const mtls_rule_t *rule, int i)
     e->stop = !e->fn(e->baton, &v);
 }
 
-void mtls_stats_each_rule(mtls_stats_rule_fn *fn, void *baton)
+void mtls_stats_each_rule(apr_pool_t *p, mtls_stats_rule_fn *fn, void *baton)
 {
     int i;
-    each_rule_t e = {NULL, fn, baton, 0};
+    each_rule_t e = {NULL, fn, baton, 0, p, NULL, 0};
     if (rule_ctrs == NULL)
         return;
     for (i = 0; i < sets->nelts && !e.stop; i++) {
         e.set = &APR_ARRAY_IDX(sets, i, stats_set_t);
+        e.last = NULL;
         mtls_ruleset_each(e.set->rs, each_rule, &e);
     }
 }
@@ -1126,7 +1152,7 @@ apr_array_header_t *mtls_stats_clients(request_rec *r, apr_pool_t *p)
 {
     apr_array_header_t *out =
         apr_array_make(p, 16, sizeof(mtls_stats_client_t));
-    if (cache_inst == NULL || cache_prov->iterate == NULL || !cache_lock())
+    if (!cache_on() || cache_prov->iterate == NULL || !cache_lock())
         return out;
     cache_prov->iterate(cache_inst, r->server, out, collect, p);
     cache_unlock();

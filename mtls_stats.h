@@ -87,6 +87,9 @@ void mtls_stats_refused_by(const mtls_rule_t *rule);
 
 typedef struct {
     const mtls_rule_t *rule;
+    /* Its file:line, and "#2", "#3" ... for the second and later rules of
+     * one directive (MTLSAllowSubject "a" "b"): unique in its scope. */
+    const char *name;
     const char *scope;
     apr_uint64_t admissions, denials;
     apr_time_t last, since; /* last 0: never */
@@ -107,7 +110,7 @@ typedef struct {
 
 void mtls_stats_info(mtls_stats_info_t *info);
 typedef int mtls_stats_rule_fn(void *baton, const mtls_stats_rule_t *rule);
-void mtls_stats_each_rule(mtls_stats_rule_fn *fn, void *baton);
+void mtls_stats_each_rule(apr_pool_t *p, mtls_stats_rule_fn *fn, void *baton);
 typedef void mtls_stats_decision_fn(void *baton, const char *scope, int outcome,
                                     int why, apr_uint64_t n);
 void mtls_stats_each_decision(mtls_stats_decision_fn *fn, void *baton);

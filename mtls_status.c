@@ -67,15 +67,15 @@ static int json_rule(void *baton, const mtls_stats_rule_t *v)
 {
     out_t *o = baton;
     apr_pool_t *p = o->r->pool;
-    ap_rprintf(
-        o->r,
-        "%s\n    {\"rule\": %s, \"scope\": %s, \"kind\": \"%s\", "
-        "\"admissions\": %" APR_UINT64_T_FMT ", \"denials\": %" APR_UINT64_T_FMT
-        ", \"last_admission\": %s, \"since\": %s}",
-        o->n++ ? "," : "", json_str(p, v->rule->source), json_str(p, v->scope),
-        v->rule->ext && v->rule->ext->deny ? "deny" : "allow", v->admissions,
-        v->denials, json_str(p, when(p, v->last)),
-        json_str(p, when(p, v->since)));
+    ap_rprintf(o->r,
+               "%s\n    {\"rule\": %s, \"scope\": %s, \"kind\": \"%s\", "
+               "\"admissions\": %" APR_UINT64_T_FMT
+               ", \"denials\": %" APR_UINT64_T_FMT
+               ", \"last_admission\": %s, \"since\": %s}",
+               o->n++ ? "," : "", json_str(p, v->name), json_str(p, v->scope),
+               v->rule->ext && v->rule->ext->deny ? "deny" : "allow",
+               v->admissions, v->denials, json_str(p, when(p, v->last)),
+               json_str(p, when(p, v->since)));
     return 1;
 }
 
@@ -132,7 +132,7 @@ static void status_json(request_rec *r, const mtls_stats_info_t *info,
                MTLS_AUTHZ_VERSION, json_str(p, when(p, now)),
                json_str(p, when(p, info->started)),
                json_str(p, when(p, info->restarted)), json_str(p, info->cache));
-    mtls_stats_each_rule(json_rule, &o);
+    mtls_stats_each_rule(r->pool, json_rule, &o);
     ap_rputs("\n  ],\n  \"clients\": [", r);
     json_clients(r, cs, now);
     ap_rputs("\n  ],\n  \"decisions\": [", r);
@@ -183,9 +183,9 @@ static int prom_rule(void *baton, const mtls_stats_rule_t *v)
     const char *labels;
     if (pr->what == 2 && v->last == 0)
         return 1;
-    labels = apr_psprintf(r->pool, "{rule=\"%s\",scope=\"%s\"}",
-                          prom_val(r->pool, v->rule->source),
-                          prom_val(r->pool, v->scope));
+    labels =
+        apr_psprintf(r->pool, "{rule=\"%s\",scope=\"%s\"}",
+                     prom_val(r->pool, v->name), prom_val(r->pool, v->scope));
     if (pr->what == 2)
         ap_rprintf(r,
                    "mtls_authz_rule_last_admission_timestamp_seconds%s "
@@ -214,16 +214,16 @@ static void prom_rules(request_rec *r)
     prom_rules_t pr = {r, 0};
     prom_family(r, "mtls_authz_rule_admissions_total", "counter",
                 "Requests each rule admitted.");
-    mtls_stats_each_rule(prom_rule, &pr);
+    mtls_stats_each_rule(r->pool, prom_rule, &pr);
     pr.what = 1;
     prom_family(r, "mtls_authz_rule_denials_total", "counter",
                 "Requests refused that the log line attributes to each rule "
                 "(a deny rule, or a rule outside its time window).");
-    mtls_stats_each_rule(prom_rule, &pr);
+    mtls_stats_each_rule(r->pool, prom_rule, &pr);
     pr.what = 2;
     prom_family(r, "mtls_authz_rule_last_admission_timestamp_seconds", "gauge",
                 "When each rule last admitted a request (Unix time).");
-    mtls_stats_each_rule(prom_rule, &pr);
+    mtls_stats_each_rule(r->pool, prom_rule, &pr);
 }
 
 static void status_prom(request_rec *r, const mtls_stats_info_t *info,
@@ -292,8 +292,8 @@ static int html_rule(void *baton, const mtls_stats_rule_t *v)
         unused ? "unused"
         : deny ? "deny"
                : "",
-        deny ? "deny" : "allow", h(p, v->rule->source), h(p, v->scope),
-        v->admissions, v->last ? when(p, v->last) : "-", v->denials,
+        deny ? "deny" : "allow", h(p, v->name), h(p, v->scope), v->admissions,
+        v->last ? when(p, v->last) : "-", v->denials,
         unused ? apr_pstrcat(p, "never used since ", when(p, v->since), NULL)
                : "");
     return 1;
@@ -359,7 +359,7 @@ static void status_html(request_rec *r, const mtls_stats_info_t *info,
              "<th>Rule</th><th>Scope</th><th>Admissions</th>"
              "<th>Last admission</th><th>Denials</th><th>Note</th></tr>\n",
              r);
-    mtls_stats_each_rule(html_rule, &x);
+    mtls_stats_each_rule(r->pool, html_rule, &x);
     ap_rputs("</table>\n", r);
     html_clients(r, info, cs, now);
     ap_rputs("<h2>Decisions</h2>\n<table id=\"decisions\">\n<tr>"
