@@ -861,32 +861,136 @@ static void seen_note(request_rec *r, const mtls_rule_t *rule,
     }
 }
 
+/* Per child: the start of the seen entry of each certificate admitted
+ * lately (its header, subject and issuer), so that its client's next
+ * connection neither hashes the certificate nor prints its names again.
+ * - Keyed on: the certificate's signature (its CA's, unique to it),
+ *   confirmed by X509_cmp against the certificate kept.
+ * - Invalidated by: growing past KNOWN_MAX (emptied).
+ * - Changed by: any thread of the child, under stats_mutex. */
+#define KNOWN_MAX 1024
+typedef struct {
+    X509 *cert; /* a reference */
+    unsigned char fp[MTLS_FP_LEN];
+    apr_size_t len;
+    unsigned char data[1];
+} known_t;
+static apr_pool_t *known_pool;
+static apr_hash_t *known;
+#if APR_HAS_THREADS
+static apr_thread_mutex_t *stats_mutex;
+#endif
+
+static int stats_lock(void)
+{
+#if APR_HAS_THREADS
+    return stats_mutex == NULL ||
+           apr_thread_mutex_lock(stats_mutex) == APR_SUCCESS;
+#else
+    return 1;
+#endif
+}
+
+static void stats_unlock(void)
+{
+#if APR_HAS_THREADS
+    if (stats_mutex)
+        apr_thread_mutex_unlock(stats_mutex);
+#endif
+}
+
+static apr_status_t known_free(void *data)
+{
+    X509_free(((known_t *)data)->cert);
+    return APR_SUCCESS;
+}
+
+/* Fills sc's hash and the start of its data from what is known of cert;
+ * returns where the rule goes, or 0 if cert is not known. */
+static apr_size_t known_copy(X509 *cert, const unsigned char *key, int klen,
+                             seen_conn_t *sc)
+{
+    const known_t *k;
+    apr_size_t at = 0;
+    if (known == NULL || !stats_lock())
+        return 0;
+    k = apr_hash_get(known, key, klen);
+    if (k && X509_cmp(k->cert, cert) == 0) {
+        memcpy(sc->fp, k->fp, MTLS_FP_LEN);
+        memcpy(sc->data, k->data, k->len);
+        at = k->len;
+    }
+    stats_unlock();
+    return at;
+}
+
+static void known_add(X509 *cert, const unsigned char *key, int klen,
+                      const seen_conn_t *sc, apr_size_t at)
+{
+    known_t *k;
+    if (known == NULL || !stats_lock())
+        return;
+    if (apr_hash_count(known) >= KNOWN_MAX) {
+        apr_pool_clear(known_pool);
+        known = apr_hash_make(known_pool);
+    }
+    k = apr_palloc(known_pool, sizeof(*k) + at);
+    k->cert = cert;
+    X509_up_ref(cert);
+    memcpy(k->fp, sc->fp, MTLS_FP_LEN);
+    memcpy(k->data, sc->data, at);
+    k->len = at;
+    apr_pool_cleanup_register(known_pool, k, known_free, apr_pool_cleanup_null);
+    apr_hash_set(known, apr_pmemdup(known_pool, key, klen), klen, k);
+    stats_unlock();
+}
+
+/* The header, subject and issuer of id's entry into sc; returns where
+ * the rule goes. */
+static apr_size_t seen_make(request_rec *r, const mtls_identity_t *id,
+                            seen_conn_t *sc)
+{
+    const ASN1_BIT_STRING *sig = NULL;
+    const unsigned char *key = NULL;
+    int klen = 0;
+    seen_head_t h;
+    apr_size_t at;
+
+    X509_get0_signature(&sig, NULL, id->cert);
+    if (sig && (klen = ASN1_STRING_length(sig)) > 0)
+        key = ASN1_STRING_get0_data(sig);
+    if (key && (at = known_copy(id->cert, key, klen, sc)) != 0)
+        return at;
+    memmove(sc->fp, mtls_identity_cert_fp(id, sc->fp), MTLS_FP_LEN);
+    memset(&h, 0, sizeof(h));
+    h.not_after = cert_not_after(id->cert);
+    h.requests = 1;
+    if (id->n_issuers)
+        memcpy(h.issuer_fp, id->issuer_fps, MTLS_FP_LEN);
+    memcpy(sc->data, &h, sizeof(h));
+    at = put_str(sc->data, sizeof(h), mtls_identity_subject_text(r->pool, id),
+                 SEEN_SUBJECT_MAX);
+    at = put_str(sc->data, at, issuer_text(r->pool, id->cert), SEEN_ISSUER_MAX);
+    if (key)
+        known_add(id->cert, key, klen, sc, at);
+    return at;
+}
+
 static void seen_first(request_rec *r, const mtls_rule_t *rule,
                        const mtls_identity_t *id, void **slot)
 {
     seen_conn_t *sc;
     seen_head_t h;
     const char *subject, *issuer;
-    apr_size_t at;
 
     if ((sc = malloc(sizeof(*sc))) == NULL)
         return;
     /* Whole before it is shared: another stream of an HTTP/2 connection
      * may use it as soon as it is on the connection. */
-    memmove(sc->fp, mtls_identity_cert_fp(id, sc->fp), MTLS_FP_LEN);
     sc->pending = 0;
     sc->written = (apr_uint64_t)r->request_time;
-    memset(&h, 0, sizeof(h));
-    h.not_after = cert_not_after(id->cert);
-    h.requests = 1;
-    if (id->n_issuers)
-        memcpy(h.issuer_fp, id->issuer_fps, MTLS_FP_LEN);
-    subject = mtls_identity_subject_text(r->pool, id);
-    issuer = issuer_text(r->pool, id->cert);
-    memcpy(sc->data, &h, sizeof(h));
-    at = put_str(sc->data, sizeof(h), subject, SEEN_SUBJECT_MAX);
-    at = put_str(sc->data, at, issuer, SEEN_ISSUER_MAX);
-    sc->len = put_str(sc->data, at, rule->source, SEEN_RULE_MAX);
+    sc->len =
+        put_str(sc->data, seen_make(r, id, sc), rule->source, SEEN_RULE_MAX);
     if (apr_atomic_casptr((volatile void **)slot, sc, NULL) != NULL) {
         /* another stream of this connection was first */
         free(sc);
@@ -895,6 +999,9 @@ static void seen_first(request_rec *r, const mtls_rule_t *rule,
     }
     if (cache_on())
         seen_write(sc, 1, r->pool);
+    memcpy(&h, sc->data, sizeof(h));
+    subject = (const char *)sc->data + sizeof(h);
+    issuer = subject + strlen(subject) + 1;
     expiry_watch(r, rule, sc, &h, subject, issuer);
 }
 
@@ -904,13 +1011,10 @@ static void seen_first(request_rec *r, const mtls_rule_t *rule,
  * - Keyed on: the certificate's SHA-256.
  * - Invalidated by: an hour passing; emptied when it grows past
  *   WARNED_MAX (a warning may then come again early).
- * - Changed by: any thread of the child, under warn_mutex. */
+ * - Changed by: any thread of the child, under stats_mutex. */
 #define WARNED_MAX 4096
 static apr_pool_t *warn_pool;
 static apr_hash_t *warned;
-#if APR_HAS_THREADS
-static apr_thread_mutex_t *warn_mutex;
-#endif
 
 static int warn_due(const unsigned char *fp, apr_time_t now)
 {
@@ -918,10 +1022,8 @@ static int warn_due(const unsigned char *fp, apr_time_t now)
     int due = 0;
     if (warn_pool == NULL)
         return 0;
-#if APR_HAS_THREADS
-    if (warn_mutex && apr_thread_mutex_lock(warn_mutex) != APR_SUCCESS)
+    if (!stats_lock())
         return 0;
-#endif
     last = apr_hash_get(warned, fp, MTLS_FP_LEN);
     if (last == NULL || now - *last >= apr_time_from_sec(3600)) {
         if (last == NULL && apr_hash_count(warned) >= WARNED_MAX) {
@@ -936,10 +1038,7 @@ static int warn_due(const unsigned char *fp, apr_time_t now)
         *last = now;
         due = 1;
     }
-#if APR_HAS_THREADS
-    if (warn_mutex)
-        apr_thread_mutex_unlock(warn_mutex);
-#endif
+    stats_unlock();
     return due;
 }
 
@@ -975,16 +1074,18 @@ void mtls_stats_child_init(apr_pool_t *pchild, server_rec *s)
     if (cache_mutex)
         apr_global_mutex_child_init(
             &cache_mutex, apr_global_mutex_lockfile(cache_mutex), pchild);
-    if (apr_pool_create(&warn_pool, pchild) != APR_SUCCESS) {
-        warn_pool = NULL;
+#if APR_HAS_THREADS
+    if (apr_thread_mutex_create(&stats_mutex, APR_THREAD_MUTEX_DEFAULT,
+                                pchild) != APR_SUCCESS)
+        return;
+#endif
+    if (apr_pool_create(&warn_pool, pchild) != APR_SUCCESS ||
+        apr_pool_create(&known_pool, pchild) != APR_SUCCESS) {
+        warn_pool = known_pool = NULL;
         return;
     }
     warned = apr_hash_make(warn_pool);
-#if APR_HAS_THREADS
-    if (apr_thread_mutex_create(&warn_mutex, APR_THREAD_MUTEX_DEFAULT,
-                                pchild) != APR_SUCCESS)
-        warn_pool = NULL;
-#endif
+    known = apr_hash_make(known_pool);
 }
 
 /* ---- the cache's life ---------------------------------------------------- */
