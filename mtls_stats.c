@@ -865,7 +865,7 @@ static void seen_note(request_rec *r, const mtls_rule_t *rule,
  * lately (its header, subject and issuer), so that its client's next
  * connection neither hashes the certificate nor prints its names again.
  * - Keyed on: the certificate's signature (its CA's, unique to it),
- *   confirmed by X509_cmp against the certificate kept.
+ *   confirmed by the serial number and issuer of the certificate kept.
  * - Invalidated by: growing past KNOWN_MAX (emptied).
  * - Changed by: any thread of the child, under stats_mutex. */
 #define KNOWN_MAX 1024
@@ -915,7 +915,15 @@ static apr_size_t known_copy(X509 *cert, const unsigned char *key, int klen,
     if (known == NULL || !stats_lock())
         return 0;
     k = apr_hash_get(known, key, klen);
-    if (k && X509_cmp(k->cert, cert) == 0) {
+    /* The same signature, serial number and issuer: the same
+     * certificate. Not X509_cmp, which would cache the extensions of a
+     * certificate restored from a resumed session (thousands of
+     * instructions) to compare SHA-1s. */
+    if (k &&
+        ASN1_INTEGER_cmp(X509_get0_serialNumber(k->cert),
+                         X509_get0_serialNumber(cert)) == 0 &&
+        X509_NAME_cmp(X509_get_issuer_name(k->cert),
+                      X509_get_issuer_name(cert)) == 0) {
         memcpy(sc->fp, k->fp, MTLS_FP_LEN);
         memcpy(sc->data, k->data, k->len);
         at = k->len;
