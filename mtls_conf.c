@@ -292,7 +292,7 @@ static mtls_ruleset_t *scope_rules(cmd_parms *cmd, mtls_dir_conf_t *dc)
     if (dc->rules == NULL) {
         dc->rules = mtls_ruleset_make(cmd->pool);
         APR_ARRAY_PUSH(sc->rulesets, mtls_ruleset_t *) = dc->rules;
-        mtls_stats_add_ruleset(cmd->pool, dc->rules, note_scope(cmd, dc));
+        mtls_stats_add_ruleset(dc->rules, note_scope(cmd, dc));
     }
     sc->n_rule_directives++;
     return dc->rules;
@@ -518,7 +518,7 @@ static const char *deny_scope(cmd_parms *cmd, mtls_dir_conf_t *dc,
         dc->denies = d;
         APR_ARRAY_PUSH(srv_conf(cmd->server)->rulesets, mtls_ruleset_t *) =
             dc->deny_rules;
-        mtls_stats_add_ruleset(cmd->pool, dc->deny_rules, note_scope(cmd, dc));
+        mtls_stats_add_ruleset(dc->deny_rules, note_scope(cmd, dc));
     }
     *rs = dc->deny_rules;
     return NULL;

@@ -162,11 +162,9 @@ mtls_scope_t *mtls_stats_scope(cmd_parms *cmd)
     return sc;
 }
 
-void mtls_stats_add_ruleset(apr_pool_t *pconf, const mtls_ruleset_t *rs,
-                            mtls_scope_t *scope)
+void mtls_stats_add_ruleset(const mtls_ruleset_t *rs, mtls_scope_t *scope)
 {
     stats_set_t *set = apr_array_push(sets);
-    (void)pconf;
     set->rs = rs;
     set->scope = scope ? scope : APR_ARRAY_IDX(scopes, 0, mtls_scope_t *);
     set->base = 0;

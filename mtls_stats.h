@@ -57,8 +57,7 @@ void mtls_stats_pre_config(apr_pool_t *pconf);
 /* The scope of the section cmd is in, made once per section. */
 mtls_scope_t *mtls_stats_scope(cmd_parms *cmd);
 /* Counts rs's rules under scope (NULL: the catch-all scope). */
-void mtls_stats_add_ruleset(apr_pool_t *pconf, const mtls_ruleset_t *rs,
-                            mtls_scope_t *scope);
+void mtls_stats_add_ruleset(const mtls_ruleset_t *rs, mtls_scope_t *scope);
 /* MTLSAuthzSeenCache */
 const char *mtls_stats_set_cache(cmd_parms *cmd, void *dummy, const char *arg);
 /* MTLSAuthzExpiryWarning */

@@ -33,7 +33,7 @@ $s->add_header;
 # A default that turns the cache on, and a site file that turns it off.
 $s->add('MTLSAuthzSeenCache shmcb', 'MTLSAuthzSeenCache none');
 $s->add(qq{<Directory "$dir/docs/ht">}, '    AllowOverride FileInfo', '</Directory>');
-$s->add_vhost;
+$s->add_vhost(verify => 'optional_no_ca');
 $s->add('    ErrorDocument 403 /err.html', '    <Location />', '        MTLSAuthz On');
 my $r_alice = $s->rule_at($s->add(qq{        MTLSAllow "subject=$ALICE"}));
 $s->add('    </Location>', '    <Location /req/>', '        MTLSAuthz Off',
@@ -53,9 +53,13 @@ my @codes = map { $_->[0] } (conn_get($pki, $port, ['/x.txt'], cert => 'alice-a'
                              conn_get($pki, $port, ['/req/x.txt'], cert => 'alice-a'),
                              conn_get($pki, $port, ['/neg/x.txt'], cert => 'alice-a'),
                              conn_get($pki, $port, ['/two/x.txt'], cert => 'bob-a'));
-is("@codes", '200 403 403 200',
+# Failure paths of the handshake: a certificate of an unknown CA
+# (optional_no_ca lets it through unverified) and none at all.
+push @codes, map { $_->[0] } (conn_get($pki, $port, ['/x.txt'], cert => 'untrusted'),
+                              conn_get($pki, $port, ['/x.txt'], cert => undef));
+is("@codes", '200 403 403 200 403 403',
    'alice at / 200, at /req/ (Require mtls, bob only) 403, at /neg/ (Require not mtls) 403; '
-   . 'bob at /two/ 200');
+   . 'bob at /two/ 200; an unverified certificate and none at / 403');
 
 my $mark = $s->log_mark;
 my ($ht) = conn_get($pki, $port, ['/ht/'], cert => 'alice-a');
@@ -76,7 +80,9 @@ is_deeply(\%dec,
           {"$host <Location />|admitted|rule"               => 2,
            "$host <Location /req/>|denied|no_rule_matched" => 1,
            "$host <Location /neg/>|denied|negated"         => 1,
-           "$host <Location /two/>|admitted|rule"          => 1},
+           "$host <Location /two/>|admitted|rule"          => 1,
+           "$host <Location />|denied|not_verified"        => 1,
+           "$host <Location />|denied|no_certificate"      => 1},
           'one decision per request: the refusal at /req/, not its ErrorDocument\'s '
           . 'admission; negated for Require not mtls; / twice: /x.txt, and the '
           . 'ErrorDocument of /ht/, a request the module had not decided')
